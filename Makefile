@@ -1,0 +1,66 @@
+# Mesa de Ayuda — two commands on a fresh machine:
+#   make run    install, migrate the embedded SQLite database, seed demo data if empty, serve
+#   make test   install, run the whole suite on SQLite and on a throwaway PostgreSQL
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := app
+
+.PHONY: run test test-sqlite test-postgresql bench deps system-deps lint clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the requirement files change.
+$(VENV)/.deps-stamp: requirements.txt requirements-dev.txt | $(VENV)/bin/activate
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+deps: $(VENV)/.deps-stamp
+
+# Debian packages the tests need: PostgreSQL binaries (a throwaway cluster is started by
+# the tests, no service needed) and chromium for the browser tests. Installed when missing.
+system-deps:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: deps
+	@mkdir -p instance
+	$(VENV)/bin/flask db upgrade
+	$(PY) registrar_ingenieros.py --demo --if-empty
+	@echo ""
+	@echo "  Mesa de Ayuda: http://$(HOST):$(PORT)"
+	@echo "  Demo logins: admin/admin123  ing_carlos/ing_carlos123  ing_maria/ing_maria123  ing_jorge/ing_jorge123  usuario/usuario123"
+	@echo ""
+	$(VENV)/bin/flask run --host $(HOST) --port $(PORT)
+
+test: deps system-deps
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgresql
+
+# pytest exit code 5 (no tests collected) is a failure like any other non-zero code.
+test-sqlite:
+	MESA_TEST_DB=sqlite $(VENV)/bin/pytest
+
+test-postgresql:
+	MESA_TEST_DB=postgresql $(VENV)/bin/pytest
+
+bench: deps
+	$(PY) bench/bench.py
+
+lint: deps
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) instance/*.db test-artifacts

@@ -1,0 +1,312 @@
+"""Database models of Mesa de Ayuda (SQLAlchemy 2.0 typed, portable SQLite/PostgreSQL).
+
+Dates are stored as naive UTC and handed back as aware UTC datetimes (``UTCDateTime``),
+so SQLite and PostgreSQL behave the same and the API always speaks ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from typing import Optional
+
+from flask_login import UserMixin
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (
+    event,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("usuario", "ingeniero", "admin")
+IDIOMAS = ("es", "en")
+PRIORIDADES = ("baja", "media", "alta", "critica")
+ESTADOS = ("abierto", "en_progreso", "en_espera", "resuelto", "cerrado")
+CANALES = ("web", "api", "whatsapp", "email")
+ESTADOS_ABIERTOS = ("abierto", "en_progreso", "en_espera")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Naive UTC in the database, aware UTC in Python."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+ticket_etiquetas = Table(
+    "ticket_etiquetas",
+    Base.metadata,
+    Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
+    Column("etiqueta_id", ForeignKey("etiquetas.id", ondelete="CASCADE"), primary_key=True, index=True),
+)
+
+
+class Usuario(UserMixin, db.Model):
+    __tablename__ = "usuarios"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    nombre: Mapped[str] = mapped_column(String(120), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    rol: Mapped[str] = mapped_column(String(20), default="usuario", index=True)
+    activo: Mapped[bool] = mapped_column(Boolean, default=True)
+    idioma: Mapped[str] = mapped_column(String(5), default="es")
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ingeniero: Mapped[Optional["Ingeniero"]] = relationship(back_populates="usuario", uselist=False)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: deactivated accounts cannot log in
+        return self.activo
+
+    @property
+    def es_staff(self) -> bool:
+        return self.rol in ("ingeniero", "admin")
+
+    def __repr__(self) -> str:
+        return f"<Usuario {self.username} ({self.rol})>"
+
+
+class Ingeniero(db.Model):
+    __tablename__ = "ingenieros"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usuario_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id"), unique=True)
+    especialidad: Mapped[str] = mapped_column(String(100), default="General")
+    telefono: Mapped[Optional[str]] = mapped_column(String(20))
+    disponible: Mapped[bool] = mapped_column(Boolean, default=True)
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    usuario: Mapped[Usuario] = relationship(back_populates="ingeniero")
+
+    @property
+    def nombre(self) -> str:
+        return self.usuario.nombre
+
+
+class ApiToken(db.Model):
+    """A Bearer token for API clients. Only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usuario_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    nombre: Mapped[str] = mapped_column(String(100), default="api")
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ultimo_uso: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revocado: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    usuario: Mapped[Usuario] = relationship()
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Categoria(db.Model):
+    __tablename__ = "categorias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nombre: Mapped[str] = mapped_column(String(80), unique=True)
+    descripcion: Mapped[Optional[str]] = mapped_column(String(255))
+    activa: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Etiqueta(db.Model):
+    __tablename__ = "etiquetas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nombre: Mapped[str] = mapped_column(String(50), unique=True)
+
+
+class Cliente(db.Model):
+    """A CRM contact without a login (writes over WhatsApp or email)."""
+
+    __tablename__ = "clientes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nombre: Mapped[str] = mapped_column(String(120), index=True)
+    email: Mapped[Optional[str]] = mapped_column(String(254), index=True)
+    telefono: Mapped[Optional[str]] = mapped_column(String(20), unique=True)  # E.164
+    empresa: Mapped[Optional[str]] = mapped_column(String(120))
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Ticket(db.Model):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_ingeniero_estado", "ingeniero_id", "estado"),
+        Index("ix_tickets_usuario_fecha", "usuario_id", "fecha_creacion"),
+        Index("ix_tickets_estado_fecha", "estado", "fecha_creacion"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Derived from the primary key right after the INSERT (tickets.asignar_numero), so it
+    # is unique by construction; nullable only for that instant inside the transaction.
+    numero_ticket: Mapped[Optional[str]] = mapped_column(String(20), unique=True)
+    titulo: Mapped[str] = mapped_column(String(255))
+    descripcion: Mapped[str] = mapped_column(Text)
+    prioridad: Mapped[str] = mapped_column(String(10), default="media", index=True)
+    estado: Mapped[str] = mapped_column(String(15), default="abierto", index=True)
+    canal: Mapped[str] = mapped_column(String(10), default="web", index=True)
+    categoria_id: Mapped[int] = mapped_column(ForeignKey("categorias.id"), index=True)
+    usuario_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"), index=True)
+    cliente_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clientes.id"), index=True)
+    ingeniero_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingenieros.id"), index=True)
+    conversacion_whatsapp_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    comunicacion_email_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fecha_actualizacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fecha_primera_respuesta: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fecha_resolucion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fecha_cierre: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    categoria: Mapped[Categoria] = relationship()
+    usuario: Mapped[Optional[Usuario]] = relationship(foreign_keys=[usuario_id])
+    cliente: Mapped[Optional[Cliente]] = relationship()
+    ingeniero: Mapped[Optional[Ingeniero]] = relationship()
+    etiquetas: Mapped[list[Etiqueta]] = relationship(
+        secondary=ticket_etiquetas, order_by="Etiqueta.nombre"
+    )
+    mensajes: Mapped[list["Mensaje"]] = relationship(
+        back_populates="ticket", order_by="Mensaje.id", cascade="all, delete-orphan"
+    )
+    notas: Mapped[list["NotaInterna"]] = relationship(
+        back_populates="ticket", order_by="NotaInterna.id", cascade="all, delete-orphan"
+    )
+    eventos: Mapped[list["Evento"]] = relationship(
+        back_populates="ticket", order_by="Evento.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def solicitante_nombre(self) -> str:
+        if self.usuario is not None:
+            return self.usuario.nombre
+        return self.cliente.nombre if self.cliente is not None else ""
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.numero_ticket} {self.estado}>"
+
+
+class Mensaje(db.Model):
+    """Public thread: requester <-> staff. ``leido`` is set when the other side reads it."""
+
+    __tablename__ = "mensajes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    autor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"), index=True)
+    cliente_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clientes.id"), index=True)
+    es_staff: Mapped[bool] = mapped_column(Boolean, default=False)
+    cuerpo: Mapped[str] = mapped_column(Text)
+    leido: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    fecha_lectura: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="mensajes")
+    autor: Mapped[Optional[Usuario]] = relationship()
+    cliente: Mapped[Optional[Cliente]] = relationship()
+
+    @property
+    def autor_nombre(self) -> str:
+        if self.autor is not None:
+            return self.autor.nombre
+        return self.cliente.nombre if self.cliente is not None else ""
+
+
+class NotaInterna(db.Model):
+    """Staff-only note. Never serialized for usuario or cliente."""
+
+    __tablename__ = "notas_internas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    autor_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id"))
+    texto: Mapped[str] = mapped_column(Text)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="notas")
+    autor: Mapped[Usuario] = relationship()
+
+
+class Evento(db.Model):
+    """One row per change of a ticket: who, when, which field, old -> new."""
+
+    __tablename__ = "eventos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    actor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
+    tipo: Mapped[str] = mapped_column(String(30))
+    campo: Mapped[Optional[str]] = mapped_column(String(40))
+    antes: Mapped[Optional[str]] = mapped_column(Text)
+    despues: Mapped[Optional[str]] = mapped_column(Text)
+    # Internal-note events are hidden from the requester's timeline.
+    interno: Mapped[bool] = mapped_column(Boolean, default=False)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="eventos")
+    actor: Mapped[Optional[Usuario]] = relationship()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: WAL so readers never block the writer, a busy wait, and enforced foreign keys."""
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

@@ -1,0 +1,294 @@
+"""Request bodies and query strings of the JSON API (pydantic), and how models serialize.
+
+Pydantic checks types, enums and lengths; ``parse`` turns its errors into one 422
+``ValidationFailed`` naming each bad field, so a rejected request writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from typing import Annotated, Literal, Optional, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+
+from errors import ValidationFailed
+from models import ESTADOS, PRIORIDADES
+
+Prioridad = Literal["baja", "media", "alta", "critica"]
+Estado = Literal["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]
+Rol = Literal["usuario", "ingeniero", "admin"]
+Idioma = Literal["es", "en"]
+
+Titulo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+Texto = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
+Nombre = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.-]{3,80}$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
+EtiquetaNombre = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)]
+Telefono = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
+LinkId = Annotated[int, Field(ge=1)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+
+class TicketCreate(Body):
+    titulo: Titulo
+    descripcion: Texto
+    categoria: Nombre
+    prioridad: Prioridad = "media"
+    etiquetas: list[EtiquetaNombre] = Field(default_factory=list, max_length=10)
+    conversacion_whatsapp_id: Optional[LinkId] = None
+    comunicacion_email_id: Optional[LinkId] = None
+
+
+class TicketUpdate(Body):
+    titulo: Optional[Titulo] = None
+    descripcion: Optional[Texto] = None
+    categoria: Optional[Nombre] = None
+    prioridad: Optional[Prioridad] = None
+    etiquetas: Optional[list[EtiquetaNombre]] = Field(default=None, max_length=10)
+    conversacion_whatsapp_id: Optional[LinkId] = None
+    comunicacion_email_id: Optional[LinkId] = None
+
+
+class EstadoChange(Body):
+    estado: Estado
+
+
+class NotaCreate(Body):
+    nota: Texto
+
+
+class MensajeCreate(Body):
+    cuerpo: Texto
+
+
+class Asignacion(Body):
+    ingeniero_id: Optional[int] = Field(...)
+
+
+class CategoriaCreate(Body):
+    nombre: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    descripcion: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]] = None
+
+
+class UsuarioCreate(Body):
+    username: Username
+    nombre: Nombre
+    email: EmailStr
+    password: Password
+    rol: Rol = "usuario"
+    idioma: Idioma = "es"
+    especialidad: Optional[Nombre] = None
+    telefono: Optional[Telefono] = None
+
+
+class IngenieroCreate(Body):
+    username: Username
+    nombre: Nombre
+    email: EmailStr
+    password: Password
+    especialidad: Nombre
+    telefono: Optional[Telefono] = None
+    disponible: bool = True
+    idioma: Idioma = "es"
+
+
+class IngenieroUpdate(Body):
+    nombre: Optional[Nombre] = None
+    email: Optional[EmailStr] = None
+    especialidad: Optional[Nombre] = None
+    telefono: Optional[Telefono] = None
+    disponible: Optional[bool] = None
+    activo: Optional[bool] = None
+
+
+class TokenRequest(Body):
+    username: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = None
+
+
+ORDENABLES = ("fecha_creacion", "fecha_actualizacion", "prioridad", "estado", "numero_ticket", "titulo")
+MAX_PER_PAGE = 100
+
+
+class TicketFilters(BaseModel):
+    """Query string of every ticket list (and, later, the Excel export)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    estado: list[Estado] = Field(default_factory=list)
+    prioridad: list[Prioridad] = Field(default_factory=list)
+    categoria: Optional[str] = None
+    ingeniero_id: Optional[int | Literal["ninguno"]] = None
+    etiqueta: Optional[str] = None
+    q: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = None
+    desde: Optional[date] = None
+    hasta: Optional[date] = None
+    orden: str = "-fecha_creacion"
+    page: int = Field(default=1, ge=1, le=100000)
+    per_page: int = Field(default=20, ge=1)
+
+    @field_validator("estado", "prioridad", mode="before")
+    @classmethod
+    def _split_csv(cls, value):
+        if isinstance(value, str):
+            return [v for v in (p.strip() for p in value.split(",")) if v]
+        return value
+
+    @field_validator("orden")
+    @classmethod
+    def _orden_conocido(cls, value: str) -> str:
+        if value.lstrip("-") not in ORDENABLES:
+            raise ValueError(f"orden must be one of {', '.join(ORDENABLES)} (prefix - for descending)")
+        return value
+
+    @field_validator("per_page")
+    @classmethod
+    def _clamp(cls, value: int) -> int:
+        return min(value, MAX_PER_PAGE)
+
+    @property
+    def desde_dt(self) -> Optional[datetime]:
+        return datetime.combine(self.desde, time.min, tzinfo=timezone.utc) if self.desde else None
+
+    @property
+    def hasta_dt(self) -> Optional[datetime]:
+        """End of the ``hasta`` day, exclusive: a ticket created that day is included."""
+        if self.hasta is None:
+            return None
+        return datetime.combine(self.hasta, time.max, tzinfo=timezone.utc)
+
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def parse(model: type[B], data) -> B:
+    """Validate ``data`` against ``model`` or raise one 422 that names every bad field."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", code="invalid_body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = {}
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "body"
+            fields.setdefault(name, err["msg"])
+        raise ValidationFailed("Some fields are not valid.", fields=fields) from None
+
+
+def parse_query(model: type[B], args) -> B:
+    """Like ``parse`` for a query string (last value of each key wins)."""
+    return parse(model, {k: args.get(k) for k in args.keys()})
+
+
+# --- serialization -------------------------------------------------------------
+
+def iso(value: Optional[datetime]) -> Optional[str]:
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def persona(usuario) -> Optional[dict]:
+    return None if usuario is None else {"id": usuario.id, "nombre": usuario.nombre}
+
+
+def ticket_dict(ticket, viewer) -> dict:
+    data = {
+        "id": ticket.id,
+        "numero_ticket": ticket.numero_ticket,
+        "titulo": ticket.titulo,
+        "descripcion": ticket.descripcion,
+        "prioridad": ticket.prioridad,
+        "estado": ticket.estado,
+        "categoria": ticket.categoria.nombre,
+        "etiquetas": [e.nombre for e in ticket.etiquetas],
+        "usuario": persona(ticket.usuario),
+        "cliente": (None if ticket.cliente is None
+                    else {"id": ticket.cliente.id, "nombre": ticket.cliente.nombre}),
+        "ingeniero": (None if ticket.ingeniero is None
+                      else {"id": ticket.ingeniero.id, "nombre": ticket.ingeniero.usuario.nombre}),
+        "canal": ticket.canal,
+        "fecha_creacion": iso(ticket.fecha_creacion),
+        "fecha_actualizacion": iso(ticket.fecha_actualizacion),
+        "fecha_primera_respuesta": iso(ticket.fecha_primera_respuesta),
+        "fecha_resolucion": iso(ticket.fecha_resolucion),
+        "fecha_cierre": iso(ticket.fecha_cierre),
+        "conversacion_whatsapp_id": ticket.conversacion_whatsapp_id,
+        "comunicacion_email_id": ticket.comunicacion_email_id,
+    }
+    if viewer.es_staff:
+        data["notas_internas"] = [nota_dict(n) for n in ticket.notas]
+    return data
+
+
+def nota_dict(nota) -> dict:
+    return {"id": nota.id, "autor": persona(nota.autor), "texto": nota.texto, "fecha": iso(nota.fecha)}
+
+
+def mensaje_dict(mensaje) -> dict:
+    return {
+        "id": mensaje.id,
+        "autor": {"id": mensaje.autor_id, "nombre": mensaje.autor_nombre},
+        "es_staff": mensaje.es_staff,
+        "cuerpo": mensaje.cuerpo,
+        "leido": mensaje.leido,
+        "fecha_lectura": iso(mensaje.fecha_lectura),
+        "fecha": iso(mensaje.fecha),
+    }
+
+
+def evento_dict(evento) -> dict:
+    return {
+        "id": evento.id,
+        "tipo": evento.tipo,
+        "campo": evento.campo,
+        "antes": evento.antes,
+        "despues": evento.despues,
+        "actor": persona(evento.actor),
+        "fecha": iso(evento.fecha),
+    }
+
+
+def usuario_dict(usuario) -> dict:
+    return {
+        "id": usuario.id,
+        "username": usuario.username,
+        "nombre": usuario.nombre,
+        "email": usuario.email,
+        "rol": usuario.rol,
+        "idioma": usuario.idioma,
+        "activo": usuario.activo,
+    }
+
+
+def ingeniero_dict(ingeniero, tickets_abiertos: int = 0) -> dict:
+    return {
+        "id": ingeniero.id,
+        "usuario_id": ingeniero.usuario_id,
+        "username": ingeniero.usuario.username,
+        "nombre": ingeniero.usuario.nombre,
+        "email": ingeniero.usuario.email,
+        "especialidad": ingeniero.especialidad,
+        "telefono": ingeniero.telefono,
+        "disponible": ingeniero.disponible,
+        "activo": ingeniero.usuario.activo,
+        "tickets_abiertos": tickets_abiertos,
+        "fecha_creacion": iso(ingeniero.fecha_creacion),
+    }
+
+
+def categoria_dict(categoria) -> dict:
+    return {"id": categoria.id, "nombre": categoria.nombre, "descripcion": categoria.descripcion,
+            "activa": categoria.activa}
+
+
+def page_dict(items: list, total: int, page: int, per_page: int) -> dict:
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+assert set(ESTADOS) == set(Estado.__args__) and set(PRIORIDADES) == set(Prioridad.__args__)

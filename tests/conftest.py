@@ -1,0 +1,208 @@
+"""Fixtures: the app on SQLite or on a throwaway PostgreSQL (MESA_TEST_DB), factories, clients.
+
+The schema is built once per run through the migrations (so they are tested too); every
+test starts from empty tables plus the categories the first migration seeds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import create_app  # noqa: E402
+from auth import limiter  # noqa: E402
+from models import Base, Categoria, Ingeniero, Usuario, db  # noqa: E402
+
+DEFAULT_CATEGORIAS = ["General", "Software", "Hardware", "Redes", "Accesos y Cuentas", "Facturación"]
+BACKEND = os.environ.get("MESA_TEST_DB", "sqlite")
+
+
+def pytest_report_header(config):
+    return f"database backend: {BACKEND}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    if BACKEND == "postgresql":
+        from pg_cluster import Cluster
+
+        cluster = Cluster()
+        url = cluster.start()
+        try:
+            _migrate(url)
+            yield url
+        finally:
+            cluster.stop()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        _migrate(url)
+        yield url
+
+
+def _migrate(url: str) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+
+
+def _reset(url: str) -> None:
+    engine = create_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in tables:
+                conn.execute(text(f"DELETE FROM {name}"))
+        conn.execute(Categoria.__table__.insert(), [{"nombre": n, "activa": True} for n in DEFAULT_CATEGORIAS])
+    engine.dispose()
+
+
+@pytest.fixture
+def app(database_url):
+    _reset(database_url)
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret",
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    })
+    limiter.reset()
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+_seq = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(app):
+    def factory(rol: str = "usuario", password: str = "secreto123", **overrides) -> Usuario:
+        n = next(_seq)
+        usuario = Usuario(username=overrides.pop("username", f"{rol}{n}"), nombre=overrides.pop("nombre", f"{rol.title()} {n}"),
+                          email=overrides.pop("email", f"{rol}{n}@example.test"), rol=rol, **overrides)
+        usuario.set_password(password)
+        db.session.add(usuario)
+        if rol == "ingeniero":
+            db.session.add(Ingeniero(usuario=usuario, especialidad="General", disponible=True))
+        db.session.commit()
+        return usuario
+
+    return factory
+
+
+@pytest.fixture
+def make_ticket(app):
+    import tickets
+    from schemas import TicketCreate
+
+    def factory(usuario: Usuario, ingeniero: Usuario | None = None, estado: str = "abierto", **overrides):
+        data = {"titulo": "Impresora no imprime", "descripcion": "Sale en blanco.", "categoria": "Hardware",
+                "prioridad": "media", **overrides}
+        ticket = tickets.crear_ticket(TicketCreate(**data), usuario=usuario)
+        if ingeniero is not None:
+            ticket.ingeniero = ingeniero.ingeniero
+            db.session.flush()
+        path = {"abierto": [], "en_progreso": ["en_progreso"], "en_espera": ["en_progreso", "en_espera"],
+                "resuelto": ["en_progreso", "resuelto"], "cerrado": ["en_progreso", "resuelto", "cerrado"]}[estado]
+        if path:
+            actor = ingeniero
+            if actor is None:
+                actor = db.session.query(Usuario).filter_by(rol="admin").first()
+            for step in path:
+                tickets.cambiar_estado(ticket, actor, step)
+        db.session.commit()
+        return ticket
+
+    return factory
+
+
+class ApiClient:
+    """A test client that authenticates with a Bearer token, like the mobile app does."""
+
+    def __init__(self, client, token: str | None):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def open(self, method: str, path: str, json=None, **kwargs):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, json=json, headers=headers, **kwargs)
+
+    def get(self, path, **kw):
+        return self.open("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.open("POST", path, json=json, **kw)
+
+    def put(self, path, json=None, **kw):
+        return self.open("PUT", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.open("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(app, client):
+    """``api(user)`` gives a Bearer-authenticated client for ``user``; ``api(None)`` none."""
+    import usuarios
+
+    def factory(user: Usuario | None) -> ApiClient:
+        if user is None:
+            return ApiClient(app.test_client(), None)
+        _, clear = usuarios.emitir_token(user)
+        db.session.commit()
+        return ApiClient(app.test_client(), clear)
+
+    return factory
+
+
+@pytest.fixture
+def login(app):
+    """``login(user, password)`` gives a session-authenticated test client and its CSRF token."""
+
+    def factory(user: Usuario, password: str = "secreto123"):
+        c = app.test_client()
+        page = c.get("/login")
+        token = _csrf_from(page.get_data(as_text=True))
+        resp = c.post("/login", data={"username": user.username, "password": password, "csrf_token": token})
+        assert resp.status_code == 302, resp.get_data(as_text=True)
+        csrf = c.get("/api/auth/csrf").get_json()["csrf_token"]
+        return c, csrf
+
+    return factory
+
+
+def _csrf_from(html: str) -> str:
+    import re
+
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def roles(make_user):
+    """The cast of the access matrix: two usuarios, two engineers, an admin."""
+    return {
+        "admin": make_user("admin", username="admin_t"),
+        "owner": make_user("usuario", username="owner"),
+        "other_user": make_user("usuario", username="other"),
+        "engineer": make_user("ingeniero", username="eng_a"),
+        "other_engineer": make_user("ingeniero", username="eng_b"),
+    }

@@ -1,0 +1,421 @@
+"""Ticket lifecycle: numbering, who may see and change what, the state machine, history.
+
+Plain functions that take models and data, raise a ``DomainError``, ``flush()`` and never
+commit: the request commits once. Each change writes one ``Evento`` and sends a blinker
+signal, so notifications (email outbox, live updates) hook in without touching the rules.
+
+Access rule (also in README): a usuario sees the tickets they requested; an ingeniero
+sees the tickets assigned to them (the unassigned queue is the admin's to dispatch, so
+two engineers never pick up the same ticket); an admin sees all. A ticket outside the
+caller's scope does not exist for them (404).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+from blinker import Namespace
+from sqlalchemy import case, func, or_, select, true
+from sqlalchemy.orm import selectinload
+
+from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from models import (
+    ESTADOS_ABIERTOS,
+    Categoria,
+    Cliente,
+    Etiqueta,
+    Evento,
+    Ingeniero,
+    Mensaje,
+    NotaInterna,
+    Ticket,
+    Usuario,
+    db,
+    ticket_etiquetas,
+    utcnow,
+)
+from schemas import TicketCreate, TicketFilters, TicketUpdate
+
+signals = Namespace()
+ticket_creado = signals.signal("ticket-creado")
+ticket_asignado = signals.signal("ticket-asignado")
+estado_cambiado = signals.signal("estado-cambiado")
+mensaje_publicado = signals.signal("mensaje-publicado")
+prioridad_cambiada = signals.signal("prioridad-cambiada")
+
+# Staff moves. The requester may only reopen or accept a resolved ticket (see REQUESTER_MOVES).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "abierto": ("en_progreso",),
+    "en_progreso": ("en_espera", "resuelto"),
+    "en_espera": ("en_progreso", "resuelto"),
+    "resuelto": ("cerrado", "abierto"),
+    "cerrado": ("abierto",),
+}
+REQUESTER_MOVES = {("resuelto", "abierto"), ("resuelto", "cerrado")}
+PRIORIDAD_RANK = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
+NUMERO_FORMAT = "TKT-{:06d}"
+
+
+# --- access ----------------------------------------------------------------------
+
+def scope_clause(viewer: Usuario):
+    """WHERE clause restricting tickets to what ``viewer`` may see."""
+    if viewer.rol == "admin":
+        return true()
+    if viewer.rol == "ingeniero":
+        return Ticket.ingeniero_id == (viewer.ingeniero.id if viewer.ingeniero else -1)
+    return Ticket.usuario_id == viewer.id
+
+
+def is_assigned_engineer(ticket: Ticket, user: Usuario) -> bool:
+    return ticket.ingeniero is not None and ticket.ingeniero.usuario_id == user.id
+
+
+def is_requester(ticket: Ticket, user: Usuario) -> bool:
+    return ticket.usuario_id == user.id
+
+
+def can_manage(ticket: Ticket, user: Usuario) -> bool:
+    """Staff with a say on this ticket: admin, or its assigned engineer."""
+    return user.rol == "admin" or is_assigned_engineer(ticket, user)
+
+
+def get_visible(ticket_id: int, viewer: Usuario) -> Ticket:
+    """The ticket if ``viewer`` may see it; otherwise it does not exist for them (404)."""
+    ticket = db.session.execute(
+        select(Ticket).where(Ticket.id == ticket_id, scope_clause(viewer))
+    ).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("Ticket not found.")
+    return ticket
+
+
+def get_visible_by_numero(numero: str, viewer: Usuario) -> Ticket:
+    ticket = db.session.execute(
+        select(Ticket).where(Ticket.numero_ticket == numero.upper(), scope_clause(viewer))
+    ).scalar_one_or_none()
+    if ticket is None:
+        raise NotFound("Ticket not found.")
+    return ticket
+
+
+def _require_manage(ticket: Ticket, actor: Usuario) -> None:
+    if not can_manage(ticket, actor):
+        raise Forbidden("Only the assigned engineer or an admin may do this.")
+
+
+# --- history ---------------------------------------------------------------------
+
+def _fmt(value) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def record(ticket: Ticket, actor: Optional[Usuario], tipo: str, campo: Optional[str] = None,
+           antes=None, despues=None, interno: bool = False) -> Evento:
+    evento = Evento(ticket=ticket, actor=actor, tipo=tipo, campo=campo, antes=_fmt(antes),
+                    despues=_fmt(despues), interno=interno, fecha=utcnow())
+    db.session.add(evento)
+    ticket.fecha_actualizacion = evento.fecha
+    return evento
+
+
+def history(ticket: Ticket, viewer: Usuario) -> list[Evento]:
+    eventos = db.session.execute(
+        select(Evento).where(Evento.ticket_id == ticket.id).options(selectinload(Evento.actor))
+        .order_by(Evento.id)
+    ).scalars().all()
+    if viewer.es_staff:
+        return list(eventos)
+    return [e for e in eventos if not e.interno]
+
+
+# --- classification -----------------------------------------------------------------
+
+def categoria_por_nombre(nombre: str) -> Categoria:
+    categoria = db.session.execute(
+        select(Categoria).where(func.lower(Categoria.nombre) == nombre.strip().lower(),
+                                Categoria.activa.is_(True))
+    ).scalar_one_or_none()
+    if categoria is None:
+        raise ValidationFailed("Unknown category.", fields={"categoria": f"Unknown category: {nombre}"})
+    return categoria
+
+
+def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria:
+    exists = db.session.execute(
+        select(Categoria.id).where(func.lower(Categoria.nombre) == nombre.lower())
+    ).first()
+    if exists:
+        raise Conflict("A category with that name already exists.", fields={"nombre": "Already exists."})
+    categoria = Categoria(nombre=nombre, descripcion=descripcion)
+    db.session.add(categoria)
+    db.session.flush()
+    return categoria
+
+
+def etiquetas_por_nombre(nombres: Iterable[str]) -> list[Etiqueta]:
+    wanted = sorted({n.strip().lower() for n in nombres if n.strip()})
+    if not wanted:
+        return []
+    found = {e.nombre: e for e in db.session.execute(
+        select(Etiqueta).where(Etiqueta.nombre.in_(wanted))).scalars()}
+    for nombre in wanted:
+        if nombre not in found:
+            found[nombre] = Etiqueta(nombre=nombre)
+            db.session.add(found[nombre])
+    return [found[n] for n in wanted]
+
+
+# --- creation ------------------------------------------------------------------------
+
+def asignar_numero(ticket: Ticket) -> None:
+    """Number from the primary key: unique by construction, even under concurrent inserts."""
+    db.session.flush()
+    ticket.numero_ticket = NUMERO_FORMAT.format(ticket.id)
+    db.session.flush()
+
+
+def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
+                 cliente: Optional[Cliente] = None, canal: str = "web") -> Ticket:
+    if usuario is None and cliente is None:
+        raise ValidationFailed("A ticket needs a requester.")
+    categoria = categoria_por_nombre(data.categoria)
+    now = utcnow()
+    ticket = Ticket(
+        titulo=data.titulo, descripcion=data.descripcion, prioridad=data.prioridad,
+        estado="abierto", canal=canal, categoria=categoria, usuario=usuario, cliente=cliente,
+        conversacion_whatsapp_id=data.conversacion_whatsapp_id,
+        comunicacion_email_id=data.comunicacion_email_id,
+        fecha_creacion=now, fecha_actualizacion=now,
+    )
+    ticket.etiquetas = etiquetas_por_nombre(data.etiquetas)
+    db.session.add(ticket)
+    asignar_numero(ticket)
+    record(ticket, usuario, "creado", despues=ticket.numero_ticket)
+    ticket_creado.send(ticket, actor=usuario)
+    return ticket
+
+
+# --- changes ---------------------------------------------------------------------------
+
+def _marcar_primera_respuesta(ticket: Ticket) -> None:
+    if ticket.fecha_primera_respuesta is None:
+        ticket.fecha_primera_respuesta = utcnow()
+
+
+def allowed_moves(ticket: Ticket, actor: Usuario) -> list[str]:
+    """The estados ``actor`` may move ``ticket`` to right now (drives the panels' buttons)."""
+    if can_manage(ticket, actor):
+        return list(TRANSITIONS[ticket.estado])
+    if is_requester(ticket, actor):
+        return [b for (a, b) in REQUESTER_MOVES if a == ticket.estado]
+    return []
+
+
+def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
+    anterior = ticket.estado
+    if nuevo == anterior:
+        raise Conflict(f"The ticket is already '{nuevo}'.", code="invalid_transition")
+    staff = can_manage(ticket, actor)
+    if not staff and not is_requester(ticket, actor):
+        raise Forbidden("You may not change this ticket.")
+    if nuevo not in TRANSITIONS[anterior]:
+        raise Conflict(
+            f"A ticket cannot go from '{anterior}' to '{nuevo}'. Allowed: "
+            f"{', '.join(TRANSITIONS[anterior])}.", code="invalid_transition")
+    if not staff and (anterior, nuevo) not in REQUESTER_MOVES:
+        raise Forbidden("Requesters may only reopen or close a resolved ticket.")
+
+    now = utcnow()
+    ticket.estado = nuevo
+    if anterior == "abierto" and staff:
+        _marcar_primera_respuesta(ticket)
+    if nuevo == "resuelto":
+        ticket.fecha_resolucion = now
+    elif nuevo == "cerrado":
+        ticket.fecha_cierre = now
+    elif nuevo == "abierto":  # reopened: it is no longer resolved nor closed
+        ticket.fecha_resolucion = None
+        ticket.fecha_cierre = None
+    record(ticket, actor, "estado", "estado", anterior, nuevo)
+    db.session.flush()
+    estado_cambiado.send(ticket, actor=actor, antes=anterior, despues=nuevo)
+    return ticket
+
+
+def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Ticket:
+    """Edit fields. Staff may edit any time before closure; the requester only while abierto."""
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        raise ValidationFailed("Nothing to change.", code="empty_update")
+    if can_manage(ticket, actor):
+        if ticket.estado == "cerrado":
+            raise Conflict("A closed ticket cannot be edited; reopen it first.")
+    elif is_requester(ticket, actor):
+        if ticket.estado != "abierto":
+            raise Conflict("You can only edit your ticket while it is 'abierto'.")
+    else:
+        raise Forbidden("You may not edit this ticket.")
+
+    for campo in ("titulo", "descripcion", "prioridad", "conversacion_whatsapp_id", "comunicacion_email_id"):
+        if campo in changes and changes[campo] is not None and changes[campo] != getattr(ticket, campo):
+            antes = getattr(ticket, campo)
+            setattr(ticket, campo, changes[campo])
+            record(ticket, actor, "campo", campo, antes, changes[campo])
+            if campo == "prioridad":
+                prioridad_cambiada.send(ticket, actor=actor, antes=antes, despues=changes[campo])
+    if changes.get("categoria") is not None:
+        categoria = categoria_por_nombre(changes["categoria"])
+        if categoria.id != ticket.categoria_id:
+            record(ticket, actor, "campo", "categoria", ticket.categoria.nombre, categoria.nombre)
+            ticket.categoria = categoria
+    if changes.get("etiquetas") is not None:
+        antes = [e.nombre for e in ticket.etiquetas]
+        nuevas = etiquetas_por_nombre(changes["etiquetas"])
+        if [e.nombre for e in nuevas] != antes:
+            ticket.etiquetas = nuevas
+            record(ticket, actor, "campo", "etiquetas", antes, [e.nombre for e in nuevas])
+    db.session.flush()
+    return ticket
+
+
+def agregar_nota(ticket: Ticket, actor: Usuario, texto: str) -> NotaInterna:
+    _require_manage(ticket, actor)
+    nota = NotaInterna(ticket=ticket, autor=actor, texto=texto, fecha=utcnow())
+    db.session.add(nota)
+    record(ticket, actor, "nota", interno=True)
+    db.session.flush()
+    return nota
+
+
+def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
+    staff = can_manage(ticket, actor)
+    if not staff and not is_requester(ticket, actor):
+        raise Forbidden("You may not write on this ticket.")
+    if ticket.estado == "cerrado":
+        raise Conflict("The ticket is closed; reopen it to continue the conversation.")
+    mensaje = Mensaje(ticket=ticket, autor=actor, es_staff=staff, cuerpo=cuerpo, fecha=utcnow())
+    db.session.add(mensaje)
+    if staff:
+        _marcar_primera_respuesta(ticket)
+    record(ticket, actor, "mensaje")
+    db.session.flush()
+    mensaje_publicado.send(ticket, actor=actor, mensaje=mensaje)
+    return mensaje
+
+
+def mensajes(ticket: Ticket, lector: Usuario) -> list[Mensaje]:
+    """The thread; messages from the other side become read (read receipts)."""
+    lista = db.session.execute(
+        select(Mensaje).where(Mensaje.ticket_id == ticket.id)
+        .options(selectinload(Mensaje.autor), selectinload(Mensaje.cliente)).order_by(Mensaje.id)
+    ).scalars().all()
+    reader_is_staff = can_manage(ticket, lector)
+    now = utcnow()
+    for m in lista:
+        other_side = (not m.es_staff) if reader_is_staff else m.es_staff
+        if other_side and not m.leido:
+            m.leido = True
+            m.fecha_lectura = now
+    db.session.flush()
+    return list(lista)
+
+
+def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Ticket:
+    if actor.rol != "admin":
+        raise Forbidden("Only an admin assigns tickets.")
+    if ticket.estado == "cerrado":
+        raise Conflict("A closed ticket cannot be reassigned.")
+    anterior = ticket.ingeniero
+    nuevo = None
+    if ingeniero_id is not None:
+        nuevo = db.session.get(Ingeniero, ingeniero_id)
+        if nuevo is None or not nuevo.usuario.activo:
+            raise ValidationFailed("Unknown engineer.", fields={"ingeniero_id": "No active engineer with that id."})
+        if not nuevo.disponible:
+            raise Conflict(f"{nuevo.usuario.nombre} is not available.", code="engineer_unavailable")
+    if (anterior.id if anterior else None) == ingeniero_id:
+        raise Conflict("The ticket is already assigned to that engineer.", code="no_change")
+    ticket.ingeniero = nuevo
+    record(ticket, actor, "asignacion", "ingeniero",
+           anterior.usuario.nombre if anterior else None, nuevo.usuario.nombre if nuevo else None)
+    db.session.flush()
+    if nuevo is not None:
+        ticket_asignado.send(ticket, actor=actor, ingeniero=nuevo)
+    return ticket
+
+
+# --- lists -------------------------------------------------------------------------------
+
+def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
+    """SELECT of the tickets ``viewer`` may see, narrowed by ``f`` (lists and exports share it)."""
+    stmt = select(Ticket).where(scope_clause(viewer) if base_scope is None else base_scope)
+    if f.estado:
+        stmt = stmt.where(Ticket.estado.in_(f.estado))
+    if f.prioridad:
+        stmt = stmt.where(Ticket.prioridad.in_(f.prioridad))
+    if f.categoria:
+        stmt = stmt.where(Ticket.categoria_id.in_(
+            select(Categoria.id).where(func.lower(Categoria.nombre) == f.categoria.strip().lower())))
+    if f.ingeniero_id == "ninguno":
+        stmt = stmt.where(Ticket.ingeniero_id.is_(None))
+    elif f.ingeniero_id is not None:
+        stmt = stmt.where(Ticket.ingeniero_id == f.ingeniero_id)
+    if f.etiqueta:
+        stmt = stmt.where(Ticket.id.in_(
+            select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+            .where(Etiqueta.nombre == f.etiqueta.strip().lower())))
+    if f.q:
+        like = f"%{f.q.lower()}%"
+        stmt = stmt.where(or_(
+            func.lower(Ticket.numero_ticket).like(like),
+            func.lower(Ticket.titulo).like(like),
+            Ticket.usuario_id.in_(select(Usuario.id).where(func.lower(Usuario.nombre).like(like))),
+            Ticket.cliente_id.in_(select(Cliente.id).where(func.lower(Cliente.nombre).like(like))),
+        ))
+    if f.desde_dt:
+        stmt = stmt.where(Ticket.fecha_creacion >= f.desde_dt)
+    if f.hasta_dt:
+        stmt = stmt.where(Ticket.fecha_creacion <= f.hasta_dt)
+    return stmt
+
+
+def _order(f: TicketFilters):
+    campo = f.orden.lstrip("-")
+    desc = f.orden.startswith("-")
+    if campo == "prioridad":
+        col = case(PRIORIDAD_RANK, value=Ticket.prioridad)
+    else:
+        col = getattr(Ticket, campo)
+    return (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
+
+
+LIST_OPTIONS = (
+    selectinload(Ticket.usuario), selectinload(Ticket.cliente), selectinload(Ticket.categoria),
+    selectinload(Ticket.ingeniero).selectinload(Ingeniero.usuario), selectinload(Ticket.etiquetas),
+)
+
+
+def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
+    """One page of tickets and the total, honouring the filters and the viewer's scope."""
+    stmt = filtered_select(viewer, f, base_scope)
+    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
+    items = db.session.execute(
+        stmt.options(*options).order_by(*_order(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
+    ).scalars().all()
+    return list(items), total
+
+
+def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:
+    """Open tickets per engineer (one aggregate query)."""
+    stmt = (select(Ticket.ingeniero_id, func.count()).where(Ticket.estado.in_(ESTADOS_ABIERTOS),
+                                                            Ticket.ingeniero_id.is_not(None))
+            .group_by(Ticket.ingeniero_id))
+    if ingeniero_ids is not None:
+        stmt = stmt.where(Ticket.ingeniero_id.in_(ingeniero_ids))
+    return {row[0]: row[1] for row in db.session.execute(stmt)}

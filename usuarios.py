@@ -1,0 +1,115 @@
+"""People: accounts, engineers and API tokens. Functions flush, never commit."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Optional
+
+from sqlalchemy import func, or_, select
+
+from errors import Conflict, ValidationFailed
+from models import ApiToken, Ingeniero, Usuario, db, utcnow
+from schemas import IngenieroCreate, IngenieroUpdate, UsuarioCreate
+
+
+def _check_unique(username: Optional[str], email: Optional[str], exclude_id: Optional[int] = None) -> None:
+    fields = {}
+    conds = []
+    if username:
+        conds.append(func.lower(Usuario.username) == username.lower())
+    if email:
+        conds.append(func.lower(Usuario.email) == email.lower())
+    if not conds:
+        return
+    stmt = select(Usuario).where(or_(*conds))
+    if exclude_id is not None:
+        stmt = stmt.where(Usuario.id != exclude_id)
+    for other in db.session.execute(stmt).scalars():
+        if username and other.username.lower() == username.lower():
+            fields["username"] = "Already taken."
+        if email and other.email.lower() == email.lower():
+            fields["email"] = "Already in use."
+    if fields:
+        raise Conflict("Username or email already in use.", code="duplicate", fields=fields)
+
+
+def crear_usuario(data: UsuarioCreate) -> Usuario:
+    _check_unique(data.username, data.email)
+    usuario = Usuario(username=data.username, nombre=data.nombre, email=str(data.email).lower(),
+                      rol=data.rol, idioma=data.idioma, activo=True)
+    usuario.set_password(data.password)
+    db.session.add(usuario)
+    if data.rol == "ingeniero":
+        db.session.add(Ingeniero(usuario=usuario, especialidad=data.especialidad or "General",
+                                 telefono=data.telefono, disponible=True))
+    db.session.flush()
+    return usuario
+
+
+def crear_ingeniero(data: IngenieroCreate) -> Ingeniero:
+    usuario = crear_usuario(UsuarioCreate(
+        username=data.username, nombre=data.nombre, email=data.email, password=data.password,
+        rol="ingeniero", idioma=data.idioma, especialidad=data.especialidad, telefono=data.telefono))
+    usuario.ingeniero.disponible = data.disponible
+    db.session.flush()
+    return usuario.ingeniero
+
+
+def actualizar_ingeniero(ingeniero: Ingeniero, data: IngenieroUpdate) -> Ingeniero:
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        raise ValidationFailed("Nothing to change.", code="empty_update")
+    if changes.get("email"):
+        _check_unique(None, str(changes["email"]), exclude_id=ingeniero.usuario_id)
+        ingeniero.usuario.email = str(changes["email"]).lower()
+    for campo in ("nombre", "activo"):
+        if changes.get(campo) is not None:
+            setattr(ingeniero.usuario, campo, changes[campo])
+    for campo in ("especialidad", "telefono", "disponible"):
+        if campo in changes and (changes[campo] is not None or campo == "telefono"):
+            setattr(ingeniero, campo, changes[campo])
+    db.session.flush()
+    return ingeniero
+
+
+def ingenieros() -> list[Ingeniero]:
+    return list(db.session.execute(
+        select(Ingeniero).join(Ingeniero.usuario).order_by(Usuario.nombre)).scalars())
+
+
+def autenticar(username: str, password: str) -> Optional[Usuario]:
+    usuario = db.session.execute(
+        select(Usuario).where(func.lower(Usuario.username) == username.strip().lower())
+    ).scalar_one_or_none()
+    if usuario is None or not usuario.activo or not usuario.check_password(password):
+        return None
+    return usuario
+
+
+def emitir_token(usuario: Usuario, nombre: Optional[str] = None) -> tuple[ApiToken, str]:
+    """A new Bearer token; the clear text is returned once and only its hash is kept."""
+    clear = "mda_" + secrets.token_urlsafe(32)
+    token = ApiToken(usuario=usuario, token_hash=ApiToken.hash(clear), nombre=nombre or "api")
+    db.session.add(token)
+    db.session.flush()
+    return token, clear
+
+
+def usuario_por_token(clear: str) -> Optional[Usuario]:
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(clear), ApiToken.revocado.is_(False))
+    ).scalar_one_or_none()
+    if token is None or not token.usuario.activo:
+        return None
+    return token.usuario
+
+
+def revocar_token(clear: str) -> bool:
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == ApiToken.hash(clear))).scalar_one_or_none()
+    if token is None or token.revocado:
+        return False
+    token.revocado = True
+    token.ultimo_uso = utcnow()
+    db.session.flush()
+    return True
