@@ -71,6 +71,9 @@ def csrf_check() -> None:
     """before_request: CSRF on every session-authenticated write (forms and JSON alike)."""
     if request.method not in UNSAFE_METHODS or bearer_token() is not None:
         return
+    # An anonymous API write has no session to ride on: let it reach the 401.
+    if request.path.startswith(API_PREFIXES) and not current_user.is_authenticated:
+        return
     view = current_app.view_functions.get(request.endpoint)
     if view is not None and getattr(view, "csrf_exempt", False):
         return

@@ -10,6 +10,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Optional
 
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
@@ -100,7 +101,9 @@ class Usuario(UserMixin, db.Model):
     ingeniero: Mapped[Optional["Ingeniero"]] = relationship(back_populates="usuario", uselist=False)
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password)
+        # Tests lower the work factor through PASSWORD_HASH_METHOD; production keeps scrypt.
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)

@@ -11,8 +11,15 @@ from typing import Annotated, Literal, Optional, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
+import email_validator
+
 from errors import ValidationFailed
 from models import ESTADOS, PRIORIDADES
+
+# Small offices run intranet mail domains (``empresa.local``) and tests use ``.test``;
+# email-validator rejects both as special-use by default. Everything else stays strict.
+email_validator.SPECIAL_USE_DOMAIN_NAMES[:] = [
+    d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")]
 
 Prioridad = Literal["baja", "media", "alta", "critica"]
 Estado = Literal["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]

@@ -110,7 +110,7 @@ def _fmt(value) -> Optional[str]:
     if value is None:
         return None
     if isinstance(value, (list, tuple)):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(str(v) for v in value) or None
     return str(value)
 
 

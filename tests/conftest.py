@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +70,16 @@ def _reset(url: str) -> None:
     engine.dispose()
 
 
+class FreshContextClient(FlaskClient):
+    """Each request runs in its own app context, as in production: a fresh ``g`` (so
+    Flask-Login re-reads the caller) and a fresh database session. The test's own session
+    is separate; call ``db.session.expire_all()`` before reading what a request changed."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(database_url):
     _reset(database_url)
@@ -77,7 +88,9 @@ def app(database_url):
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret",
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
+    app.test_client_class = FreshContextClient
     limiter.reset()
     with app.app_context():
         yield app
