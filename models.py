@@ -198,7 +198,7 @@ class Ticket(db.Model):
     # Derived from the primary key right after the INSERT (tickets.asignar_numero), so it
     # is unique by construction; nullable only for that instant inside the transaction.
     numero_ticket: Mapped[Optional[str]] = mapped_column(String(20), unique=True)
-    titulo: Mapped[str] = mapped_column(String(255))
+    titulo: Mapped[str] = mapped_column(String(255), index=True)
     descripcion: Mapped[str] = mapped_column(Text)
     prioridad: Mapped[str] = mapped_column(String(10), default="media", index=True)
     estado: Mapped[str] = mapped_column(String(15), default="abierto", index=True)

@@ -129,6 +129,7 @@ def upgrade():
         batch_op.create_index('ix_tickets_ingeniero_estado', ['ingeniero_id', 'estado'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_ingeniero_id'), ['ingeniero_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_prioridad'), ['prioridad'], unique=False)
+        batch_op.create_index(batch_op.f('ix_tickets_titulo'), ['titulo'], unique=False)
         batch_op.create_index('ix_tickets_usuario_fecha', ['usuario_id', 'fecha_creacion'], unique=False)
         batch_op.create_index(batch_op.f('ix_tickets_usuario_id'), ['usuario_id'], unique=False)
 
@@ -229,6 +230,7 @@ def downgrade():
     with op.batch_alter_table('tickets', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tickets_usuario_id'))
         batch_op.drop_index('ix_tickets_usuario_fecha')
+        batch_op.drop_index(batch_op.f('ix_tickets_titulo'))
         batch_op.drop_index(batch_op.f('ix_tickets_prioridad'))
         batch_op.drop_index(batch_op.f('ix_tickets_ingeniero_id'))
         batch_op.drop_index('ix_tickets_ingeniero_estado')
