@@ -272,6 +272,14 @@ def api_csrf():
     return jsonify({"csrf_token": generate_csrf()})
 
 
+@route("/api/openapi.json")
+def api_openapi():
+    """The OpenAPI document of this API."""
+    import openapi
+
+    return jsonify(openapi.document())
+
+
 @route("/api/me")
 @role_required()
 def api_me():
