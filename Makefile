@@ -6,8 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-HOST ?= 127.0.0.1
-PORT ?= 5000
+# HOST and PORT may come from the environment or from .env
+-include .env
+HOST := $(or $(HOST),127.0.0.1)
+PORT := $(or $(PORT),5000)
 export FLASK_APP := app
 
 .PHONY: run test test-sqlite test-postgresql bench deps system-deps lint clean

@@ -403,7 +403,7 @@ LIST_OPTIONS = (
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
     """One page of tickets and the total, honouring the filters and the viewer's scope."""
     stmt = filtered_select(viewer, f, base_scope)
-    total = db.session.execute(select(func.count()).select_from(stmt.order_by(None).subquery())).scalar_one()
+    total = db.session.execute(stmt.with_only_columns(func.count(Ticket.id)).order_by(None)).scalar_one()
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
     items = db.session.execute(
         stmt.options(*options).order_by(*_order(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -25,7 +26,7 @@ def test_list_filters_are_indexed(app):
 
 def test_sqlite_runs_in_wal_mode(app):
     if db.engine.dialect.name != "sqlite":
-        return
+        pytest.skip("SQLite-only pragma")
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -1,0 +1,238 @@
+"""make bench: 100,000 tickets, a production WSGI server, real HTTP, p50/p95 per endpoint.
+
+    .venv/bin/python bench/bench.py [--tickets 100000] [--workers 4] [--database-url URL]
+
+Seeds a fresh database (SQLite in a temp dir by default; pass --database-url for an
+empty PostgreSQL database) in bulk, serves it with gunicorn, and measures through HTTP
+on 127.0.0.1 only. Prints a table and writes it to bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PASSWORD = "bench-password-1"
+WORDS = ["impresora", "correo", "vpn", "servidor", "erp", "monitor", "wifi", "cuenta", "factura", "teclado",
+         "licencia", "backup", "portátil", "teléfono", "red", "disco"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def seed(database_url: str, n_tickets: int) -> float:
+    """Migrate and bulk-load ``n_tickets`` through SQLAlchemy Core. Returns seconds taken."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    from app import create_app
+    from models import Categoria, Evento, Ingeniero, Ticket, Usuario, db, ticket_etiquetas, Etiqueta
+
+    started = time.perf_counter()
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        admin = Usuario(username="admin", nombre="Admin", email="admin@bench.local", rol="admin")
+        admin.set_password(PASSWORD)
+        db.session.add(admin)
+        users = []
+        for i in range(200):
+            u = Usuario(username=f"user{i}", nombre=f"Usuario {random.choice(WORDS).title()} {i}",
+                        email=f"user{i}@bench.local", rol="usuario")
+            u.set_password(PASSWORD)
+            users.append(u)
+        db.session.add_all(users)
+        engineers = []
+        for i, esp in enumerate(["Redes", "Hardware", "Software"]):
+            u = Usuario(username=f"ing{i}", nombre=f"Ingeniero {i}", email=f"ing{i}@bench.local", rol="ingeniero")
+            u.set_password(PASSWORD)
+            engineers.append(Ingeniero(usuario=u, especialidad=esp))
+        db.session.add_all(engineers)
+        tags = [Etiqueta(nombre=w) for w in WORDS[:6]]
+        db.session.add_all(tags)
+        db.session.commit()
+        categorias = [c.id for c in db.session.query(Categoria).all()]
+        user_ids = [u.id for u in users]
+        eng_ids = [e.id for e in engineers]
+        tag_ids = [t.id for t in tags]
+
+        rng = random.Random(42)
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        estados = ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]
+        prioridades = ["baja", "media", "alta", "critica"]
+        batch = 10_000
+        for start in range(1, n_tickets + 1, batch):
+            rows, events, links = [], [], []
+            for tid in range(start, min(start + batch, n_tickets + 1)):
+                created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 365))
+                estado = rng.choices(estados, weights=[20, 15, 5, 20, 40])[0]
+                assigned = estado != "abierto" or rng.random() < 0.5
+                rows.append({
+                    "id": tid, "numero_ticket": f"TKT-{tid:06d}",
+                    "titulo": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} #{tid}",
+                    "descripcion": " ".join(rng.choices(WORDS, k=20)), "prioridad": rng.choice(prioridades),
+                    "estado": estado, "canal": rng.choice(["web", "api", "email", "whatsapp"]),
+                    "categoria_id": rng.choice(categorias), "usuario_id": rng.choice(user_ids),
+                    "ingeniero_id": rng.choice(eng_ids) if assigned else None,
+                    "fecha_creacion": created, "fecha_actualizacion": created,
+                    "fecha_primera_respuesta": created + timedelta(hours=1) if estado != "abierto" else None,
+                    "fecha_resolucion": created + timedelta(hours=8) if estado in ("resuelto", "cerrado") else None,
+                    "fecha_cierre": created + timedelta(hours=30) if estado == "cerrado" else None,
+                })
+                events.append({"ticket_id": tid, "tipo": "creado", "despues": f"TKT-{tid:06d}", "interno": False,
+                               "fecha": created})
+                if rng.random() < 0.3:
+                    links.append({"ticket_id": tid, "etiqueta_id": rng.choice(tag_ids)})
+            db.session.execute(insert(Ticket.__table__), rows)
+            db.session.execute(insert(Evento.__table__), events)
+            if links:
+                db.session.execute(insert(ticket_etiquetas), links)
+            db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(db.text("SELECT setval('tickets_id_seq', (SELECT max(id) FROM tickets))"))
+            db.session.execute(db.text("ANALYZE"))
+            db.session.commit()
+        else:
+            db.session.execute(db.text("ANALYZE"))
+            db.session.commit()
+        db.engine.dispose()
+    return time.perf_counter() - started
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def timed_gets(session: requests.Session, url: str, paths: list[str]) -> list[float]:
+    out = []
+    for path in paths:
+        t0 = time.perf_counter()
+        r = session.get(url + path, timeout=60)
+        out.append((time.perf_counter() - t0) * 1000)
+        r.raise_for_status()
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="mesa-bench-")
+    database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
+    print(f"Seeding {args.tickets:,} tickets into {database_url.split('@')[-1]} ...", flush=True)
+    seed_seconds = seed(database_url, args.tickets)
+    print(f"  seeded in {seed_seconds:.1f} s", flush=True)
+
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
+           "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0"}
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level",
+         "warning", "app:create_app()"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(url + "/api/openapi.json", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        s = requests.Session()
+        token = s.post(url + "/api/auth/token", json={"username": "admin", "password": PASSWORD}).json()["token"]
+        s.headers["Authorization"] = f"Bearer {token}"
+        rng = random.Random(7)
+        n = args.requests
+        timed_gets(s, url, ["/api/todos-tickets"] * 20)  # warm every worker
+        rows: list[tuple[str, str]] = []
+
+        def latency(label: str, paths: list[str]) -> None:
+            ms = timed_gets(s, url, paths)
+            rows.append((label, f"p50 {statistics.median(ms):.1f} ms · p95 {pct(ms, 95):.1f} ms (n={len(ms)})"))
+            print(f"  {label}: {rows[-1][1]}", flush=True)
+
+        latency("GET /api/todos-tickets (page 1, no filter)", ["/api/todos-tickets"] * n)
+        latency("GET /api/todos-tickets?estado=abierto&prioridad=alta",
+                ["/api/todos-tickets?estado=abierto&prioridad=alta"] * n)
+        latency("GET /api/todos-tickets?categoria=Redes&desde=…&orden=-prioridad",
+                [f"/api/todos-tickets?categoria=Redes&desde={(datetime.now() - timedelta(days=30)).date()}"
+                 f"&orden=-prioridad"] * n)
+        latency("GET /api/todos-tickets?q=<word> (text search)",
+                [f"/api/todos-tickets?q={rng.choice(WORDS)}" for _ in range(n)])
+        latency("GET /api/todos-tickets?etiqueta=vpn&page=50", ["/api/todos-tickets?etiqueta=vpn&page=50"] * n)
+        latency("GET /api/tickets/<id>", [f"/api/tickets/{rng.randint(1, args.tickets)}" for _ in range(n)])
+
+        created = []
+        lock = threading.Lock()
+        deadline = time.perf_counter() + 10
+
+        def writer() -> None:
+            ws = requests.Session()
+            ws.headers["Authorization"] = f"Bearer {token}"
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                r = ws.post(url + "/api/tickets", json={"titulo": "bench", "descripcion": "bench load",
+                                                        "categoria": "General", "prioridad": "media"}, timeout=60)
+                with lock:
+                    created.append(((time.perf_counter() - t0) * 1000, r.status_code))
+
+        threads = [threading.Thread(target=writer) for _ in range(args.workers)]
+        t_start = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t_start
+        ok = [ms for ms, code in created if code == 201]
+        rows.append((f"POST /api/tickets ({args.workers} concurrent clients, 10 s)",
+                     f"{len(ok) / elapsed:.0f} tickets/s · p50 {statistics.median(ok):.1f} ms · "
+                     f"p95 {pct(ok, 95):.1f} ms · errors {len(created) - len(ok)}"))
+        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+
+        try:
+            from bench import bench_reports  # the reports issue adds this module
+        except ImportError:
+            bench_reports = None
+        if bench_reports is not None:
+            rows.extend(bench_reports.run(url, token, server.pid))
+
+        table = ["| measurement | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+        header = (f"Mesa de Ayuda bench · {args.tickets:,} tickets · {database_url.split(':')[0]} · gunicorn "
+                  f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+        text = header + f"\n(seed: {seed_seconds:.1f} s)\n\n" + "\n".join(table) + "\n"
+        print("\n" + text)
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "latest.md").write_text(text)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
