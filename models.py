@@ -10,6 +10,7 @@ import hashlib
 from datetime import datetime, timezone
 from typing import Optional
 
+import phonenumbers
 from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -28,7 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from werkzeug.security import check_password_hash, generate_password_hash
 
 NAMING_CONVENTION = {
@@ -45,6 +46,23 @@ PRIORIDADES = ("baja", "media", "alta", "critica")
 ESTADOS = ("abierto", "en_progreso", "en_espera", "resuelto", "cerrado")
 CANALES = ("web", "api", "whatsapp", "email")
 ESTADOS_ABIERTOS = ("abierto", "en_progreso", "en_espera")
+
+
+def normalizar_telefono(raw: str, region: str | None = None) -> str:
+    """E.164 (``+34600111222``) so one client is one phone, however it was typed.
+
+    Numbers without a country code are read in DEFAULT_PHONE_REGION. Raises ValueError
+    for something that is not a possible phone number.
+    """
+    if region is None:
+        region = current_app.config.get("DEFAULT_PHONE_REGION", "ES") if has_app_context() else "ES"
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"Not a phone number: {raw!r}") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"Not a phone number: {raw!r}")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
 def utcnow() -> datetime:
@@ -184,6 +202,10 @@ class Cliente(db.Model):
     telefono: Mapped[Optional[str]] = mapped_column(String(20), unique=True)  # E.164
     empresa: Mapped[Optional[str]] = mapped_column(String(120))
     fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @validates("telefono")
+    def _normalize_telefono(self, key, value):
+        return normalizar_telefono(value) if value else None
 
 
 class Ticket(db.Model):
