@@ -216,6 +216,7 @@ class Ticket(db.Model):
         Index("ix_tickets_estado_fecha", "estado", "fecha_creacion"),
         # estado + prioridad is the panels' most common pair: covers its COUNT and its page.
         Index("ix_tickets_estado_prioridad_fecha", "estado", "prioridad", "fecha_creacion"),
+        Index("ix_tickets_categoria_fecha", "categoria_id", "fecha_creacion"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

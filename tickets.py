@@ -157,6 +157,13 @@ def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria
     return categoria
 
 
+def cambiar_categoria_activa(categoria: Categoria, activa: bool) -> Categoria:
+    """Retire a category from new tickets (existing tickets keep it) or bring it back."""
+    categoria.activa = activa
+    db.session.flush()
+    return categoria
+
+
 def etiquetas_por_nombre(nombres: Iterable[str]) -> list[Etiqueta]:
     wanted = sorted({n.strip().lower() for n in nombres if n.strip()})
     if not wanted:
@@ -214,6 +221,18 @@ def allowed_moves(ticket: Ticket, actor: Usuario) -> list[str]:
     if is_requester(ticket, actor):
         return [b for (a, b) in REQUESTER_MOVES if a == ticket.estado]
     return []
+
+
+def can_edit(ticket: Ticket, actor: Usuario) -> bool:
+    """Whether ``actualizar_ticket`` would let ``actor`` edit fields now (drives the edit form)."""
+    if can_manage(ticket, actor):
+        return ticket.estado != "cerrado"
+    return is_requester(ticket, actor) and ticket.estado == "abierto"
+
+
+def can_write(ticket: Ticket, actor: Usuario) -> bool:
+    """Whether ``agregar_mensaje`` would accept a public message from ``actor`` now."""
+    return (can_manage(ticket, actor) or is_requester(ticket, actor)) and ticket.estado != "cerrado"
 
 
 def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
@@ -403,7 +422,8 @@ LIST_OPTIONS = (
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
     """One page of tickets and the total, honouring the filters and the viewer's scope."""
     stmt = filtered_select(viewer, f, base_scope)
-    total = db.session.execute(stmt.with_only_columns(func.count(Ticket.id)).order_by(None)).scalar_one()
+    # COUNT(*) over the same WHERE, without the subquery: lets SQLite/PG answer from an index.
+    total = db.session.execute(select(func.count()).select_from(Ticket).where(stmt.whereclause)).scalar_one()
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
     items = db.session.execute(
         stmt.options(*options).order_by(*_order(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
