@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy import func, or_, select
 
 from errors import Conflict, ValidationFailed
-from models import ApiToken, Ingeniero, Usuario, db, utcnow
+from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, utcnow
 from schemas import IngenieroCreate, IngenieroUpdate, UsuarioCreate
 
 
@@ -70,6 +70,24 @@ def actualizar_ingeniero(ingeniero: Ingeniero, data: IngenieroUpdate) -> Ingenie
             setattr(ingeniero, campo, changes[campo])
     db.session.flush()
     return ingeniero
+
+
+def cambiar_idioma(usuario: Usuario, idioma: str) -> Usuario:
+    """The language of the user's interface and emails."""
+    if idioma not in IDIOMAS:
+        raise ValidationFailed("Unknown language.", fields={"idioma": "Use one of: " + ", ".join(IDIOMAS)})
+    usuario.idioma = idioma
+    db.session.flush()
+    return usuario
+
+
+def cambiar_activo(usuario: Usuario, actor: Usuario, activo: bool) -> Usuario:
+    """Deactivate (no login, no token) or reactivate an account; nobody deactivates themselves."""
+    if not activo and usuario.id == actor.id:
+        raise Conflict("You cannot deactivate your own account.", code="self_deactivation")
+    usuario.activo = activo
+    db.session.flush()
+    return usuario
 
 
 def ingenieros() -> list[Ingeniero]:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -45,7 +45,7 @@ def seed(database_url: str, n_tickets: int) -> float:
     from sqlalchemy import insert
 
     from app import create_app
-    from models import Categoria, Evento, Ingeniero, Ticket, Usuario, db, ticket_etiquetas, Etiqueta
+    from models import Categoria, Etiqueta, Evento, Ingeniero, Ticket, Usuario, db, ticket_etiquetas
 
     started = time.perf_counter()
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
@@ -76,7 +76,7 @@ def seed(database_url: str, n_tickets: int) -> float:
         tag_ids = [t.id for t in tags]
 
         rng = random.Random(42)
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = datetime.now(UTC).replace(tzinfo=None)
         estados = ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]
         prioridades = ["baja", "media", "alta", "critica"]
         batch = 10_000
@@ -222,7 +222,7 @@ def main() -> int:
 
         table = ["| measurement | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
         header = (f"Mesa de Ayuda bench · {args.tickets:,} tickets · {database_url.split(':')[0]} · gunicorn "
-                  f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
+                  f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
         text = header + f"\n(seed: {seed_seconds:.1f} s)\n\n" + "\n".join(table) + "\n"
         print("\n" + text)
         out = ROOT / "bench" / "results"

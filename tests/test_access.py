@@ -16,7 +16,7 @@ WHO = ["owner", "other_user", "engineer", "other_engineer", "admin", "anon"]
 
 
 def expect(owner, other_user, engineer, other_engineer, admin, anon=401):
-    return dict(zip(WHO, (owner, other_user, engineer, other_engineer, admin, anon)))
+    return dict(zip(WHO, (owner, other_user, engineer, other_engineer, admin, anon), strict=True))
 
 
 VISIBLE = expect(200, 404, 200, 404, 200)
@@ -65,7 +65,7 @@ def world(roles, make_ticket):
 def _fill(value, world):
     text = json.dumps(value)
     for key, val in world.items():
-        text = text.replace('"{%s}"' % key, str(val)).replace("{%s}" % key, str(val))
+        text = text.replace(f'"{{{key}}}"', str(val)).replace(f"{{{key}}}", str(val))
     return json.loads(text)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -33,7 +33,7 @@ def test_create_returns_201_with_the_whole_ticket(api, make_user):
     assert t["canal"] == "api"
     assert t["conversacion_whatsapp_id"] == 7 and t["comunicacion_email_id"] is None
     created = datetime.fromisoformat(t["fecha_creacion"].replace("Z", "+00:00"))
-    assert abs(created - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(created - datetime.now(UTC)) < timedelta(minutes=1)
     for campo in ("fecha_primera_respuesta", "fecha_resolucion", "fecha_cierre"):
         assert t[campo] is None
     assert "notas_internas" not in t
@@ -189,7 +189,7 @@ def catalogue(make_user, make_ticket):
                      etiquetas=["erp", "vpn"], estado="cerrado")
     t4 = make_ticket(beto, titulo="Alta de cuenta", categoria="Accesos y Cuentas", prioridad="media")
     t5 = make_ticket(ana, titulo="Factura repetida", categoria="Facturación", prioridad="alta", estado="resuelto")
-    base = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
     for i, t in enumerate((t1, t2, t3, t4, t5)):
         t.fecha_creacion = base + timedelta(days=i)
     db.session.commit()

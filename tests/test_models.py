@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import pytest
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +41,7 @@ def test_dates_come_back_as_aware_utc(api, make_user):
     body = api(make_user()).post("/api/tickets", json={"titulo": "t", "descripcion": "d", "categoria": "General"}).get_json()
     db.session.expire_all()
     ticket = db.session.get(Ticket, body["id"])
-    assert ticket.fecha_creacion.tzinfo == timezone.utc
+    assert ticket.fecha_creacion.tzinfo == UTC
     assert body["fecha_creacion"].endswith("Z")
 
 
