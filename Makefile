@@ -12,7 +12,7 @@ HOST := $(or $(HOST),127.0.0.1)
 PORT := $(or $(PORT),5000)
 export FLASK_APP := app
 
-.PHONY: run test test-sqlite test-postgresql bench deps system-deps lint clean
+.PHONY: run test test-sqlite test-postgresql bench deps system-deps lint clean compile-translations update-translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-run: deps
+run: deps compile-translations
 	@mkdir -p instance
 	$(VENV)/bin/flask db upgrade
 	$(PY) registrar_ingenieros.py --demo --if-empty
@@ -45,9 +45,10 @@ run: deps
 	@echo "  Mesa de Ayuda: http://$(HOST):$(PORT)"
 	@echo "  Demo logins: admin/admin123  ing_carlos/ing_carlos123  ing_maria/ing_maria123  ing_jorge/ing_jorge123  usuario/usuario123"
 	@echo ""
-	$(VENV)/bin/flask run --host $(HOST) --port $(PORT)
+	@# OUTBOX_THREAD: this process also sends the queued emails (production runs `flask send-emails --loop`)
+	OUTBOX_THREAD=$(or $(OUTBOX_THREAD),1) $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
 
-test: deps system-deps
+test: deps system-deps compile-translations
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgresql
 
@@ -57,6 +58,18 @@ test-sqlite:
 
 test-postgresql:
 	MESA_TEST_DB=postgresql $(VENV)/bin/pytest
+
+# UI languages (Flask-Babel): the .po catalogs are committed, the .mo files are built here.
+compile-translations: deps
+	$(VENV)/bin/pybabel -q compile -d translations
+
+# After adding or changing UI strings: refresh the template and both catalogs, then fill in
+# the new msgstr entries of translations/es (English msgids; tests/test_panels.py checks both).
+update-translations: deps
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k N_ --no-location --sort-output \
+	  --ignore-dirs='.* _* tests bench migrations instance static translations' \
+	  --project="Mesa de Ayuda" -o translations/messages.pot .
+	$(VENV)/bin/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 
 bench: deps
 	$(PY) bench/bench.py

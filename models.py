@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
+    JSON,
     Integer,
     MetaData,
     String,
@@ -326,6 +327,75 @@ class Evento(db.Model):
 
     ticket: Mapped[Ticket] = relationship(back_populates="eventos")
     actor: Mapped[Optional[Usuario]] = relationship()
+
+
+# --- email: outbox and Configuración > Email ----------------------------------------------
+
+ESTADOS_CORREO = ("pendiente", "enviando", "enviado", "fallido")
+
+
+class CorreoSaliente(db.Model):
+    """Outbox: one email, written in the same transaction as the change that caused it.
+
+    Senders (email_manager.enviar_pendientes) claim rows with a conditional UPDATE, so several
+    may run at once and each email leaves once. Attachments are specs, built at send time."""
+
+    __tablename__ = "correos_salientes"
+    __table_args__ = (Index("ix_correos_salientes_estado_proximo", "estado", "proximo_intento"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tipo: Mapped[str] = mapped_column(String(40))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    destinatarios: Mapped[str] = mapped_column(Text)  # comma-separated
+    asunto: Mapped[str] = mapped_column(String(400))
+    cuerpo_html: Mapped[str] = mapped_column(Text)
+    cuerpo_texto: Mapped[str] = mapped_column(Text)
+    adjuntos: Mapped[list] = mapped_column(JSON, default=list)
+    estado: Mapped[str] = mapped_column(String(10), default="pendiente")
+    intentos: Mapped[int] = mapped_column(Integer, default=0)
+    proximo_intento: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ultimo_error: Mapped[Optional[str]] = mapped_column(Text)
+    reclamado_por: Mapped[Optional[str]] = mapped_column(String(80))
+    reclamado_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fecha_envio: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    ticket: Mapped[Optional[Ticket]] = relationship()
+
+
+class ConfiguracionEmail(db.Model):
+    """Configuración > Email: a single row (id 1). A NULL column falls back to .env (MAIL_*)."""
+
+    __tablename__ = "configuracion_email"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    servidor: Mapped[Optional[str]] = mapped_column(String(255))
+    puerto: Mapped[Optional[int]] = mapped_column(Integer)
+    usuario: Mapped[Optional[str]] = mapped_column(String(255))
+    # SMTP AUTH needs it in clear; write-only: never returned by the API nor rendered back.
+    password: Mapped[Optional[str]] = mapped_column(String(255))
+    usar_tls: Mapped[Optional[bool]] = mapped_column(Boolean)
+    usar_ssl: Mapped[Optional[bool]] = mapped_column(Boolean)
+    remitente_nombre: Mapped[Optional[str]] = mapped_column(String(120))
+    remitente_email: Mapped[Optional[str]] = mapped_column(String(254))
+    contactos_notificacion: Mapped[Optional[str]] = mapped_column(Text)
+    fecha_actualizacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    actualizado_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
+
+
+class CambioConfiguracion(db.Model):
+    """Audit of settings changes: who, when, which fields (secrets named, never their values)."""
+
+    __tablename__ = "cambios_configuracion"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seccion: Mapped[str] = mapped_column(String(30), index=True)
+    usuario_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
+    campos: Mapped[list] = mapped_column(JSON, default=list)
+    detalle: Mapped[dict] = mapped_column(JSON, default=dict)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    usuario: Mapped[Optional[Usuario]] = relationship()
 
 
 @event.listens_for(Engine, "connect")

@@ -135,7 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             for username, nombre, pw in DEMO_USUARIOS:
                 if ensure_account(username, nombre, "usuario", pw):
                     created.append((username, "usuario", pw))
-            demo_count = seed_demo_tickets()
+            import email_manager
+
+            with email_manager.sin_correos():  # demo addresses are not real mailboxes
+                demo_count = seed_demo_tickets()
         db.session.commit()
 
     if created:

@@ -36,8 +36,23 @@ Telefono = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20
 LinkId = Annotated[int, Field(ge=1)]
 
 
+def _no_nul(value):
+    """PostgreSQL refuses NUL in text (SQLite stores it): refuse it everywhere, as a 422."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    if isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    return value
+
+
 class Body(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_nul(cls, value):
+        return _no_nul(value)
 
 
 class TicketCreate(Body):
@@ -126,6 +141,8 @@ class TicketFilters(BaseModel):
     """Query string of every ticket list (and, later, the Excel export)."""
 
     model_config = ConfigDict(extra="ignore")
+
+    _refuse_nul = field_validator("*", mode="before")(classmethod(lambda cls, value: _no_nul(value)))
 
     estado: list[Estado] = Field(default_factory=list)
     prioridad: list[Prioridad] = Field(default_factory=list)

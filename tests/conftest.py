@@ -22,8 +22,23 @@ from app import create_app  # noqa: E402
 from auth import limiter  # noqa: E402
 from models import Base, Categoria, Ingeniero, Usuario, db  # noqa: E402
 
+pytest_plugins = ["smtp_fixture"]  # smtp_server: a real SMTP server on loopback (email tests)
 DEFAULT_CATEGORIAS = ["General", "Software", "Hardware", "Redes", "Accesos y Cuentas", "Facturación"]
 BACKEND = os.environ.get("MESA_TEST_DB", "sqlite")
+
+
+def pytest_sessionstart(session):
+    """Build the UI catalogs (.mo) when missing or stale, so a bare ``pytest`` sees them too."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po in (ROOT / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as src:
+                catalog = read_po(src)
+            with mo.open("wb") as dst:
+                write_mo(dst, catalog)
 
 
 def pytest_report_header(config):

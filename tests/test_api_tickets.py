@@ -253,3 +253,15 @@ def test_bad_list_query_is_422(api, catalogue, query, field):
 def test_filters_apply_within_the_callers_scope(api, catalogue):
     assert ids(api(catalogue["ana"]).get("/api/mis-tickets?prioridad=alta")) == [catalogue["t"][4].id]
     assert ids(api(catalogue["ing"]).get("/api/tickets-ingeniero?estado=cerrado")) == [catalogue["t"][2].id]
+
+
+@pytest.mark.parametrize("body", [{**VALID, "titulo": "a\x00b"}, {**VALID, "descripcion": "x\x00"},
+                                  {**VALID, "etiquetas": ["v\x00pn"]}])
+def test_nul_characters_are_422_on_every_backend(api, make_user, body):
+    r = api(make_user()).post("/api/tickets", json=body)
+    assert r.status_code == 422
+    assert count(Ticket) == 0
+
+
+def test_nul_in_search_is_422(api, make_user):
+    assert api(make_user("admin")).get("/api/todos-tickets?q=a%00b").status_code == 422

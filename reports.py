@@ -1,0 +1,627 @@
+"""Reports: the Excel export of ticket lists, the PDF of one ticket, and statistics.
+
+Everything here reads; nothing writes. Lists are exported with the same filters and the
+same access scope as the JSON lists (``tickets.filtered_select``). Both the export and
+the statistics stay cheap at 100,000 tickets:
+
+- Excel: openpyxl's write-only workbook (rows go straight to a temporary file, strings
+  inline, no shared-string table), the query streamed in chunks of plain columns (no ORM
+  objects), tags and internal notes fetched with one query per chunk, the finished file
+  spooled to disk and streamed out. Memory does not grow with the number of rows.
+- Statistics: SQL aggregates with GROUP BY, never a ticket loaded into Python; the median
+  is ``percentile_cont`` on PostgreSQL and an ORDER BY/OFFSET probe on SQLite.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import IO, Literal, Optional
+
+from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.datetime import to_excel
+from openpyxl.xml.functions import Element, SubElement, whitespace
+from pydantic import BaseModel, ConfigDict, model_validator
+from sqlalchemy import DateTime, and_, case, func, literal_column, select, type_coerce
+from sqlalchemy.orm import aliased
+
+import tickets
+from errors import Forbidden
+from models import (
+    ESTADOS,
+    ESTADOS_ABIERTOS,
+    PRIORIDADES,
+    Categoria,
+    Cliente,
+    Etiqueta,
+    Ingeniero,
+    Mensaje,
+    NotaInterna,
+    Ticket,
+    Usuario,
+    db,
+    ticket_etiquetas,
+    utcnow,
+)
+from schemas import TicketFilters
+
+TIPOS = ("mis", "ingeniero", "todos")
+CHUNK = 1000
+EXCEL_CELL_MAX = 32_767  # Excel refuses longer cell text
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _quitar_vacios(data):
+    """Panels' filter forms send empty fields (``desde=``): an empty field is no filter."""
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if v not in ("", None)}
+    return data
+
+
+class ExcelQuery(TicketFilters):
+    """The export's query string: the list filters (pagination is ignored) plus ``tipo``."""
+
+    tipo: Literal["mis", "ingeniero", "todos"]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sin_vacios(cls, data):
+        return _quitar_vacios(data)
+
+
+# --- Excel -------------------------------------------------------------------------------
+
+def export_scope(viewer: Usuario, tipo: str):
+    """The base WHERE clause of an export, or ``Forbidden`` when the role may not ask for it."""
+    if tipo == "todos":
+        if viewer.rol != "admin":
+            raise Forbidden("Only an admin may export every ticket (tipo=todos).")
+        return tickets.scope_clause(viewer)
+    if tipo == "ingeniero":
+        if viewer.rol != "ingeniero":
+            raise Forbidden("Only an engineer may export their assigned tickets (tipo=ingeniero).")
+        return tickets.scope_clause(viewer)
+    return Ticket.usuario_id == viewer.id
+
+
+@dataclass(frozen=True)
+class Columna:
+    titulo: str
+    kind: str = "text"  # text | date | estado | prioridad | long | notes
+    max_width: int = 40
+
+
+COLUMNAS = [
+    Columna("Número", max_width=14),
+    Columna("Título", "long", 50),
+    Columna("Descripción", "long", 60),
+    Columna("Usuario / cliente", max_width=30),
+    Columna("Ingeniero", max_width=30),
+    Columna("Categoría", max_width=22),
+    Columna("Prioridad", "prioridad", 12),
+    Columna("Estado", "estado", 14),
+    Columna("Canal", max_width=10),
+    Columna("Etiquetas", max_width=30),
+    Columna("Creación (UTC)", "date"),
+    Columna("Actualización (UTC)", "date"),
+    Columna("Primera respuesta (UTC)", "date"),
+    Columna("Resolución (UTC)", "date"),
+    Columna("Cierre (UTC)", "date"),
+]
+COLUMNA_NOTAS = Columna("Notas internas", "notes", 80)
+DATE_FORMAT = "yyyy-mm-dd hh:mm"
+DATE_WIDTH = 17
+
+ESTADO_COLORES = {  # (fill, font)
+    "abierto": ("DBEAFE", "1E3A8A"),
+    "en_progreso": ("FEF3C7", "92400E"),
+    "en_espera": ("EDE9FE", "5B21B6"),
+    "resuelto": ("D1FAE5", "065F46"),
+    "cerrado": ("E5E7EB", "374151"),
+}
+PRIORIDAD_COLORES = {
+    "baja": ("ECFDF5", "047857"),
+    "media": ("EFF6FF", "1D4ED8"),
+    "alta": ("FFEDD5", "C2410C"),
+    "critica": ("DC2626", "FFFFFF"),
+}
+ESTADO_ETIQUETAS = {"abierto": "Abierto", "en_progreso": "En progreso", "en_espera": "En espera",
+                    "resuelto": "Resuelto", "cerrado": "Cerrado"}
+PRIORIDAD_ETIQUETAS = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}
+
+
+def _clean(value: Optional[str]) -> Optional[str]:
+    """Text Excel accepts: no control characters, at most 32,767 characters."""
+    if not value:
+        return value
+    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return value if len(value) <= EXCEL_CELL_MAX else value[:EXCEL_CELL_MAX - 1] + "…"
+
+
+def _naive(value: Optional[datetime]) -> Optional[datetime]:
+    """Excel dates carry no zone: naive UTC, to the second (the headers say UTC)."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+class _Estilos:
+    """The workbook's cell styles, registered once; rows refer to them by id."""
+
+    def __init__(self, ws):
+        thin = Side(style="thin", color="1F2937")
+
+        def style_id(**styles) -> str:
+            cell = Cell(ws, row=1, column=1)
+            for name, value in styles.items():
+                setattr(cell, name, value)
+            return str(cell.style_id)  # adds the style to the workbook's table
+
+        self.header = style_id(font=Font(bold=True, color="FFFFFF"),
+                               fill=PatternFill("solid", start_color="1F4E78", end_color="1F4E78"),
+                               alignment=Alignment(horizontal="center", vertical="center", wrap_text=True),
+                               border=Border(bottom=thin))
+        self.date = style_id(number_format=DATE_FORMAT)
+        self.notes = style_id(alignment=Alignment(wrap_text=True, vertical="top"))
+        self.estado = {k: style_id(fill=PatternFill("solid", start_color=f, end_color=f), font=Font(color=c))
+                       for k, (f, c) in ESTADO_COLORES.items()}
+        self.prioridad = {k: style_id(fill=PatternFill("solid", start_color=f, end_color=f),
+                                      font=Font(color=c, bold=k == "critica"))
+                          for k, (f, c) in PRIORIDAD_COLORES.items()}
+
+
+class _SheetRows:
+    """Rows written straight into a write-only sheet's XML stream.
+
+    openpyxl's ``append`` builds, binds and serialises one Cell object per value, about
+    12 µs each: some 25 s for 100,000 rows x 16 columns, past a WSGI worker's timeout. This
+    writes the same ``<row>``/``<c>`` elements with the XML writer openpyxl streams the sheet
+    with, about four times faster; the workbook, styles, widths, panes, autofilter and the
+    package stay openpyxl's. It uses the write-only sheet's writer (openpyxl pinned in
+    requirements.txt); the tests read every file back with openpyxl. Text is always an
+    inline string, so nothing a user typed can become a formula.
+    """
+
+    def __init__(self, ws, n_columns: int):
+        ws._get_writer()  # writes what precedes <sheetData>: views (frozen pane), column widths
+        self._ws = ws
+        self._xf = ws._writer.xf.send(True)
+        self._sheet_data = self._xf.element("sheetData")
+        self._sheet_data.__enter__()
+        self._letters = [get_column_letter(i) for i in range(1, n_columns + 1)]
+        self.rows = 0
+
+    def append(self, values, styles, height: Optional[float] = None) -> None:
+        self.rows += 1
+        r = str(self.rows)
+        row = Element("row", r=r)
+        if height:
+            row.set("ht", str(height))
+            row.set("customHeight", "1")
+        for letter, value, style in zip(self._letters, values, styles, strict=True):
+            if value is None or value == "":
+                continue
+            c = SubElement(row, "c", r=letter + r)
+            if style:
+                c.set("s", style)
+            if isinstance(value, str):
+                c.set("t", "inlineStr")
+                t = SubElement(SubElement(c, "is"), "t")
+                t.text = value
+                whitespace(t)
+            elif isinstance(value, datetime):
+                SubElement(c, "v").text = repr(to_excel(value))
+            else:
+                SubElement(c, "v").text = str(value)
+        self._xf.write(row)
+
+    def close(self) -> None:
+        self._sheet_data.__exit__(None, None, None)
+        self._ws._writer.xf.send(None)
+        self._ws._rows = (_ for _ in ())  # the sheet's close() (on save) then writes only the tail
+
+
+def _cell(ws, value, style=None) -> Cell:
+    cell = Cell(ws, row=1, column=1, value=value, style_array=style)  # append() sets the real position
+    if isinstance(value, str):
+        # Text typed by users is never a formula (no "=HYPERLINK(...)" from a ticket title).
+        cell.data_type = "s"
+    return cell
+
+
+def _export_select(viewer: Usuario, f: ExcelQuery, base_scope):
+    """The filtered tickets as plain columns (aliases keep the filters' subqueries apart)."""
+    solicitante = aliased(Usuario)
+    cliente = aliased(Cliente)
+    ingeniero = aliased(Ingeniero)
+    ingeniero_usuario = aliased(Usuario)
+    categoria = aliased(Categoria)
+    stmt = tickets.filtered_select(viewer, f, base_scope).with_only_columns(
+        Ticket.id, Ticket.numero_ticket, Ticket.titulo, Ticket.descripcion,
+        func.coalesce(solicitante.nombre, cliente.nombre).label("solicitante"),
+        ingeniero_usuario.nombre.label("ingeniero"), categoria.nombre.label("categoria"),
+        Ticket.prioridad, Ticket.estado, Ticket.canal,
+        # The stored naive UTC as it is: what an Excel date is, without a per-value conversion.
+        *(type_coerce(col, DateTime).label(col.key) for col in (
+            Ticket.fecha_creacion, Ticket.fecha_actualizacion, Ticket.fecha_primera_respuesta,
+            Ticket.fecha_resolucion, Ticket.fecha_cierre)),
+        maintain_column_froms=True,
+    )
+    return (stmt.outerjoin(solicitante, solicitante.id == Ticket.usuario_id)
+            .outerjoin(cliente, cliente.id == Ticket.cliente_id)
+            .outerjoin(ingeniero, ingeniero.id == Ticket.ingeniero_id)
+            .outerjoin(ingeniero_usuario, ingeniero_usuario.id == ingeniero.usuario_id)
+            .join(categoria, categoria.id == Ticket.categoria_id)
+            .order_by(*tickets._order(f)))
+
+
+def _etiquetas_de(ids: list[int]) -> dict[int, str]:
+    rows = db.session.execute(
+        select(ticket_etiquetas.c.ticket_id, Etiqueta.nombre)
+        .join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+        .where(ticket_etiquetas.c.ticket_id.in_(ids)).order_by(ticket_etiquetas.c.ticket_id, Etiqueta.nombre))
+    out: dict[int, list[str]] = defaultdict(list)
+    for ticket_id, nombre in rows:
+        out[ticket_id].append(nombre)
+    return {k: ", ".join(v) for k, v in out.items()}
+
+
+def _notas_de(ids: list[int]) -> dict[int, str]:
+    rows = db.session.execute(
+        select(NotaInterna.ticket_id, NotaInterna.fecha, NotaInterna.texto, Usuario.nombre)
+        .join(Usuario, Usuario.id == NotaInterna.autor_id)
+        .where(NotaInterna.ticket_id.in_(ids)).order_by(NotaInterna.ticket_id, NotaInterna.id))
+    out: dict[int, list[str]] = defaultdict(list)
+    for ticket_id, fecha, texto, autor in rows:
+        out[ticket_id].append(f"[{_naive(fecha):%Y-%m-%d %H:%M} UTC] {autor}: {texto}")
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def _filas(viewer: Usuario, f: ExcelQuery, base_scope, con_notas: bool) -> Iterator[list[tuple]]:
+    """Chunks of export rows (tuples in COLUMNAS order, notes last when asked)."""
+    result = db.session.execute(_export_select(viewer, f, base_scope).execution_options(yield_per=CHUNK))
+    for chunk in result.partitions():
+        ids = [r.id for r in chunk]
+        etiquetas = _etiquetas_de(ids)
+        notas = _notas_de(ids) if con_notas else {}
+        filas = []
+        for r in chunk:
+            fila = (r.numero_ticket, _clean(r.titulo), _clean(r.descripcion), r.solicitante or "",
+                    r.ingeniero or "", r.categoria, r.prioridad, r.estado, r.canal, etiquetas.get(r.id, ""),
+                    r.fecha_creacion, r.fecha_actualizacion, r.fecha_primera_respuesta, r.fecha_resolucion,
+                    r.fecha_cierre)
+            if con_notas:
+                fila += (_clean(notas.get(r.id, "")),)
+            filas.append(fila)
+        yield filas
+
+
+def _anchos(columnas: list[Columna], muestra: list[tuple]) -> list[float]:
+    """Column widths estimated from the header and the first chunk (write-only mode cannot
+    measure afterwards): the longest line, within each column's bounds."""
+    anchos = []
+    for i, col in enumerate(columnas):
+        if col.kind == "date":
+            anchos.append(max(DATE_WIDTH, len(col.titulo) * 0.8))
+            continue
+        largo = max(9, max(len(w) for w in col.titulo.split()) + 2)
+        for fila in muestra[:500]:
+            value = fila[i]
+            if col.kind == "estado":
+                value = ESTADO_ETIQUETAS.get(value, value)
+            elif col.kind == "prioridad":
+                value = PRIORIDAD_ETIQUETAS.get(value, value)
+            if value:
+                largo = max(largo, max(len(line) for line in str(value).split("\n")) + 2)
+        anchos.append(min(largo, col.max_width))
+    return anchos
+
+
+def _titulo_filtros(f: ExcelQuery) -> list[tuple[str, str]]:
+    filtros = []
+    for campo in ("estado", "prioridad"):
+        if getattr(f, campo):
+            filtros.append((campo.title(), ", ".join(getattr(f, campo))))
+    for campo, etiqueta in (("categoria", "Categoría"), ("ingeniero_id", "Ingeniero (id)"),
+                            ("etiqueta", "Etiqueta"), ("q", "Búsqueda"), ("desde", "Creados desde"),
+                            ("hasta", "Creados hasta")):
+        value = getattr(f, campo)
+        if value not in (None, ""):
+            filtros.append((etiqueta, str(value)))
+    return filtros
+
+
+TIPO_TITULOS = {"mis": "Mis tickets", "ingeniero": "Tickets asignados", "todos": "Todos los tickets"}
+
+
+def excel_filename(tipo: str, today: Optional[date] = None) -> str:
+    return f"tickets_{tipo}_{(today or utcnow().date()).isoformat()}.xlsx"
+
+
+def exportar_excel(viewer: Usuario, f: ExcelQuery) -> IO[bytes]:
+    """Write the export to an anonymous temporary file and return it, rewound.
+
+    Raises ``Forbidden`` when the caller's role may not ask for ``f.tipo``.
+    """
+    base_scope = export_scope(viewer, f.tipo)
+    con_notas = viewer.es_staff
+    columnas = COLUMNAS + ([COLUMNA_NOTAS] if con_notas else [])
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Tickets")
+    estilos = _Estilos(ws)
+    chunks = _filas(viewer, f, base_scope, con_notas)
+    primero = next(chunks, [])
+
+    # Column widths and panes precede the rows in the sheet's XML: set them first.
+    for i, ancho in enumerate(_anchos(columnas, primero), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = ancho
+    ws.freeze_panes = "A2"
+    hoja = _SheetRows(ws, len(columnas))
+    hoja.append([c.titulo for c in columnas], [estilos.header] * len(columnas), height=32)
+
+    kinds = [c.kind for c in columnas]
+    base_styles = [estilos.date if k == "date" else estilos.notes if k == "notes" else None for k in kinds]
+    i_estado, i_prioridad = kinds.index("estado"), kinds.index("prioridad")
+
+    def escribir(filas: list[tuple]) -> None:
+        for fila in filas:
+            values, styles = list(fila), list(base_styles)
+            estado, prioridad = fila[i_estado], fila[i_prioridad]
+            values[i_estado], styles[i_estado] = ESTADO_ETIQUETAS.get(estado, estado), estilos.estado.get(estado)
+            values[i_prioridad] = PRIORIDAD_ETIQUETAS.get(prioridad, prioridad)
+            styles[i_prioridad] = estilos.prioridad.get(prioridad)
+            hoja.append(values, styles)
+
+    escribir(primero)
+    for filas in chunks:
+        escribir(filas)
+    hoja.close()
+    total = hoja.rows - 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columnas))}{total + 1}"
+
+    resumen = wb.create_sheet("Resumen")
+    resumen.column_dimensions["A"].width = 22
+    resumen.column_dimensions["B"].width = 50
+    bold = Cell(resumen, row=1, column=1)
+    bold.font = Font(bold=True)
+    generado = Cell(resumen, row=1, column=1, value=_naive(utcnow()))
+    generado.number_format = DATE_FORMAT
+    for etiqueta, value in [("Informe", TIPO_TITULOS[f.tipo]), ("Generado (UTC)", generado),
+                            ("Por", viewer.nombre), ("Tickets", total)] + _titulo_filtros(f):
+        resumen.append([_cell(resumen, etiqueta, bold._style), _cell(resumen, value) if isinstance(value, str)
+                        else value])
+
+    out = tempfile.TemporaryFile(suffix=".xlsx")
+    wb.save(out)
+    out.seek(0)
+    return out
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+class Periodo(BaseModel):
+    """Query of /api/estadisticas: an optional creation-date window (both ends included)
+    for the counters and times; the daily series always covers the last 30 days."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    desde: Optional[date] = None
+    hasta: Optional[date] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sin_vacios(cls, data):
+        return _quitar_vacios(data)
+
+    @model_validator(mode="after")
+    def _ordenado(self):
+        if self.desde and self.hasta and self.desde > self.hasta:
+            raise ValueError("desde must not be after hasta")
+        return self
+
+
+BACKLOG_RANGOS = (("<1d", 0, 1), ("1-3d", 1, 3), ("3-7d", 3, 7), ("7-30d", 7, 30), (">30d", 30, None))
+SERIE_DIAS = 30
+
+
+def _es_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _segundos(fin, inicio):
+    """Seconds between two timestamp columns (NULL when ``fin`` is NULL), in SQL."""
+    if _es_postgresql():
+        return func.extract("epoch", fin - inicio)
+    # SQLite stores ISO text; julianday is its fastest date parser (rounded to whole seconds).
+    return func.round((func.julianday(fin) - func.julianday(inicio)) * 86400)
+
+
+def _tiempo(n, media, mediana) -> dict:
+    return {"n": n, "media_segundos": None if media is None else round(float(media), 1),
+            "mediana_segundos": None if mediana is None else round(float(mediana), 1)}
+
+
+def _mediana_sqlite(expr, fin, where, n: int) -> Optional[float]:
+    """SQLite has no percentile: ask it for the middle value (odd n) or the two middle
+    values (even n) of the sorted durations of the tickets that reached ``fin``."""
+    if n == 0:
+        return None
+    middle = db.session.execute(
+        select(expr.label("v")).where(*where, fin.is_not(None)).order_by(expr)
+        .limit(2 - n % 2).offset((n - 1) // 2)).scalars().all()
+    return float(sum(middle)) / len(middle)
+
+
+def _tiempos(where) -> tuple[dict, dict]:
+    """Mean and median seconds from creation to first response and to resolution, over the
+    tickets that reached each (aggregates skip the NULLs of the others)."""
+    primera = _segundos(Ticket.fecha_primera_respuesta, Ticket.fecha_creacion)
+    resolucion = _segundos(Ticket.fecha_resolucion, Ticket.fecha_creacion)
+    if _es_postgresql():
+        mediana = func.percentile_cont(0.5).within_group
+        n1, m1, med1, n2, m2, med2 = db.session.execute(select(
+            func.count(Ticket.fecha_primera_respuesta), func.avg(primera), mediana(primera),
+            func.count(Ticket.fecha_resolucion), func.avg(resolucion), mediana(resolucion)).where(*where)).one()
+    else:
+        n1, m1, n2, m2 = db.session.execute(select(
+            func.count(Ticket.fecha_primera_respuesta), func.avg(primera),
+            func.count(Ticket.fecha_resolucion), func.avg(resolucion)).where(*where)).one()
+        med1 = _mediana_sqlite(primera, Ticket.fecha_primera_respuesta, where, n1)
+        med2 = _mediana_sqlite(resolucion, Ticket.fecha_resolucion, where, n2)
+    return _tiempo(n1, m1, med1), _tiempo(n2, m2, med2)
+
+
+def _conteos(where) -> tuple[dict, dict, dict, dict]:
+    """Tickets by estado, prioridad, categoria id and ingeniero id (the last as
+    ``(total, abiertos)``), all with GROUP BY in the database."""
+    por_estado = dict.fromkeys(ESTADOS, 0)
+    por_prioridad = dict.fromkeys(PRIORIDADES, 0)
+    por_categoria: dict[int, int] = defaultdict(int)
+    por_ingeniero: dict[Optional[int], list[int]] = defaultdict(lambda: [0, 0])
+    if _es_postgresql():
+        # One scan, hashed into at most a few hundred groups, folded here.
+        rows = db.session.execute(
+            select(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, Ticket.ingeniero_id, func.count())
+            .where(*where).group_by(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, Ticket.ingeniero_id))
+        for estado, prioridad, categoria_id, ingeniero_id, n in rows:
+            por_estado[estado] += n
+            por_prioridad[prioridad] += n
+            por_categoria[categoria_id] += n
+            por_ingeniero[ingeniero_id][0] += n
+            if estado in ESTADOS_ABIERTOS:
+                por_ingeniero[ingeniero_id][1] += n
+        return por_estado, por_prioridad, dict(por_categoria), {k: tuple(v) for k, v in por_ingeniero.items()}
+
+    # SQLite groups by sorting: one query per dimension lets each ride its own index.
+    for columna, counts in ((Ticket.estado, por_estado), (Ticket.prioridad, por_prioridad)):
+        counts.update(dict(db.session.execute(select(columna, func.count()).where(*where).group_by(columna)).all()))
+    # "+ 0" keeps SQLite from walking the categoria_id index and fetching every row to test
+    # the scope; grouping the scoped rows directly is several times faster at 100k.
+    cid = (Ticket.categoria_id + literal_column("0")).label("cid")
+    por_categoria.update(dict(db.session.execute(select(cid, func.count()).where(*where).group_by(cid)).all()))
+    abiertos = func.coalesce(func.sum(case((Ticket.estado.in_(ESTADOS_ABIERTOS), 1), else_=0)), 0)
+    rows = db.session.execute(select(Ticket.ingeniero_id, func.count(), abiertos).where(*where)
+                              .group_by(Ticket.ingeniero_id))
+    return por_estado, por_prioridad, dict(por_categoria), {iid: (n, int(ab)) for iid, n, ab in rows}
+
+
+def _serie(scope, hoy: date, dias: int) -> list[dict]:
+    inicio = hoy - timedelta(days=dias - 1)
+    desde = datetime.combine(inicio, time.min, tzinfo=UTC)
+    serie = {(inicio + timedelta(days=i)).isoformat(): {"creados": 0, "cerrados": 0} for i in range(dias)}
+    for campo, clave in ((Ticket.fecha_creacion, "creados"), (Ticket.fecha_cierre, "cerrados")):
+        dia = func.date(campo)
+        for d, n in db.session.execute(select(dia, func.count()).where(scope, campo >= desde).group_by(dia)):
+            key = str(d)[:10]
+            if key in serie:
+                serie[key][clave] = n
+    return [{"fecha": d, **v} for d, v in serie.items()]
+
+
+def _backlog(scope, ahora: datetime) -> list[dict]:
+    abiertos = Ticket.estado.in_(ESTADOS_ABIERTOS)
+    sumas = []
+    for _, desde_dias, hasta_dias in BACKLOG_RANGOS:
+        cond = [Ticket.fecha_creacion <= ahora - timedelta(days=desde_dias)] if desde_dias else []
+        if hasta_dias is not None:
+            cond.append(Ticket.fecha_creacion > ahora - timedelta(days=hasta_dias))
+        sumas.append(func.coalesce(func.sum(case((and_(*cond), 1), else_=0)), 0))
+    row = db.session.execute(select(*sumas).where(scope, abiertos)).one()
+    return [{"rango": rango, "total": int(n)} for (rango, _, _), n in zip(BACKLOG_RANGOS, row, strict=True)]
+
+
+def _sin_leer(viewer: Usuario, scope) -> int:
+    """Public messages from the other side that the caller's side has not read yet."""
+    del_otro_lado = Mensaje.es_staff.is_(False) if viewer.es_staff else Mensaje.es_staff.is_(True)
+    return db.session.execute(
+        select(func.count(Mensaje.id)).join(Ticket, Ticket.id == Mensaje.ticket_id)
+        .where(scope, Mensaje.leido.is_(False), del_otro_lado)).scalar_one()
+
+
+def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[datetime] = None) -> dict:
+    """Counters, daily series, response/resolution times, backlog and unread messages, all
+    scoped to what ``viewer`` may see (admin all, ingeniero assigned, usuario own)."""
+    ahora = ahora or utcnow()
+    scope = tickets.scope_clause(viewer)
+    where = [scope]
+    if periodo.desde:
+        where.append(Ticket.fecha_creacion >= datetime.combine(periodo.desde, time.min, tzinfo=UTC))
+    if periodo.hasta:
+        where.append(Ticket.fecha_creacion < datetime.combine(periodo.hasta + timedelta(days=1), time.min,
+                                                               tzinfo=UTC))
+
+    por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos(where)
+    categorias = dict(db.session.execute(
+        select(Categoria.id, Categoria.nombre).where(Categoria.id.in_(list(por_categoria)))).all())
+    ingenieros = dict(db.session.execute(
+        select(Ingeniero.id, Usuario.nombre).join(Usuario, Usuario.id == Ingeniero.usuario_id)
+        .where(Ingeniero.id.in_([i for i in por_ingeniero if i is not None]))).all())
+    primera_respuesta, resolucion = _tiempos(where)
+    total = sum(por_estado.values())
+    return {
+        "alcance": {"admin": "todos", "ingeniero": "asignados"}.get(viewer.rol, "propios"),
+        "generado": ahora.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "periodo": {"desde": periodo.desde.isoformat() if periodo.desde else None,
+                    "hasta": periodo.hasta.isoformat() if periodo.hasta else None},
+        "total": total,
+        "abiertos": sum(por_estado[e] for e in ESTADOS_ABIERTOS),
+        "por_estado": por_estado,
+        "por_prioridad": por_prioridad,
+        "por_categoria": sorted(({"categoria": categorias[cid], "total": n} for cid, n in por_categoria.items()),
+                                key=lambda c: (-c["total"], c["categoria"])),
+        "por_ingeniero": sorted(({"ingeniero_id": iid, "nombre": ingenieros.get(iid), "total": n, "abiertos": ab}
+                                 for iid, (n, ab) in por_ingeniero.items()),
+                                key=lambda i: (-i["total"], i["nombre"] is None, i["nombre"] or "")),
+        "serie_diaria": _serie(scope, ahora.astimezone(UTC).date(), SERIE_DIAS),
+        "primera_respuesta": primera_respuesta,
+        "resolucion": resolucion,
+        "backlog_por_antiguedad": _backlog(scope, ahora),
+        "mensajes_sin_leer": _sin_leer(viewer, scope),
+    }
+
+
+# --- PDF ------------------------------------------------------------------------------------
+
+def ticket_pdf(ticket_id: int, viewer: Usuario) -> tuple[bytes, str]:
+    """The PDF report of one ticket the viewer may see (404 otherwise), and its file name.
+    A usuario's copy never has internal notes."""
+    from informe_pdf import generar_informe_pdf
+
+    ticket = tickets.get_visible(ticket_id, viewer)
+    contenido = generar_informe_pdf(ticket, incluir_notas=viewer.es_staff, idioma=viewer.idioma)
+    return contenido, f"informe_{ticket.numero_ticket}.pdf"
+
+# --- API documentation ------------------------------------------------------------------------
+
+def _document_routes() -> None:
+    import openapi
+
+    openapi.register("/api/tickets/descargar/excel", "get", openapi.op(
+        "Excel (.xlsx) of a ticket list, with the list filters; tipo=mis (own requests), ingeniero (assigned, "
+        "engineers only), todos (admin only). Internal notes column for staff only.", openapi.ANY,
+        schema={"type": "string", "format": "binary"}, content_type=XLSX_MIMETYPE,
+        params=[{"name": "tipo", "in": "query", "required": True, "schema": {"enum": list(TIPOS)}}]
+        + [p for p in openapi.LIST_PARAMS if p["name"] not in ("page", "per_page")], tag="reports"))
+    openapi.register("/api/tickets/{ticket_id}/pdf", "get", openapi.op(
+        "PDF report of one ticket (404 outside the caller's scope; no internal notes for usuario)", openapi.ANY,
+        schema={"type": "string", "format": "binary"}, content_type="application/pdf",
+        params=[openapi.ID("ticket_id")], tag="reports"))
+    openapi.register("/api/estadisticas", "get", openapi.op(
+        "Statistics scoped to the caller (admin all, ingeniero assigned, usuario own): counts by estado, "
+        "prioridad, categoria, ingeniero; created/closed per day (30 days); mean and median seconds to first "
+        "response and resolution; open backlog by age; unread messages", openapi.ANY,
+        schema={"type": "object"}, tag="reports", params=[
+            {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
+            {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}}]))
+
+
+_document_routes()

@@ -1,0 +1,63 @@
+/* Mesa de Ayuda: small progressive enhancements. Every page works without this file. */
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  // Ask before destructive actions: <form data-confirm="Are you sure?">
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  });
+
+  // Submit on change (the language switch); its button is only for browsers without JS.
+  document.querySelectorAll("form[data-autosubmit] select").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  // Live lists: <tbody data-refresh="url"> is re-fetched while the tab is visible, so the
+  // estado of each ticket stays current without a reload.
+  var REFRESH_MS = 20000;
+  document.querySelectorAll("[data-refresh]").forEach(function (body) {
+    var url = body.getAttribute("data-refresh");
+    function refresh() {
+      if (document.hidden) { return; }
+      fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null && html.trim()) { body.innerHTML = html; } })
+        .catch(function () { /* offline for a moment: try again next time */ });
+    }
+    window.setInterval(refresh, REFRESH_MS);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
+  });
+
+  // Assign dialog on the admin list: the "Assign" link opens it instead of the detail page.
+  var dialog = document.getElementById("dialogo-asignar");
+  if (dialog && typeof dialog.showModal === "function") {
+    var form = dialog.querySelector("form[data-asignar-form]");
+    document.addEventListener("click", function (event) {
+      var link = event.target.closest("[data-asignar]");
+      if (!link) { return; }
+      event.preventDefault();
+      form.action = link.getAttribute("data-asignar-url");
+      dialog.querySelector("[data-asignar-numero]").textContent = link.getAttribute("data-asignar");
+      var actual = link.getAttribute("data-actual");
+      form.querySelectorAll("input[name=ingeniero_id]").forEach(function (input) {
+        input.checked = input.value === actual;
+      });
+      dialog.returnFocus = link;
+      dialog.showModal();
+      var first = form.querySelector("input[name=ingeniero_id]:checked") || form.querySelector("input[name=ingeniero_id]");
+      if (first) { first.focus(); }
+    });
+    dialog.querySelectorAll("[data-cerrar-dialogo]").forEach(function (button) {
+      button.addEventListener("click", function () { dialog.close(); });
+    });
+    dialog.addEventListener("close", function () {
+      if (dialog.returnFocus) { dialog.returnFocus.focus(); }
+    });
+  }
+})();

@@ -1,0 +1,299 @@
+"""The three role panels in a real browser: Debian's chromium driven by Playwright.
+
+The app is served by a live werkzeug server on loopback, on the same database as the test
+(``app`` fixture); one browser per session, one context per person. Every page is checked
+for Content-Security-Policy violations and JavaScript errors.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from models import Ingeniero, Ticket, db
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+WIDTHS = (375, 1280)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: run `make system-deps` (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(app):
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+class Person:
+    """One person's browser context (own cookies and language) with its page."""
+
+    def __init__(self, browser, base: str, locale: str = "es-ES"):
+        self.base = base
+        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        self.context.set_default_timeout(10_000)
+        self.page = self.context.new_page()
+        self.problems: list[str] = []
+        self.page.on("console", lambda msg: self.problems.append(msg.text) if msg.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.problems.append(str(exc)))
+
+    def goto(self, path: str):
+        return self.page.goto(self.base + path)
+
+    def login(self, username: str, password: str = "secreto123") -> None:
+        self.goto("/login")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        with self.page.expect_navigation():
+            self.page.locator("#contenido form button[type=submit]").click()
+        assert "/login" not in self.page.url, self.page.inner_text("#contenido")
+
+    def submit(self, form_selector: str):
+        """Submit a form by its submit button and return the navigation's response."""
+        with self.page.expect_navigation() as nav:
+            self.page.locator(f"{form_selector} button[type=submit]").last.click()
+        return nav.value
+
+    def flash(self) -> str:
+        return " ".join(self.page.locator(".flash").all_inner_texts())
+
+    def shoot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for width in WIDTHS:
+            self.page.set_viewport_size({"width": width, "height": 900})
+            self.page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+        self.page.set_viewport_size({"width": 1280, "height": 900})
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.problems, self.problems  # CSP violations and JS errors show up here
+
+
+@pytest.fixture
+def people(browser, live_server):
+    opened: list[Person] = []
+
+    def open_person(locale: str = "es-ES") -> Person:
+        person = Person(browser, live_server, locale)
+        opened.append(person)
+        return person
+
+    yield open_person
+    for person in opened:
+        person.close()
+
+
+@pytest.fixture
+def cast(make_user):
+    admin = make_user("admin", username="admin_b", nombre="Admin Central")
+    maria = make_user("ingeniero", username="ing_maria", nombre="María López")
+    carlos = make_user("ingeniero", username="ing_carlos", nombre="Carlos Méndez")
+    maria.ingeniero.especialidad = "Hardware y Impresoras"
+    carlos.ingeniero.especialidad = "Redes y Servidores"
+    db.session.commit()
+    return {"admin": admin, "maria": maria, "carlos": carlos,
+            "ana": make_user("usuario", username="ana", nombre="Ana Usuaria"),
+            "lucia": make_user("usuario", username="lucia", nombre="Lucía Fernández")}
+
+
+def ticket_count() -> int:
+    db.session.expire_all()
+    return db.session.execute(select(func.count(Ticket.id))).scalar_one()
+
+
+def test_seed_001_scenario_end_to_end(people, cast, make_ticket):
+    """usuario reports → admin filters and assigns ing_maria → she works and closes it → usuario sees it."""
+    make_ticket(cast["lucia"], titulo="La impresora atasca el papel", categoria="Hardware")
+    secreto = "Revisar la contraseña del LDAP: clave-interna-42"
+
+    ana = people()
+    ana.login("ana")
+    ana.page.fill("#titulo", "No puedo acceder al correo")
+    ana.page.fill("#descripcion", "Al entrar en Outlook recibo un error 401 desde esta mañana.")
+    ana.page.select_option("#categoria", "Software")
+    ana.page.select_option("#prioridad", "alta")
+    ana.page.fill("#etiquetas", "correo, outlook")
+    response = ana.submit("#form-nuevo-ticket")
+    assert response.status == 200
+    numero = re.search(r"/tickets/(TKT-\d{6})$", ana.page.url).group(1)
+    assert "creado" in ana.flash()
+    ana.goto("/tickets")  # she keeps her list open while the staff work
+
+    admin = people()
+    admin.login("admin_b")
+    admin.page.locator("details.filtros summary").click()
+    admin.page.fill("#f-q", "correo")
+    admin.page.select_option("#f-estado", "abierto")
+    admin.submit("#form-filtros")
+    rows = admin.page.locator("tbody tr[data-numero]")
+    assert rows.count() == 1 and rows.first.get_attribute("data-numero") == numero
+    admin.page.click(f"[data-asignar='{numero}']")
+    dialog = admin.page.locator("#dialogo-asignar")
+    assert dialog.is_visible()
+    assert "Hardware y Impresoras" in dialog.inner_text() and "Redes y Servidores" in dialog.inner_text()
+    dialog.locator("input[data-username='ing_maria']").check()
+    admin.submit("#dialogo-asignar")
+    assert "asignado a María López" in admin.flash()
+    assert "q=correo" in admin.page.url  # back to the same filtered list
+    assert "María López" in admin.page.locator(f"tr[data-numero='{numero}']").inner_text()
+
+    maria = people()
+    maria.login("ing_maria")
+    assert "/tickets/ingeniero" in maria.page.url
+    assert maria.page.locator("[data-contador='abierto'] .valor").inner_text() == "1"
+    with maria.page.expect_navigation():
+        maria.page.locator(f"tr[data-numero='{numero}'] a").first.click()
+    maria.submit("form:has(input[name=estado][value=en_progreso])")
+    assert maria.page.locator("#estado-actual [data-estado]").get_attribute("data-estado") == "en_progreso"
+    maria.page.fill("#nota", secreto)
+    maria.submit("#form-nota")
+    assert secreto in maria.page.inner_text("#notas")
+    maria.page.fill("#cuerpo", "Hola Ana: reinicié tu buzón, ya puedes entrar.")
+    maria.submit("#form-respuesta")
+    maria.submit("form:has(input[name=estado][value=resuelto])")
+    maria.page.once("dialog", lambda d: d.accept())  # "Close this ticket?" confirmation
+    maria.submit("form:has(input[name=estado][value=cerrado])")
+    assert maria.page.locator("#estado-actual [data-estado]").get_attribute("data-estado") == "cerrado"
+
+    # Her open list refreshes itself (no reload) when the tab comes back into view.
+    badge = ana.page.locator(f"tr[data-numero='{numero}'] td.col-estado [data-estado]")
+    assert badge.get_attribute("data-estado") == "abierto"
+    ana.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+    expect(badge).to_have_attribute("data-estado", "cerrado")
+    assert badge.inner_text() == "Cerrado"
+    ana.goto(f"/tickets/{numero}")
+    body = ana.page.inner_text("body")
+    assert "Hola Ana: reinicié tu buzón" in body
+    timeline = ana.page.inner_text(".timeline")
+    for paso in ("Ticket creado", "Asignado a María López", "En progreso", "Resuelto", "Cerrado"):
+        assert paso in timeline
+    assert secreto not in ana.page.content()
+    assert "Notas internas" not in body and ana.page.locator("#notas, [data-evento=nota]").count() == 0
+
+    maria.goto(f"/tickets/{numero}")  # her reply shows the read receipt now that Ana opened it
+    assert "Leído" in maria.page.inner_text("#hilo .lectura")
+
+
+def test_usuario_typing_anothers_ticket_url_gets_not_found(people, cast, make_ticket):
+    ajeno = make_ticket(cast["lucia"], titulo="Ticket de Lucía")
+    ana = people()
+    ana.login("ana")
+    response = ana.goto(f"/tickets/{ajeno.numero_ticket}")
+    assert response.status == 404
+    assert "No encontrado" in ana.page.inner_text("h1")
+    assert "Ticket de Lucía" not in ana.page.content()
+    ana.problems.clear()  # the browser logs the 404 itself as a console error
+
+
+def test_bad_input_shows_the_field_error_and_saves_nothing(people, cast):
+    ana = people()
+    ana.login("ana")
+    before = ticket_count()
+    ana.page.fill("#titulo", "   ")  # passes the browser's `required`, not the server's check
+    ana.page.fill("#descripcion", "Algo falla")
+    ana.page.select_option("#categoria", "Hardware")
+    response = ana.submit("#form-nuevo-ticket")
+    assert response.status == 422
+    error = ana.page.locator("#titulo-error")
+    assert error.is_visible() and "obligatorio" in error.inner_text()
+    assert ana.page.locator("#titulo").get_attribute("aria-invalid") == "true"
+    assert ana.page.input_value("#descripcion") == "Algo falla"  # what was typed is kept
+    assert ticket_count() == before
+    ana.problems.clear()  # the 422 document is logged as a console error by chromium
+
+
+def test_english_ui_by_account_accept_language_and_switch(people, make_user):
+    make_user("usuario", username="john", nombre="John Smith", idioma="en")
+    visitor = people("es-ES")
+    visitor.goto("/login")
+    assert visitor.page.inner_text("h1") == "Iniciar sesión"
+    with visitor.page.expect_navigation():
+        visitor.page.select_option("#idioma-select", "en")  # the switch submits itself
+    assert visitor.page.inner_text("h1") == "Log in"
+
+    john = people("es-ES")  # a Spanish browser, but his account says English
+    john.login("john")
+    text = john.page.inner_text("body")
+    for english in ("My tickets", "New ticket", "Send ticket", "Log out", "Category", "Priority"):
+        assert english in text
+    assert "Mis tickets" not in text
+    john.page.fill("#titulo", " ")
+    john.page.fill("#descripcion", "x")
+    john.page.select_option("#categoria", "General")
+    john.submit("#form-nuevo-ticket")
+    assert "This field is required." in john.page.inner_text("#titulo-error")
+    john.shoot("usuario-panel-en")
+    john.problems.clear()
+
+
+def test_screenshots_of_every_panel(people, cast, make_ticket):
+    """Every panel at 375 and 1280 px, saved to test-artifacts/screenshots/ for review."""
+    maria = cast["maria"]
+    t1 = make_ticket(cast["ana"], ingeniero=maria, estado="en_progreso", titulo="No puedo acceder al correo",
+                     categoria="Software", prioridad="alta", etiquetas=["correo"])
+    make_ticket(cast["ana"], titulo="Pantalla parpadea", prioridad="baja")
+    make_ticket(cast["lucia"], ingeniero=maria, estado="en_espera", titulo="VPN muy lenta desde casa",
+                categoria="Redes", prioridad="critica")
+    make_ticket(cast["lucia"], ingeniero=maria, estado="cerrado", titulo="Teclado sin la tecla Ñ")
+    import tickets
+
+    tickets.agregar_mensaje(t1, maria, "Hola, ya estoy revisando tu caso.")
+    tickets.agregar_nota(t1, maria, "Revisar registros del servidor de correo.")
+    db.session.commit()
+    cast["carlos"].ingeniero.disponible = False
+    db.session.commit()
+
+    ana = people()
+    ana.goto("/login")
+    ana.shoot("login")
+    ana.login("ana")
+    ana.shoot("usuario-panel")
+    ana.goto(f"/tickets/{t1.numero_ticket}")
+    ana.shoot("usuario-detalle")
+    ana.goto("/tickets/TKT-999999")
+    ana.shoot("no-encontrado")
+    ana.problems.clear()
+
+    ing = people()
+    ing.login("ing_maria")
+    ing.shoot("ingeniero-panel")
+    ing.goto(f"/tickets/{t1.numero_ticket}")
+    ing.shoot("ingeniero-detalle")
+
+    admin = people()
+    admin.login("admin_b")
+    admin.shoot("admin-panel")
+    admin.page.click("[data-asignar]")
+    admin.shoot("admin-dialogo-asignar")
+    admin.page.keyboard.press("Escape")
+    for path, name in (("/admin/ingenieros", "admin-ingenieros"), ("/admin/usuarios", "admin-usuarios"),
+                       ("/admin/categorias", "admin-categorias"), (f"/tickets/{t1.numero_ticket}", "admin-detalle")):
+        admin.goto(path)
+        admin.shoot(name)
+    assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * 12
+    assert db.session.execute(select(func.count(Ingeniero.id))).scalar_one() == 2
