@@ -644,10 +644,16 @@ def reclamar(limite: int, trabajador: str, ahora=None) -> list[CorreoSaliente]:
                   .where(CorreoSaliente.estado == "pendiente", CorreoSaliente.proximo_intento <= ahora)
                   .order_by(CorreoSaliente.proximo_intento, CorreoSaliente.id).limit(limite))
     if db.session.get_bind().dialect.name == "postgresql":
-        candidatos = candidatos.with_for_update(skip_locked=True)
+        # Lock the candidates first (SKIP LOCKED: a parallel sender takes others). Inside
+        # "UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may
+        # re-run the subquery per row and claim far more than n, starving the other senders.
+        ids = db.session.execute(candidatos.with_for_update(skip_locked=True)).scalars().all()
+        filtro = CorreoSaliente.id.in_(ids)
+    else:  # SQLite serializes writers: one UPDATE with the subquery is atomic
+        filtro = CorreoSaliente.id.in_(candidatos.scalar_subquery())
     db.session.execute(
         update(CorreoSaliente)
-        .where(CorreoSaliente.id.in_(candidatos.scalar_subquery()), CorreoSaliente.estado == "pendiente")
+        .where(filtro, CorreoSaliente.estado == "pendiente")
         .values(estado="enviando", reclamado_por=token, reclamado_en=ahora, intentos=CorreoSaliente.intentos + 1)
         .execution_options(synchronize_session=False))
     db.session.commit()

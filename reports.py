@@ -4,16 +4,18 @@ Everything here reads; nothing writes. Lists are exported with the same filters 
 same access scope as the JSON lists (``tickets.filtered_select``). Both the export and
 the statistics stay cheap at 100,000 tickets:
 
-- Excel: openpyxl's write-only workbook (rows go straight to a temporary file, strings
-  inline, no shared-string table), the query streamed in chunks of plain columns (no ORM
-  objects), tags and internal notes fetched with one query per chunk, the finished file
-  spooled to disk and streamed out. Memory does not grow with the number of rows.
+- Excel: openpyxl's write-only workbook (rows go straight to a temporary file as they are
+  made, strings inline, no shared-string table; see ``_SheetRows``), the query streamed in
+  chunks of plain columns (no ORM objects), tags and internal notes fetched with one query
+  per chunk, the finished file kept on disk and sent from there. Memory does not grow with
+  the number of rows.
 - Statistics: SQL aggregates with GROUP BY, never a ticket loaded into Python; the median
   is ``percentile_cont`` on PostgreSQL and an ORDER BY/OFFSET probe on SQLite.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Literal, Optional
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
@@ -136,11 +138,14 @@ ESTADO_ETIQUETAS = {"abierto": "Abierto", "en_progreso": "En progreso", "en_espe
 PRIORIDAD_ETIQUETAS = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}
 
 
-def _clean(value: Optional[str]) -> Optional[str]:
-    """Text Excel accepts: no control characters, at most 32,767 characters."""
-    if not value:
-        return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
+# Characters XML 1.0 (so xlsx) cannot hold: C0 controls but tab/newline/CR, surrogates,
+# U+FFFE/U+FFFF. Any of them in one title would otherwise break the whole file.
+XML_INVALIDO = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _clean(value: str) -> str:
+    """Text Excel accepts: only XML characters, at most 32,767 of them."""
+    value = XML_INVALIDO.sub("", value)
     return value if len(value) <= EXCEL_CELL_MAX else value[:EXCEL_CELL_MAX - 1] + "…"
 
 
@@ -215,7 +220,7 @@ class _SheetRows:
             if isinstance(value, str):
                 c.set("t", "inlineStr")
                 t = SubElement(SubElement(c, "is"), "t")
-                t.text = value
+                t.text = _clean(value)
                 whitespace(t)
             elif isinstance(value, datetime):
                 SubElement(c, "v").text = repr(to_excel(value))
@@ -230,10 +235,12 @@ class _SheetRows:
 
 
 def _cell(ws, value, style=None) -> Cell:
+    """A cell for openpyxl's own ``append`` (the small summary sheet)."""
+    if isinstance(value, str):
+        value = _clean(value)
     cell = Cell(ws, row=1, column=1, value=value, style_array=style)  # append() sets the real position
     if isinstance(value, str):
-        # Text typed by users is never a formula (no "=HYPERLINK(...)" from a ticket title).
-        cell.data_type = "s"
+        cell.data_type = "s"  # typed text is never a formula
     return cell
 
 
@@ -294,12 +301,12 @@ def _filas(viewer: Usuario, f: ExcelQuery, base_scope, con_notas: bool) -> Itera
         notas = _notas_de(ids) if con_notas else {}
         filas = []
         for r in chunk:
-            fila = (r.numero_ticket, _clean(r.titulo), _clean(r.descripcion), r.solicitante or "",
+            fila = (r.numero_ticket, r.titulo, r.descripcion, r.solicitante or "",
                     r.ingeniero or "", r.categoria, r.prioridad, r.estado, r.canal, etiquetas.get(r.id, ""),
                     r.fecha_creacion, r.fecha_actualizacion, r.fecha_primera_respuesta, r.fecha_resolucion,
                     r.fecha_cierre)
             if con_notas:
-                fila += (_clean(notas.get(r.id, "")),)
+                fila += (notas.get(r.id, ""),)
             filas.append(fila)
         yield filas
 

@@ -152,7 +152,7 @@ def main() -> int:
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
            "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0"}
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level",
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level",
          "warning", "app:create_app()"], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -8,6 +8,7 @@ them). ``closed_port`` is a port nothing listens on ("SMTP down").
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from email import message_from_bytes, policy
@@ -26,8 +27,11 @@ class RecordingHandler:
     def __init__(self):
         self.envelopes = []
         self.lock = threading.Lock()
+        self.delay = 0.0  # seconds per message: a slow server makes concurrency observable
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             self.envelopes.append(envelope)
         return "250 Message accepted for delivery"

@@ -164,6 +164,7 @@ def test_two_concurrent_senders_deliver_each_email_exactly_once(app, api, make_u
     queued = [c.id for c in _correos()]
     assert len(queued) == 24
 
+    smtp_server.handler.delay = 0.05  # each batch of 3 takes long enough for the other sender to claim
     barrier = threading.Barrier(2)
     errors, sent = [], Counter()
 
@@ -224,3 +225,15 @@ def test_sin_correos_queues_nothing(make_user, silenced):
         tickets.crear_ticket(data, usuario=owner)
     db.session.commit()
     assert len(_correos()) == (0 if silenced else 1)
+
+
+def test_a_claim_takes_at_most_its_limit(app, api, make_user, smtp_server):
+    # PostgreSQL once claimed the whole queue here (LIMIT inside UPDATE ... IN (subquery)).
+    app.config["TICKETS_NOTIFY_EMAIL"] = "soporte@empresa.test"
+    owner = make_user("usuario")
+    for n in range(4):
+        _crear(api, owner, titulo=f"Ticket {n}")
+    lote = email_manager.reclamar(3, "w-test")
+    assert len(lote) == 3
+    db.session.expire_all()
+    assert sum(1 for c in _correos() if c.estado == "enviando") == 3

@@ -297,3 +297,31 @@ def test_screenshots_of_every_panel(people, cast, make_ticket):
         admin.shoot(name)
     assert len(list(SCREENSHOTS.glob("*.png"))) >= 2 * 12
     assert db.session.execute(select(func.count(Ingeniero.id))).scalar_one() == 2
+
+
+# --- statistics dashboard (reports, issue 5) ----------------------------------------------
+
+@pytest.mark.parametrize("who, charts", [
+    ("admin", {"serie", "estado", "prioridad", "backlog", "categoria", "ingeniero"}),
+    ("engineer", {"serie", "estado", "prioridad", "backlog", "categoria"}),
+    ("owner", {"serie", "estado", "prioridad"}),
+])
+def test_statistics_dashboard_draws_its_charts_at_phone_width(roles, make_ticket, people, who, charts):
+    """The vendored Chart.js draws every chart of the role under the CSP (no console error),
+    and nothing is wider than a 375px phone."""
+    make_ticket(roles["owner"], roles["engineer"], "en_progreso", prioridad="alta")
+    make_ticket(roles["owner"], None, "abierto", categoria="Redes")
+    person = people()
+    person.page.emulate_media(reduced_motion="reduce")  # drawn at once: screenshots show the final charts
+    person.login(roles[who].username)
+    person.goto("/estadisticas")
+    drawn = person.page.evaluate(
+        "Array.from(document.querySelectorAll('canvas[data-grafico]'))"
+        ".filter(c => window.Chart.getChart(c) && c.width > 0).map(c => c.dataset.grafico)")
+    assert set(drawn) == charts
+    person.page.set_viewport_size({"width": 375, "height": 800})
+    person.page.wait_for_timeout(300)  # charts resize on the next frame
+    assert person.page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert person.page.evaluate("Array.from(document.querySelectorAll('canvas[data-grafico]'))"
+                                ".every(c => c.getBoundingClientRect().width <= 375)")
+    person.shoot(f"estadisticas-{who}")

@@ -188,30 +188,3 @@ def test_dashboard_page_per_role(roles, fixture, login, api, who):
     assert c.get("/static/vendor/chartjs/chart.umd.min.js").status_code == 200
     assert c.get("/static/js/estadisticas.js").status_code == 200
 
-
-# --- in a real browser (Debian chromium through Playwright; fixtures of the panels' tests) ---
-
-from test_panels_browser import browser, live_server, people  # noqa: E402,F401
-
-
-@pytest.mark.browser
-@pytest.mark.parametrize("who, charts", [
-    ("admin", {"serie", "estado", "prioridad", "backlog", "categoria", "ingeniero"}),
-    ("engineer", {"serie", "estado", "prioridad", "backlog", "categoria"}),
-    ("owner", {"serie", "estado", "prioridad"}),
-])
-def test_dashboard_draws_its_charts_under_the_csp_at_phone_width(roles, fixture, people, who, charts):  # noqa: F811
-    person = people()
-    person.page.emulate_media(reduced_motion="reduce")  # drawn at once: the screenshots show final charts
-    person.login(roles[who].username)
-    person.goto("/estadisticas")
-    drawn = person.page.evaluate(
-        "Array.from(document.querySelectorAll('canvas[data-grafico]'))"
-        ".filter(c => window.Chart.getChart(c) && c.width > 0).map(c => c.dataset.grafico)")
-    assert set(drawn) == charts
-    person.page.set_viewport_size({"width": 375, "height": 800})
-    person.page.wait_for_timeout(300)  # charts resize on the next frame
-    assert person.page.evaluate("document.documentElement.scrollWidth") <= 375
-    assert person.page.evaluate(
-        "Array.from(document.querySelectorAll('canvas[data-grafico]')).every(c => c.getBoundingClientRect().width <= 375)")
-    person.shoot(f"estadisticas-{who}")
