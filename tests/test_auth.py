@@ -13,6 +13,11 @@ from models import ApiToken, Usuario, db
 TICKET = {"titulo": "t", "descripcion": "d", "categoria": "General"}
 
 
+def login_page_csrf(client) -> str:
+    page = client.get("/login").get_data(as_text=True)
+    return re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+
+
 def test_passwords_are_stored_hashed(make_user):
     user = make_user(password="mi-clave-123")
     db.session.expire_all()
@@ -92,8 +97,7 @@ def test_login_form_requires_csrf(client, make_user):
 def test_login_logout_and_role_redirects(client, make_user):
     for rol, home in (("usuario", "/tickets"), ("ingeniero", "/tickets/ingeniero"), ("admin", "/tickets/admin")):
         user = make_user(rol)
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+        token = login_page_csrf(client)
         r = client.post("/login", data={"username": user.username, "password": "secreto123", "csrf_token": token})
         assert r.status_code == 302 and r.headers["Location"].endswith(home)
         logout = client.post("/logout", data={"csrf_token": token})
@@ -103,8 +107,7 @@ def test_login_logout_and_role_redirects(client, make_user):
 
 def test_wrong_password_shows_error(client, make_user):
     user = make_user()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    token = login_page_csrf(client)
     r = client.post("/login", data={"username": user.username, "password": "mala", "csrf_token": token})
     assert r.status_code == 401
     assert client.get("/api/me").status_code == 401
@@ -112,8 +115,7 @@ def test_wrong_password_shows_error(client, make_user):
 
 def test_next_parameter_cannot_redirect_off_site(client, make_user):
     user = make_user()
-    page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
+    token = login_page_csrf(client)
     r = client.post("/login?next=//evil.example/x", data={"username": user.username, "password": "secreto123",
                                                           "csrf_token": token})
     assert r.headers["Location"].endswith("/tickets")
