@@ -32,6 +32,7 @@ from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, generate_csrf
 from sqlalchemy import func, select
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 import email_manager
 import paneles
@@ -65,6 +66,7 @@ from forms import (
 )
 from models import IDIOMAS, Categoria, Ingeniero, Usuario, db
 from schemas import (
+    MAX_ID,
     Asignacion,
     CategoriaCreate,
     EstadoChange,
@@ -102,6 +104,14 @@ def route(rule: str, **options):
     return decorator
 
 
+class DbIdConverter(IntegerConverter):
+    """``<int:...>`` in every route: ids beyond the database's 32-bit range are a 404."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
@@ -120,6 +130,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.before_request(csrf_check)
     _register_errors(app)
+    app.url_map.converters["int"] = DbIdConverter
     for rule, view, options in _ROUTES:
         app.add_url_rule(rule, view_func=view, **options)
     register_panels(app)
@@ -165,6 +176,14 @@ def _register_errors(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("Unhandled error")
         return _error_response(500, "internal_error", "Unexpected error; nothing was saved.")
+
+
+def page_args(default_per_page: int = 50) -> tuple[int, int]:
+    """``page`` and ``per_page`` from the query string, clamped to sane ranges (a huge page
+    number would overflow the database's OFFSET)."""
+    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    per_page = min(max(request.args.get("per_page", default_per_page, type=int), 1), 100)
+    return page, per_page
 
 
 def json_body() -> dict:
@@ -553,7 +572,7 @@ def admin_usuarios():
             **form.data, "especialidad": form.especialidad.data or None}))):
         flash(_("Account %(username)s created.", username=form.username.data), "success")
         return redirect(url_for("admin_usuarios"))
-    page = max(request.args.get("page", 1, type=int), 1)
+    page, _ = page_args()
     return render_template("admin_usuarios.html", form=form, pagina=paneles.usuarios_pagina(page)), _status(form)
 
 
@@ -814,8 +833,7 @@ def api_actualizar_ingeniero(ingeniero_id: int):
 @role_required("admin")
 def api_usuarios():
     """All accounts (admin), paginated."""
-    page = max(request.args.get("page", 1, type=int), 1)
-    per_page = min(max(request.args.get("per_page", 50, type=int), 1), 100)
+    page, per_page = page_args()
     total = db.session.execute(select(func.count(Usuario.id))).scalar_one()
     rows = db.session.execute(select(Usuario).order_by(Usuario.id).limit(per_page)
                               .offset((page - 1) * per_page)).scalars()
@@ -911,7 +929,7 @@ def admin_correos():
     """The outbox: failed emails first, with their last error and a retry button."""
     estado = request.args.get("estado", "fallido")
     estado = estado if estado in ("pendiente", "enviando", "enviado", "fallido", "todos") else "fallido"
-    page = max(request.args.get("page", 1, type=int), 1)
+    page, _ = page_args()
     items, total = email_manager.listar_correos(None if estado == "todos" else estado, page)
     return render_template("admin_correos.html", correos=items, total=total, estado=estado, page=page,
                            contadores=email_manager.contadores_correos())
@@ -964,8 +982,7 @@ def api_correos():
     estado = request.args.get("estado") or None
     if estado is not None and estado not in ("pendiente", "enviando", "enviado", "fallido"):
         raise ValidationFailed("Unknown estado.", fields={"estado": "pendiente, enviando, enviado or fallido"})
-    page = max(request.args.get("page", 1, type=int), 1)
-    per_page = min(max(request.args.get("per_page", 50, type=int), 1), 100)
+    page, per_page = page_args()
     items, total = email_manager.listar_correos(estado, page, per_page)
     return jsonify(page_dict([email_manager.correo_dict(c) for c in items], total, page, per_page))
 

@@ -33,7 +33,11 @@ Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A
 Password = Annotated[str, StringConstraints(min_length=8, max_length=200)]
 EtiquetaNombre = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=50)]
 Telefono = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
-LinkId = Annotated[int, Field(ge=1)]
+# Ids are 32-bit integers in the database; a larger number would be a driver error (a 500
+# on PostgreSQL), so it is refused here as a 422 (and by the URL converter as a 404).
+MAX_ID = 2**31 - 1
+DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
+LinkId = DbId
 
 
 def _no_nul(value):
@@ -88,7 +92,7 @@ class MensajeCreate(Body):
 
 
 class Asignacion(Body):
-    ingeniero_id: Optional[int] = Field(...)
+    ingeniero_id: Optional[DbId] = Field(...)
 
 
 class CategoriaCreate(Body):
@@ -147,14 +151,14 @@ class TicketFilters(BaseModel):
     estado: list[Estado] = Field(default_factory=list)
     prioridad: list[Prioridad] = Field(default_factory=list)
     categoria: Optional[str] = None
-    ingeniero_id: Optional[int | Literal["ninguno"]] = None
+    ingeniero_id: Optional[DbId | Literal["ninguno"]] = None
     etiqueta: Optional[str] = None
     q: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = None
     desde: Optional[date] = None
     hasta: Optional[date] = None
     orden: str = "-fecha_creacion"
     page: int = Field(default=1, ge=1, le=100000)
-    per_page: int = Field(default=20, ge=1)
+    per_page: int = Field(default=20, ge=1, le=10**6)
 
     @field_validator("estado", "prioridad", mode="before")
     @classmethod
