@@ -572,7 +572,7 @@ def admin_usuarios():
             **form.data, "especialidad": form.especialidad.data or None}))):
         flash(_("Account %(username)s created.", username=form.username.data), "success")
         return redirect(url_for("admin_usuarios"))
-    page, _ = page_args()
+    page = page_args()[0]
     return render_template("admin_usuarios.html", form=form, pagina=paneles.usuarios_pagina(page)), _status(form)
 
 
@@ -929,7 +929,7 @@ def admin_correos():
     """The outbox: failed emails first, with their last error and a retry button."""
     estado = request.args.get("estado", "fallido")
     estado = estado if estado in ("pendiente", "enviando", "enviado", "fallido", "todos") else "fallido"
-    page, _ = page_args()
+    page = page_args()[0]
     items, total = email_manager.listar_correos(None if estado == "todos" else estado, page)
     return render_template("admin_correos.html", correos=items, total=total, estado=estado, page=page,
                            contadores=email_manager.contadores_correos())
