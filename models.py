@@ -7,7 +7,7 @@ so SQLite and PostgreSQL behave the same and the API always speaks ISO 8601 UTC.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Optional
 
 import phonenumbers
@@ -15,19 +15,19 @@ from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
-    event,
+    JSON,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
-    JSON,
     Integer,
     MetaData,
     String,
     Table,
     Text,
     TypeDecorator,
+    event,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -67,7 +67,7 @@ def normalizar_telefono(raw: str, region: str | None = None) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -81,12 +81,12 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             return value
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):

@@ -6,12 +6,11 @@ Pydantic checks types, enums and lengths; ``parse`` turns its errors into one 42
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
-
 import email_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
 from errors import ValidationFailed
 from models import ESTADOS, PRIORIDADES
@@ -181,14 +180,14 @@ class TicketFilters(BaseModel):
 
     @property
     def desde_dt(self) -> Optional[datetime]:
-        return datetime.combine(self.desde, time.min, tzinfo=timezone.utc) if self.desde else None
+        return datetime.combine(self.desde, time.min, tzinfo=UTC) if self.desde else None
 
     @property
     def hasta_dt(self) -> Optional[datetime]:
         """End of the ``hasta`` day, exclusive: a ticket created that day is included."""
         if self.hasta is None:
             return None
-        return datetime.combine(self.hasta, time.max, tzinfo=timezone.utc)
+        return datetime.combine(self.hasta, time.max, tzinfo=UTC)
 
 
 B = TypeVar("B", bound=BaseModel)
@@ -218,7 +217,7 @@ def parse_query(model: type[B], args) -> B:
 def iso(value: Optional[datetime]) -> Optional[str]:
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def persona(usuario) -> Optional[dict]:

@@ -12,7 +12,8 @@ caller's scope does not exist for them (404).
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from blinker import Namespace
 from sqlalchemy import case, func, or_, select, true
