@@ -49,6 +49,7 @@ run: deps compile-translations
 	OUTBOX_THREAD=$(or $(OUTBOX_THREAD),1) $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
 
 test: deps system-deps compile-translations
+	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgresql
 

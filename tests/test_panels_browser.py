@@ -325,3 +325,52 @@ def test_statistics_dashboard_draws_its_charts_at_phone_width(roles, make_ticket
     assert person.page.evaluate("Array.from(document.querySelectorAll('canvas[data-grafico]'))"
                                 ".every(c => c.getBoundingClientRect().width <= 375)")
     person.shoot(f"estadisticas-{who}")
+
+
+# --- accessibility (axe-core, test-only, vendored in tests/vendor/axe-core) ------------------
+
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page) -> list[str]:
+    """WCAG 2 A/AA violations of serious or critical impact on the current page.
+
+    axe is evaluated through the DevTools protocol, which the page's CSP does not govern."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_panel_passes_axe_wcag_a_and_aa(people, cast, make_ticket, width):
+    t1 = make_ticket(cast["ana"], ingeniero=cast["maria"], estado="en_progreso", titulo="Correo caído",
+                     prioridad="critica", etiquetas=["correo"])
+    import tickets
+
+    tickets.agregar_mensaje(t1, cast["maria"], "Lo reviso ahora.")
+    tickets.agregar_nota(t1, cast["maria"], "Nota interna.")
+    db.session.commit()
+    pages = {
+        "ana": ["/tickets", f"/tickets/{t1.numero_ticket}", "/estadisticas"],
+        "ing_maria": ["/tickets/ingeniero", f"/tickets/{t1.numero_ticket}"],
+        "admin_b": ["/tickets/admin", "/admin/ingenieros", "/admin/usuarios", "/admin/categorias",
+                    "/admin/configuracion/email", "/admin/correos", "/estadisticas"],
+    }
+    problems = {}
+    anon = people()
+    anon.page.set_viewport_size({"width": width, "height": 900})
+    anon.goto("/login")
+    problems["/login"] = axe_violations(anon.page)
+    for username, paths in pages.items():
+        person = people()
+        person.page.set_viewport_size({"width": width, "height": 900})
+        person.login(username)
+        for path in paths:
+            person.goto(path)
+            found = axe_violations(person.page)
+            if found:
+                problems[f"{username} {path}"] = found
+    problems = {k: v for k, v in problems.items() if v}
+    assert not problems, "\n".join(f"{k}: {x}" for k, v in problems.items() for x in v)
