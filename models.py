@@ -6,6 +6,7 @@ so SQLite and PostgreSQL behave the same and the API always speaks ISO 8601 UTC.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime
 from typing import Optional
@@ -87,6 +88,41 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+class EncryptedText(TypeDecorator):
+    """Text encrypted at rest with Fernet (AES-128-CBC + HMAC), key derived from SECRET_KEY.
+
+    Values read back that cannot be decrypted (SECRET_KEY changed) come back as None, so the
+    admin is asked to enter the secret again instead of the app failing."""
+
+    impl = String
+    cache_ok = True
+    PREFIX = "fernet:"
+
+    @staticmethod
+    def _fernet():
+        from cryptography.fernet import Fernet
+
+        secret = current_app.config["SECRET_KEY"].encode()
+        key = hashlib.sha256(b"mesa-de-ayuda/encrypted-text/" + secret).digest()
+        return Fernet(base64.urlsafe_b64encode(key))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        return self.PREFIX + self._fernet().encrypt(value.encode()).decode()
+
+    def process_result_value(self, value, dialect):
+        if value is None or not value.startswith(self.PREFIX):
+            return value
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet().decrypt(value[len(self.PREFIX):].encode()).decode()
+        except InvalidToken:
+            current_app.logger.warning("An encrypted setting cannot be read with this SECRET_KEY; enter it again.")
+            return None
 
 
 class Base(DeclarativeBase):
@@ -372,8 +408,9 @@ class ConfiguracionEmail(db.Model):
     servidor: Mapped[Optional[str]] = mapped_column(String(255))
     puerto: Mapped[Optional[int]] = mapped_column(Integer)
     usuario: Mapped[Optional[str]] = mapped_column(String(255))
-    # SMTP AUTH needs it in clear; write-only: never returned by the API nor rendered back.
-    password: Mapped[Optional[str]] = mapped_column(String(255))
+    # SMTP AUTH needs it back, so it is encrypted (not hashed) at rest; write-only: never
+    # returned by the API nor rendered back.
+    password: Mapped[Optional[str]] = mapped_column(EncryptedText(1024))
     usar_tls: Mapped[Optional[bool]] = mapped_column(Boolean)
     usar_ssl: Mapped[Optional[bool]] = mapped_column(Boolean)
     remitente_nombre: Mapped[Optional[str]] = mapped_column(String(120))

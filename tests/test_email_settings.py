@@ -4,7 +4,7 @@ password never leaves the server."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from models import CambioConfiguracion, ConfiguracionEmail, db
 
@@ -151,3 +151,22 @@ def test_send_test_email_reports_success_and_smtp_errors(app, make_user, api, lo
     failed = api(admin).post("/api/configuracion/email/prueba", json={"destinatario": "x@empresa.test"})
     assert failed.status_code == 502 and failed.get_json()["error"]["code"] == "smtp_error"
     assert api(admin).post("/api/configuracion/email/prueba", json={"destinatario": "nope"}).status_code == 422
+
+
+def test_smtp_password_is_encrypted_at_rest(app, make_user, api):
+    api(make_user("admin")).put("/api/configuracion/email", json={"usuario": "mesa", "password": SECRET})
+    raw = db.session.execute(text("SELECT password FROM configuracion_email")).scalar_one()
+    assert SECRET not in raw and raw.startswith("fernet:")
+    assert _config().password == SECRET  # what SMTP AUTH gets
+    import email_manager
+
+    assert email_manager.ajustes().password == SECRET
+
+
+def test_a_password_encrypted_under_another_secret_key_reads_as_missing(app, make_user, api):
+    api(make_user("admin")).put("/api/configuracion/email", json={"usuario": "mesa", "password": SECRET})
+    app.config["SECRET_KEY"] = "rotated-secret"
+    db.session.expire_all()
+    assert _config().password is None  # the admin is asked to enter it again; nothing crashes
+    body = api(make_user("admin")).get("/api/configuracion/email").get_json()
+    assert body["password_configurada"] is False
