@@ -453,8 +453,14 @@ def _detalle(ticket, status: int = 200, **forms):
 @route("/tickets/<numero>")
 @role_required()
 def ticket_detalle(numero: str):
-    """One ticket; fields, thread, notes and buttons depend on who is looking."""
-    return _detalle(tickets.get_visible_by_numero(numero, current_user))
+    """One ticket; fields, thread, notes and buttons depend on who is looking.
+    ``?fragmento=hilo`` returns the public thread alone (the page refreshes it live)."""
+    ticket = tickets.get_visible_by_numero(numero, current_user)
+    if request.args.get("fragmento") == "hilo":
+        hilo = tickets.mensajes(ticket, current_user)  # seen on screen: the other side's become read
+        db.session.commit()
+        return render_template("_hilo.html", hilo=hilo)
+    return _detalle(ticket)
 
 
 @route("/tickets/<numero>/estado", methods=["POST"])

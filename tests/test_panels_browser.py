@@ -374,3 +374,18 @@ def test_every_panel_passes_axe_wcag_a_and_aa(people, cast, make_ticket, width):
                 problems[f"{username} {path}"] = found
     problems = {k: v for k, v in problems.items() if v}
     assert not problems, "\n".join(f"{k}: {x}" for k, v in problems.items() for x in v)
+
+
+def test_a_reply_appears_in_the_open_thread_without_a_reload(people, cast, make_ticket):
+    ticket = make_ticket(cast["ana"], ingeniero=cast["maria"], estado="en_progreso")
+    ana = people()
+    ana.login("ana")
+    ana.goto(f"/tickets/{ticket.numero_ticket}")
+    url_before = ana.page.url
+    import tickets
+
+    tickets.agregar_mensaje(ticket, cast["maria"], "Respuesta que llega sola")
+    db.session.commit()
+    ana.page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # as when the tab is shown
+    expect(ana.page.locator("#hilo")).to_contain_text("Respuesta que llega sola")
+    assert ana.page.url == url_before

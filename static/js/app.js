@@ -18,8 +18,8 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
-  // Live lists: <tbody data-refresh="url"> is re-fetched while the tab is visible, so the
-  // estado of each ticket stays current without a reload.
+  // Live lists and threads: an element with data-refresh="url" (optionally data-refresh-ms)
+  // is re-fetched while the tab is visible, so estados and new messages show without a reload.
   var REFRESH_MS = 20000;
   document.querySelectorAll("[data-refresh]").forEach(function (body) {
     var url = body.getAttribute("data-refresh");
@@ -30,7 +30,7 @@
         .then(function (html) { if (html !== null && html.trim()) { body.innerHTML = html; } })
         .catch(function () { /* offline for a moment: try again next time */ });
     }
-    window.setInterval(refresh, REFRESH_MS);
+    window.setInterval(refresh, parseInt(body.getAttribute("data-refresh-ms"), 10) || REFRESH_MS);
     document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
   });
 
