@@ -94,11 +94,41 @@ def seed_demo_tickets() -> int:
                         tickets.agregar_mensaje(ticket, ingeniero.usuario, "Hola, ya estoy revisando tu caso.")
                         tickets.agregar_nota(ticket, ingeniero.usuario, "Revisar registros del equipo antes de llamar.")
                     tickets.cambiar_estado(ticket, ingeniero.usuario, estado)
-        age = timedelta(days=rng.randint(0, 25), hours=rng.randint(0, 20))
-        ticket.fecha_creacion = ticket.fecha_creacion - age
+        # Open work is recent, finished work older: a believable office, not a backlog of overdue tickets.
+        if ticket.estado in ("resuelto", "cerrado"):
+            age = timedelta(days=rng.randint(3, 25), hours=rng.randint(0, 20))
+        else:
+            age = timedelta(hours=rng.randint(1, 30))
+        _backdate(ticket, age, step=age / 3 / max(len(ticket.eventos), 1))
         count += 1
     db.session.flush()
     return count
+
+
+def _backdate(ticket, age: timedelta, step: timedelta) -> None:
+    """Move a freshly seeded ticket ``age`` into the past, its history steps ``step`` apart,
+    keeping thread, notes and the ticket's own dates consistent with the history."""
+    start = ticket.fecha_creacion - age
+    originals = [e.fecha for e in ticket.eventos]
+    for i, evento in enumerate(ticket.eventos):
+        evento.fecha = start + step * i
+
+    def moved(instant):
+        """Where ``instant`` lands: at the first history step recorded at or after it."""
+        for i, original in enumerate(originals):
+            if original >= instant:
+                return start + step * i
+        return start + step * max(len(originals) - 1, 0)
+
+    for item in list(ticket.mensajes) + list(ticket.notas):
+        item.fecha = moved(item.fecha)
+        if getattr(item, "fecha_lectura", None):
+            item.fecha_lectura = item.fecha + step / 2
+    for campo in ("fecha_primera_respuesta", "fecha_resolucion", "fecha_cierre"):
+        if getattr(ticket, campo) is not None:
+            setattr(ticket, campo, moved(getattr(ticket, campo)))
+    ticket.fecha_creacion = start
+    ticket.fecha_actualizacion = start + step * max(len(originals) - 1, 0)
 
 
 def main(argv: list[str] | None = None) -> int:

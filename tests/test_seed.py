@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 from sqlalchemy import func, select
@@ -72,3 +73,23 @@ def test_demo_refused_in_production(seed_env, monkeypatch, capsys):
     assert registrar_ingenieros.main(["--demo"]) == 2
     assert "Refusing" in capsys.readouterr().err
     assert accounts() == {}
+
+
+def test_demo_history_is_in_the_past_and_consistent(seed_env, capsys):
+    from datetime import datetime
+
+    registrar_ingenieros.main(["--demo"])
+    now = datetime.now(UTC)
+    for ticket in db.session.execute(select(Ticket)).scalars():
+        fechas = [e.fecha for e in ticket.eventos]
+        assert fechas == sorted(fechas) and fechas[0] == ticket.fecha_creacion < now
+        assert ticket.fecha_actualizacion == fechas[-1]
+        for campo in ("fecha_primera_respuesta", "fecha_resolucion", "fecha_cierre"):
+            value = getattr(ticket, campo)
+            assert value is None or ticket.fecha_creacion <= value <= ticket.fecha_actualizacion
+        if ticket.fecha_cierre and ticket.fecha_resolucion:
+            assert ticket.fecha_resolucion <= ticket.fecha_cierre
+        for mensaje in ticket.mensajes:
+            assert ticket.fecha_creacion <= mensaje.fecha <= ticket.fecha_actualizacion
+    finished = [t for t in db.session.execute(select(Ticket)).scalars() if t.estado in ("resuelto", "cerrado")]
+    assert finished and all((now - t.fecha_creacion).days >= 3 for t in finished)
