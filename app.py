@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, generate_csrf
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -338,6 +338,9 @@ def _categoria_choices(actual=None) -> list[tuple[str, str]]:
 
 
 def _list_page(template: str, f: TicketFilters, base_scope=None, **context):
+    if request.args.get("vencidos"):  # the "Overdue" counter's list, within the caller's scope
+        scope = tickets.scope_clause(current_user) if base_scope is None else base_scope
+        base_scope = and_(scope, paneles.vencido_clause())
     items, total = tickets.listar(current_user, f, base_scope)
     pagina = paneles.Pagina(items, total, f.page, f.per_page)
     if request.args.get("fragmento"):

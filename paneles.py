@@ -50,7 +50,9 @@ VENCIMIENTO = {
 assert set(VENCIMIENTO) == set(PRIORIDADES) and set(ESTADO_LABELS) == set(ESTADOS)
 
 
-def _vencido_clause(now):
+def vencido_clause(now=None):
+    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list)."""
+    now = now or utcnow()
     return and_(Ticket.estado.in_(ESTADOS_ABIERTOS), or_(*(
         and_(Ticket.prioridad == p, Ticket.fecha_creacion < now - plazo) for p, plazo in VENCIMIENTO.items())))
 
@@ -67,7 +69,7 @@ def contadores(viewer: Usuario, base_scope=None) -> dict:
             select(Ticket.estado, func.count()).where(scope).group_by(Ticket.estado)):
         por_estado[estado] = n
     vencidos, sin_asignar = db.session.execute(select(
-        func.count().filter(_vencido_clause(utcnow())),
+        func.count().filter(vencido_clause()),
         func.count().filter(and_(Ticket.ingeniero_id.is_(None), Ticket.estado.in_(ESTADOS_ABIERTOS))),
     ).where(scope)).one()
     return {"por_estado": por_estado, "total": sum(por_estado.values()),

@@ -278,3 +278,30 @@ def test_english_catalog_has_every_message_and_nothing_fuzzy():
     english = _catalog("en")
     assert {m.id for m in _catalog("es") if m.id} <= {m.id for m in english if m.id}
     assert [m.id for m in english if m.id and m.fuzzy] == []
+
+
+def test_overdue_counter_links_to_the_overdue_list_within_scope(login, make_user, make_ticket):
+    from datetime import timedelta
+
+    from models import utcnow
+
+    admin, ing, other_ing, ana = make_user("admin"), make_user("ingeniero"), make_user("ingeniero"), make_user()
+    late = make_ticket(ana, ingeniero=ing, prioridad="critica", titulo="Caído desde ayer")
+    late_other = make_ticket(ana, ingeniero=other_ing, prioridad="alta", titulo="Otro atrasado")
+    fresh = make_ticket(ana, ingeniero=ing, prioridad="critica", titulo="Recién llegado")
+    done = make_ticket(ana, ingeniero=ing, prioridad="baja", estado="cerrado", titulo="Viejo pero cerrado")
+    for t, hours in ((late, 9), (late_other, 30), (fresh, 1), (done, 24 * 30)):
+        t.fecha_creacion = utcnow() - timedelta(hours=hours)
+    db.session.commit()
+
+    client, _ = login(admin)
+    page = client.get("/tickets/admin").get_data(as_text=True)
+    assert 'href="/tickets/admin?vencidos=1"' in page
+    listed = client.get("/tickets/admin?vencidos=1").get_data(as_text=True)
+    assert late.numero_ticket in listed and late_other.numero_ticket in listed
+    assert fresh.numero_ticket not in listed and done.numero_ticket not in listed
+
+    client, _ = login(ing)
+    mine = client.get("/tickets/ingeniero?vencidos=1").get_data(as_text=True)
+    assert late.numero_ticket in mine
+    assert late_other.numero_ticket not in mine and fresh.numero_ticket not in mine
