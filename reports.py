@@ -267,7 +267,7 @@ def _export_select(viewer: Usuario, f: ExcelQuery, base_scope):
             .outerjoin(ingeniero, ingeniero.id == Ticket.ingeniero_id)
             .outerjoin(ingeniero_usuario, ingeniero_usuario.id == ingeniero.usuario_id)
             .join(categoria, categoria.id == Ticket.categoria_id)
-            .order_by(*tickets._order(f)))
+            .order_by(*tickets.order_by(f)))
 
 
 def _etiquetas_de(ids: list[int]) -> dict[int, str]:

@@ -404,7 +404,8 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     return stmt
 
 
-def _order(f: TicketFilters):
+def order_by(f: TicketFilters):
+    """ORDER BY of ``f.orden`` with a stable tie-break (lists and exports share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
     if campo == "prioridad":
@@ -427,7 +428,7 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     total = db.session.execute(select(func.count()).select_from(Ticket).where(stmt.whereclause)).scalar_one()
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
     items = db.session.execute(
-        stmt.options(*options).order_by(*_order(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
+        stmt.options(*options).order_by(*order_by(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
     ).scalars().all()
     return list(items), total
 

@@ -6,6 +6,7 @@ import secrets
 from typing import Optional
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import contains_eager
 
 from errors import Conflict, ValidationFailed
 from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, utcnow
@@ -91,8 +92,10 @@ def cambiar_activo(usuario: Usuario, actor: Usuario, activo: bool) -> Usuario:
 
 
 def ingenieros() -> list[Ingeniero]:
+    # contains_eager: the account comes with the same query, not one query per engineer
     return list(db.session.execute(
-        select(Ingeniero).join(Ingeniero.usuario).order_by(Usuario.nombre)).scalars())
+        select(Ingeniero).join(Ingeniero.usuario).options(contains_eager(Ingeniero.usuario))
+        .order_by(Usuario.nombre)).scalars())
 
 
 def autenticar(username: str, password: str) -> Optional[Usuario]:

@@ -108,3 +108,25 @@ def test_categories_seeded_and_managed(api, make_user):
     assert db.session.execute(select(func.count(Categoria.id))).scalar_one() == 7
     r = api(make_user()).post("/api/tickets", json={"titulo": "t", "descripcion": "d", "categoria": "Telefonía"})
     assert r.status_code == 201
+
+
+def test_engineer_list_query_count_does_not_grow_with_engineers(app, api, make_user):
+    from sqlalchemy import event
+
+    admin = api(make_user("admin"))
+
+    def queries_for_listing() -> int:
+        seen = []
+        listener = lambda *a: seen.append(1)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert admin.get("/api/ingenieros").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return len(seen)
+
+    make_user("ingeniero")
+    few = queries_for_listing()
+    for _ in range(5):
+        make_user("ingeniero")
+    assert queries_for_listing() == few
