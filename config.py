@@ -48,4 +48,14 @@ def load_config(instance_path: str) -> dict:
         "TICKETS_NOTIFY_EMAIL": env.get("TICKETS_NOTIFY_EMAIL", ""),
         "APP_BASE_URL": env.get("APP_BASE_URL", "http://127.0.0.1:5000"),
         "DEFAULT_PHONE_REGION": env.get("DEFAULT_PHONE_REGION", "ES"),
+        "APP_TIMEZONE": env.get("APP_TIMEZONE") or "UTC",
+        "BABEL_DEFAULT_TIMEZONE": env.get("APP_TIMEZONE") or "UTC",
+        # The outbox (outbox.py): who sends, how often, how many tries, how long between them.
+        "OUTBOX_THREAD": _bool(env.get("OUTBOX_THREAD")),
+        "OUTBOX_POLL_SECONDS": float(env.get("OUTBOX_POLL_SECONDS", "5")),
+        "OUTBOX_MAX_INTENTOS": int(env.get("OUTBOX_MAX_INTENTOS", "6")),
+        "OUTBOX_BACKOFF_SECONDS": float(env.get("OUTBOX_BACKOFF_SECONDS", "30")),
+        "OUTBOX_BACKOFF_MAX_SECONDS": float(env.get("OUTBOX_BACKOFF_MAX_SECONDS", "3600")),
+        "OUTBOX_CLAIM_TIMEOUT_SECONDS": int(env.get("OUTBOX_CLAIM_TIMEOUT_SECONDS", "600")),
+        "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "30")),
     }

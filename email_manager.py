@@ -1,7 +1,7 @@
 """Email at every step of a ticket's life, through a persistent outbox.
 
 * One function per kind of email (``correo_*``). Each renders ``templates/email/<kind>.html``
-  and ``.txt`` in the recipient's language and writes a ``CorreoSaliente`` row to the
+  and ``.txt`` in the recipient's language and writes a ``Envio`` row to the
   session: the row commits (or rolls back) with the change that caused it. The request
   never talks to SMTP, so SMTP being down never fails nor slows it.
 * The receivers at the bottom connect those functions to the signals ``tickets.py`` sends.
@@ -19,31 +19,26 @@
 from __future__ import annotations
 
 import logging
-import os
 import smtplib
-import socket
-import threading
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from email.utils import formataddr, parseaddr
 from typing import Annotated, Optional
 
-import click
 import email_validator
 from flask import Flask, current_app, g, render_template
 from flask_mail import Attachment, Connection, Mail, Message
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
+import outbox
 import tickets
-from errors import Conflict, DomainError, NotFound, ValidationFailed
+from errors import DomainError, ValidationFailed
 from informe_pdf import VALORES
 from models import (
     CambioConfiguracion,
     ConfiguracionEmail,
-    CorreoSaliente,
+    Envio,
     Ticket,
     Usuario,
     db,
@@ -196,19 +191,16 @@ def _render(kind: str, d: Destinatario, ticket: Optional[Ticket] = None, **conte
 
 
 def encolar(tipo: str, para: list[str], asunto: str, html: str, texto: str, *, ticket: Optional[Ticket] = None,
-            adjuntos: Optional[list[dict]] = None) -> Optional[CorreoSaliente]:
+            adjuntos: Optional[list[dict]] = None) -> Optional[Envio]:
     """Add one email to the outbox, in the caller's transaction (nothing is sent here)."""
     if not para or g.get("correos_silenciados"):
         return None
-    correo = CorreoSaliente(tipo=tipo, ticket=ticket, destinatarios=", ".join(para), asunto=asunto,
-                            cuerpo_html=html, cuerpo_texto=texto, adjuntos=adjuntos or [], estado="pendiente",
-                            intentos=0, proximo_intento=utcnow(), fecha_creacion=utcnow())
-    db.session.add(correo)
-    return correo
+    return outbox.encolar("email", tipo, ", ".join(para), ticket=ticket, asunto=asunto, cuerpo_html=html,
+                          cuerpo_texto=texto, adjuntos=adjuntos)
 
 
 def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_clave: str,
-            **context) -> list[CorreoSaliente]:
+            **context) -> list[Envio]:
     """One email per recipient, each in their own language."""
     out = []
     for d in destinatarios:
@@ -236,17 +228,17 @@ def sin_correos():
 
 # --- one function per kind -------------------------------------------------------------------
 
-def correo_ticket_recibido(ticket: Ticket) -> list[CorreoSaliente]:
+def correo_ticket_recibido(ticket: Ticket) -> list[Envio]:
     """Receipt to the requester: "Tu ticket fue recibido - #TKT-…" (even though they acted)."""
     return _a_cada("ticket_recibido", _sin([_solicitante(ticket)], None), ticket, "asunto_recibido")
 
 
-def correo_nuevo_ticket(ticket: Ticket, actor: Optional[Usuario]) -> list[CorreoSaliente]:
+def correo_nuevo_ticket(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
     """"Nuevo ticket" to every admin (but the one who created it)."""
     return _a_cada("nuevo_ticket", _sin(_admins(), actor), ticket, "asunto_nuevo")
 
 
-def correo_informe_contactos(ticket: Ticket) -> Optional[CorreoSaliente]:
+def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
     """One email to the notification contacts with ``informe_ticket_{id}.pdf`` (built at send time)."""
     contactos = ajustes().contactos
     if not contactos:
@@ -259,13 +251,13 @@ def correo_informe_contactos(ticket: Ticket) -> Optional[CorreoSaliente]:
     return encolar("informe_contactos", contactos, asunto, html, texto, ticket=ticket, adjuntos=[adjunto])
 
 
-def correo_ticket_asignado(ticket: Ticket, actor: Optional[Usuario], ingeniero) -> list[CorreoSaliente]:
+def correo_ticket_asignado(ticket: Ticket, actor: Optional[Usuario], ingeniero) -> list[Envio]:
     """"Nuevo ticket asignado" to the engineer (unless they assigned it to themselves)."""
     return _a_cada("ticket_asignado", _sin([_de_usuario(ingeniero.usuario)], actor), ticket, "asunto_asignado",
                    actor=actor)
 
 
-def correo_estado_cambiado(ticket: Ticket, actor: Optional[Usuario], antes: str, despues: str) -> list[CorreoSaliente]:
+def correo_estado_cambiado(ticket: Ticket, actor: Optional[Usuario], antes: str, despues: str) -> list[Envio]:
     """"Tu ticket cambió a …" to the requester. When the requester moved it (reopen, accept),
     the staff side hears instead: the assigned engineer, or the admins if nobody is."""
     solicitante = _solicitante(ticket)
@@ -277,13 +269,13 @@ def correo_estado_cambiado(ticket: Ticket, actor: Optional[Usuario], antes: str,
                    antes=antes, despues=despues, para_staff=False)
 
 
-def correo_ticket_cerrado(ticket: Ticket, actor: Optional[Usuario]) -> list[CorreoSaliente]:
+def correo_ticket_cerrado(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
     """"Tu ticket fue CERRADO" to the requester (unless they closed it themselves)."""
     return _a_cada("ticket_cerrado", _sin([_solicitante(ticket)], actor), ticket, "asunto_cerrado", actor=actor,
                    despues="cerrado")
 
 
-def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> list[CorreoSaliente]:
+def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> list[Envio]:
     """A public message to the other side: staff wrote → requester; requester wrote → the
     assigned engineer, or the admins while the ticket is unassigned."""
     if mensaje.es_staff:
@@ -294,7 +286,7 @@ def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> l
                    mensaje=mensaje, para_staff=True)
 
 
-def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bool = False) -> list[CorreoSaliente]:
+def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bool = False) -> list[Envio]:
     """Critical priority (created so, or raised to it) → the admins and the assigned engineer.
     On creation this replaces the admins' "Nuevo ticket": one email that says both."""
     return _a_cada("prioridad_critica", _sin([*_admins(), _ingeniero(ticket)], actor), ticket,
@@ -561,7 +553,7 @@ class _Conexion(Connection):
         return host
 
 
-def _adjuntar(correo: CorreoSaliente) -> tuple[list[Attachment], list[str]]:
+def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
     """Build the attachments; return them and the notices for the ones that failed."""
     from informe_pdf import generar_informe_pdf
 
@@ -582,7 +574,7 @@ def _adjuntar(correo: CorreoSaliente) -> tuple[list[Attachment], list[str]]:
     return adjuntos, avisos
 
 
-def construir_mensaje(correo: CorreoSaliente, cfg: Ajustes) -> Message:
+def construir_mensaje(correo: Envio, cfg: Ajustes) -> Message:
     adjuntos, avisos = _adjuntar(correo)
     aviso_texto = "\n".join(avisos) + "\n\n" if avisos else ""
     aviso_html = "".join(
@@ -599,110 +591,23 @@ def construir_mensaje(correo: CorreoSaliente, cfg: Ajustes) -> Message:
                    sender=cfg.remitente, attachments=adjuntos, extra_headers=headers)
 
 
-def _espera(intentos: int) -> timedelta:
-    base = float(current_app.config["OUTBOX_BACKOFF_SECONDS"])
-    tope = float(current_app.config["OUTBOX_BACKOFF_MAX_SECONDS"])
-    return timedelta(seconds=min(base * (2 ** max(intentos - 1, 0)), tope))
+class AdaptadorSMTP:
+    """The outbox's email channel: one SMTP connection per batch, opened on the first email."""
 
+    def __init__(self):
+        self.cfg = ajustes()
+        self.timeout = float(current_app.config["MAIL_TIMEOUT"])
+        self.conexion = None
 
-def _registrar_fallo(correo: CorreoSaliente, error: BaseException, ahora) -> str:
-    correo.ultimo_error = f"{type(error).__name__}: {error}"[:2000]
-    correo.reclamado_por = None
-    if correo.intentos >= int(current_app.config["OUTBOX_MAX_INTENTOS"]):
-        correo.estado = "fallido"
-        log.error("Email %s failed for good after %s tries: %s", correo.id, correo.intentos, correo.ultimo_error)
-    else:
-        correo.estado = "pendiente"
-        correo.proximo_intento = ahora + _espera(correo.intentos)
-    return correo.estado
+    def enviar(self, envio: Envio) -> None:
+        mensaje = construir_mensaje(envio, self.cfg)
+        if self.conexion is None:
+            self.conexion = _Conexion(self.cfg, self.timeout).__enter__()
+        self.conexion.send(mensaje)
 
-
-def nombre_trabajador() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:60]
-
-
-def liberar_atascados(ahora=None) -> int:
-    """Rows left 'enviando' by a sender that died go back to the queue."""
-    ahora = ahora or utcnow()
-    limite = ahora - timedelta(seconds=int(current_app.config["OUTBOX_CLAIM_TIMEOUT_SECONDS"]))
-    result = db.session.execute(
-        update(CorreoSaliente).where(CorreoSaliente.estado == "enviando", CorreoSaliente.reclamado_en < limite)
-        .values(estado="pendiente", reclamado_por=None).execution_options(synchronize_session=False))
-    db.session.commit()
-    return result.rowcount or 0
-
-
-def reclamar(limite: int, trabajador: str, ahora=None) -> list[CorreoSaliente]:
-    """Atomically take up to ``limite`` due emails for ``trabajador``.
-
-    The UPDATE only touches rows still 'pendiente', so of two senders racing for a row exactly
-    one gets it (PostgreSQL re-checks the WHERE after the row lock; SQLite serializes writers).
-    On PostgreSQL, SKIP LOCKED lets parallel senders take different rows instead of waiting."""
-    ahora = ahora or utcnow()
-    token = f"{trabajador}:{uuid.uuid4().hex[:12]}"
-    candidatos = (select(CorreoSaliente.id)
-                  .where(CorreoSaliente.estado == "pendiente", CorreoSaliente.proximo_intento <= ahora)
-                  .order_by(CorreoSaliente.proximo_intento, CorreoSaliente.id).limit(limite))
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Lock the candidates first (SKIP LOCKED: a parallel sender takes others). Inside
-        # "UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may
-        # re-run the subquery per row and claim far more than n, starving the other senders.
-        ids = db.session.execute(candidatos.with_for_update(skip_locked=True)).scalars().all()
-        filtro = CorreoSaliente.id.in_(ids)
-    else:  # SQLite serializes writers: one UPDATE with the subquery is atomic
-        filtro = CorreoSaliente.id.in_(candidatos.scalar_subquery())
-    db.session.execute(
-        update(CorreoSaliente)
-        .where(filtro, CorreoSaliente.estado == "pendiente")
-        .values(estado="enviando", reclamado_por=token, reclamado_en=ahora, intentos=CorreoSaliente.intentos + 1)
-        .execution_options(synchronize_session=False))
-    db.session.commit()
-    return list(db.session.execute(
-        select(CorreoSaliente).where(CorreoSaliente.reclamado_por == token, CorreoSaliente.estado == "enviando")
-        .order_by(CorreoSaliente.id)).scalars())
-
-
-def enviar_pendientes(limite: int = 50, trabajador: Optional[str] = None, ahora=None) -> dict[str, int]:
-    """Deliver the due emails once. Commits after every email, so a crash never resends one
-    that already left. Returns counts by outcome. ``ahora`` fixes the clock (tests, replays)."""
-    reloj = (lambda: ahora) if ahora is not None else utcnow
-    ahora = reloj()
-    liberar_atascados(ahora)
-    lote = reclamar(limite, trabajador or nombre_trabajador(), ahora)
-    cuenta = {"enviado": 0, "pendiente": 0, "fallido": 0}
-    if not lote:
-        return cuenta
-    cfg = ajustes()
-    timeout = float(current_app.config["MAIL_TIMEOUT"])
-    conexion = None
-    try:
-        for correo in lote:
-            try:
-                mensaje = construir_mensaje(correo, cfg)
-                if conexion is None:
-                    conexion = _Conexion(cfg, timeout).__enter__()
-                conexion.send(mensaje)
-            except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
-                log.warning("Email %s not sent (try %s): %s", correo.id, correo.intentos, exc)
-                cuenta[_registrar_fallo(correo, exc, reloj())] += 1
-                conexion = _cerrar(conexion)
-            else:
-                correo.estado, correo.fecha_envio = "enviado", utcnow()
-                correo.ultimo_error, correo.reclamado_por = None, None
-                cuenta["enviado"] += 1
-            db.session.commit()
-    finally:
-        _cerrar(conexion)
-    return cuenta
-
-
-def _cerrar(conexion) -> None:
-    if conexion is not None:
-        try:
-            conexion.host.quit()
-        except Exception:  # noqa: BLE001 - the server may already be gone
-            pass
-    return None
+    def cerrar(self) -> None:
+        if self.conexion is not None:
+            self.conexion.host.quit()
 
 
 def enviar_prueba(destinatario: Optional[str], actor: Usuario) -> str:
@@ -718,41 +623,7 @@ def enviar_prueba(destinatario: Optional[str], actor: Usuario) -> str:
     return destino
 
 
-# --- the outbox for the admin ------------------------------------------------------------------
-
-def listar_correos(estado: Optional[str] = None, page: int = 1, per_page: int = 50):
-    stmt = select(CorreoSaliente)
-    total_stmt = select(func.count()).select_from(CorreoSaliente)
-    if estado:
-        stmt = stmt.where(CorreoSaliente.estado == estado)
-        total_stmt = total_stmt.where(CorreoSaliente.estado == estado)
-    total = db.session.execute(total_stmt).scalar_one()
-    items = db.session.execute(stmt.order_by(CorreoSaliente.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).scalars().all()
-    return list(items), total
-
-
-def contadores_correos() -> dict[str, int]:
-    rows = db.session.execute(select(CorreoSaliente.estado, func.count()).group_by(CorreoSaliente.estado))
-    cuenta = {e: 0 for e in ("pendiente", "enviando", "enviado", "fallido")}
-    cuenta.update({estado: n for estado, n in rows})
-    return cuenta
-
-
-def reintentar(correo_id: int) -> CorreoSaliente:
-    """Put a failed email back in the queue, due now, with a fresh set of tries."""
-    correo = db.session.get(CorreoSaliente, correo_id)
-    if correo is None:
-        raise NotFound("Email not found.")
-    if correo.estado != "fallido":
-        raise Conflict(f"Only failed emails can be retried; this one is '{correo.estado}'.", code="not_failed")
-    correo.estado, correo.intentos, correo.proximo_intento = "pendiente", 0, utcnow()
-    correo.reclamado_por = None
-    db.session.flush()
-    return correo
-
-
-def correo_dict(c: CorreoSaliente) -> dict:
+def correo_dict(c: Envio) -> dict:
     return {"id": c.id, "tipo": c.tipo, "ticket_id": c.ticket_id, "destinatarios": separar_contactos(c.destinatarios),
             "asunto": c.asunto, "estado": c.estado, "intentos": c.intentos,
             "proximo_intento": c.proximo_intento.isoformat() if c.proximo_intento else None,
@@ -761,116 +632,8 @@ def correo_dict(c: CorreoSaliente) -> dict:
             "fecha_envio": c.fecha_envio.isoformat() if c.fecha_envio else None}
 
 
-# --- senders: background thread and CLI ------------------------------------------------------
-
-_hilo_lock = threading.Lock()
-_hilo: Optional[threading.Thread] = None
-
-
-def bucle(app: Flask, intervalo: float, parar: Optional[threading.Event] = None, limite: int = 50) -> None:
-    """Send, sleep, repeat. A failing round is logged and retried; it never stops the loop."""
-    parar = parar or threading.Event()
-    while not parar.is_set():
-        enviados = 0
-        with app.app_context():
-            try:
-                enviados = enviar_pendientes(limite)["enviado"]
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; try again next round
-                log.exception("Outbox round failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
-        if enviados < limite:  # a full batch means more are waiting: go on at once
-            parar.wait(intervalo)
-
-
-def iniciar_hilo(app: Flask) -> Optional[threading.Thread]:
-    """The dev server's sender. Under the reloader only the serving child starts it."""
-    global _hilo
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return None  # the reloader's watcher process: it serves nothing
-    with _hilo_lock:
-        if _hilo is not None and _hilo.is_alive():
-            return _hilo
-        _hilo = threading.Thread(target=bucle, args=(app, float(app.config["OUTBOX_POLL_SECONDS"])),
-                                 name="outbox-sender", daemon=True)
-        _hilo.start()
-        return _hilo
-
-
-def _bool_env(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
 def init_app(app: Flask) -> None:
-    """Defaults (env first), Flask-Mail, the signal receivers, the CLI and the dev sender."""
-    env = os.environ
-    app.config.setdefault("OUTBOX_THREAD", _bool_env("OUTBOX_THREAD"))
-    app.config.setdefault("OUTBOX_POLL_SECONDS", float(env.get("OUTBOX_POLL_SECONDS", "5")))
-    app.config.setdefault("OUTBOX_MAX_INTENTOS", int(env.get("OUTBOX_MAX_INTENTOS", "6")))
-    app.config.setdefault("OUTBOX_BACKOFF_SECONDS", float(env.get("OUTBOX_BACKOFF_SECONDS", "30")))
-    app.config.setdefault("OUTBOX_BACKOFF_MAX_SECONDS", float(env.get("OUTBOX_BACKOFF_MAX_SECONDS", "3600")))
-    app.config.setdefault("OUTBOX_CLAIM_TIMEOUT_SECONDS", int(env.get("OUTBOX_CLAIM_TIMEOUT_SECONDS", "600")))
-    app.config.setdefault("MAIL_TIMEOUT", float(env.get("MAIL_TIMEOUT", "30")))
+    """Flask-Mail, the signal receivers and the email channel of the outbox."""
     mail.init_app(app)
     conectar_senales()
-    app.cli.add_command(send_emails_command)
-    if app.config["OUTBOX_THREAD"] and not app.testing:
-        iniciar_hilo(app)
-
-
-@click.command("send-emails")
-@click.option("--loop", "en_bucle", is_flag=True, help="Keep sending until stopped (a production worker).")
-@click.option("--interval", default=5.0, show_default=True, help="Seconds between rounds with --loop.")
-@click.option("--limit", "limite", default=50, show_default=True, help="Emails claimed per round.")
-def send_emails_command(en_bucle: bool, interval: float, limite: int) -> None:
-    """Deliver the queued emails (once, or with --loop). Several may run at once."""
-    app = current_app._get_current_object()
-    if en_bucle:
-        click.echo(f"Sending queued emails every {interval:g}s as {nombre_trabajador()} (Ctrl+C stops)")
-        try:
-            bucle(app, interval, limite=limite)
-        except KeyboardInterrupt:
-            pass
-        return
-    total = {"enviado": 0, "pendiente": 0, "fallido": 0}
-    while True:
-        cuenta = enviar_pendientes(limite)
-        for k, v in cuenta.items():
-            total[k] += v
-        if sum(cuenta.values()) < limite:
-            break
-    click.echo(f"sent: {total['enviado']}, to retry: {total['pendiente']}, failed: {total['fallido']}")
-
-
-# --- API documentation ------------------------------------------------------------------------
-
-def _documentar_rutas() -> None:
-    import openapi
-
-    admin, tag = "admin", "email"
-    obj = {"type": "object"}
-    openapi.register("/api/configuracion/email", "get", openapi.op(
-        "Configuración > Email: effective SMTP settings, sender and notification contacts (database over .env); "
-        "the password is never returned, only password_configurada", admin, schema=obj, tag=tag))
-    openapi.register("/api/configuracion/email", "put", openapi.op(
-        "Change email settings (fields left out stay; null goes back to .env; password is write-only). "
-        "Each contact is validated (422). Every change is audited", admin, ConfiguracionEmailUpdate, schema=obj,
-        tag=tag), ConfiguracionEmailUpdate)
-    openapi.register("/api/configuracion/email/prueba", "post", openapi.op(
-        "Send a test email now with the effective settings (502 smtp_error when the server refuses)", admin,
-        CorreoPrueba, schema=obj, tag=tag), CorreoPrueba)
-    openapi.register("/api/correos", "get", openapi.op(
-        "Outbox: queued, sent and failed emails, newest first", admin, schema=obj, tag=tag, params=[
-            {"name": "estado", "in": "query", "schema": {"enum": ["pendiente", "enviando", "enviado", "fallido"]}},
-            {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-            {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]))
-    openapi.register("/api/correos/{correo_id}/reintentar", "post", openapi.op(
-        "Queue a failed email again with a fresh set of tries (409 when it has not failed)", admin, schema=obj,
-        tag=tag, params=[openapi.ID("correo_id")]))
-
-
-_documentar_rutas()
+    outbox.registrar_canal("email", AdaptadorSMTP)

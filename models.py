@@ -370,23 +370,33 @@ class Evento(db.Model):
 ESTADOS_CORREO = ("pendiente", "enviando", "enviado", "fallido")
 
 
-class CorreoSaliente(db.Model):
-    """Outbox: one email, written in the same transaction as the change that caused it.
+CANALES_SALIDA = ("email", "whatsapp")
+ESTADOS_SALIDA = ("pendiente", "enviando", "enviado", "fallido")
 
-    Senders (email_manager.enviar_pendientes) claim rows with a conditional UPDATE, so several
-    may run at once and each email leaves once. Attachments are specs, built at send time."""
 
-    __tablename__ = "correos_salientes"
-    __table_args__ = (Index("ix_correos_salientes_estado_proximo", "estado", "proximo_intento"),)
+class Envio(db.Model):
+    """Outbox: one outgoing message on any channel, written in the same transaction as the
+    change that caused it.
+
+    Senders (``outbox.enviar_pendientes``) claim rows with a conditional UPDATE, so several may
+    run at once and each message leaves once; the channel's adapter (``outbox.registrar_canal``)
+    turns the row into an SMTP send or a Graph API call. Email rows use asunto/cuerpo_*/adjuntos
+    (attachments are specs, built at send time); other channels put their payload in ``datos``."""
+
+    __tablename__ = "envios"
+    __table_args__ = (Index("ix_envios_estado_proximo", "estado", "proximo_intento"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    canal: Mapped[str] = mapped_column(String(20), default="email", server_default="email", index=True)
     tipo: Mapped[str] = mapped_column(String(40))
     ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
-    destinatarios: Mapped[str] = mapped_column(Text)  # comma-separated
-    asunto: Mapped[str] = mapped_column(String(400))
-    cuerpo_html: Mapped[str] = mapped_column(Text)
-    cuerpo_texto: Mapped[str] = mapped_column(Text)
+    destinatarios: Mapped[str] = mapped_column(Text)  # comma-separated addresses, or the phone number
+    asunto: Mapped[Optional[str]] = mapped_column(String(400))
+    cuerpo_html: Mapped[Optional[str]] = mapped_column(Text)
+    cuerpo_texto: Mapped[str] = mapped_column(Text, default="")
     adjuntos: Mapped[list] = mapped_column(JSON, default=list)
+    datos: Mapped[Optional[dict]] = mapped_column(JSON)  # channel payload (e.g. a WhatsApp message)
+    id_externo: Mapped[Optional[str]] = mapped_column(String(255), index=True)  # Message-ID, wamid
     estado: Mapped[str] = mapped_column(String(10), default="pendiente")
     intentos: Mapped[int] = mapped_column(Integer, default=0)
     proximo_intento: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

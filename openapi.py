@@ -6,6 +6,8 @@ from what the API validates; tests check that every /api route is documented her
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel
 
 import schemas
@@ -75,6 +77,8 @@ LIST_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
 ]
+PAGE_PARAMS = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+               {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]
 ID = lambda name: {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}  # noqa: E731
 
 
@@ -88,6 +92,7 @@ def op(summary: str, roles: str, body: type[BaseModel] | None = None, ok: int = 
     if public:
         operation["security"] = []
     if body is not None:
+        operation["_body"] = body  # document() lists its schema under components
         operation["requestBody"] = {"required": True, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{body.__name__}"}}}}
     if params:
@@ -160,14 +165,51 @@ def register(path: str, method: str, operation: dict, *bodies: type[BaseModel]) 
     BODIES.extend(b for b in bodies if b not in BODIES)
 
 
+def _salidas(base: type[BaseModel]) -> list[type[BaseModel]]:
+    found = []
+    for sub in base.__subclasses__():
+        found += [sub, *_salidas(sub)]
+    return found
+
+
+def dump(model: type[BaseModel], obj) -> dict:
+    """``obj`` (a model row or a dict) in the declared output shape ``model``, as JSON values."""
+    return model.model_validate(obj).model_dump(mode="json")
+
+
+def openapi_path(rule: str) -> str:
+    """``/api/tickets/<int:ticket_id>`` → ``/api/tickets/{ticket_id}``."""
+    return re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", rule)
+
+
+def operations() -> dict[tuple[str, str], dict]:
+    """Every documented operation: the ``doc=`` of each route in ``rutas`` (and the table above)."""
+    import rutas
+
+    ops = dict(OPERATIONS)
+    for ruta in rutas.RUTAS:
+        if ruta.doc is not None:
+            for method in ruta.options.get("methods", ["GET"]):
+                ops[(openapi_path(ruta.rule), method.lower())] = ruta.doc
+    return ops
+
+
 def document() -> dict:
     components = {"Ticket": TICKET, "NotaInterna": NOTA, "Mensaje": MENSAJE, "Evento": EVENTO, "Usuario": USUARIO,
                   "Ingeniero": INGENIERO, "Categoria": CATEGORIA, "Error": ERROR}
-    for model in BODIES:
-        components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     paths: dict = {}
-    for (path, method), operation in sorted(OPERATIONS.items()):
+    bodies = list(BODIES)
+    for (path, method), operation in sorted(operations().items()):
+        operation = dict(operation)
+        body = operation.pop("_body", None)
+        if body is not None and body not in bodies:
+            bodies.append(body)
         paths.setdefault(path, {})[method] = operation
+    for model in bodies:
+        components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for model in _salidas(schemas.Salida):
+        components[model.__name__.removesuffix("Out")] = model.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="serialization")
     return {
         "openapi": "3.1.0",
         "info": {"title": "Mesa de Ayuda API", "version": "1.0.0",

@@ -13,7 +13,7 @@ import email_validator
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
 from errors import ValidationFailed
-from models import ESTADOS, PRIORIDADES
+from models import CANALES_SALIDA, ESTADOS, ESTADOS_SALIDA, PRIORIDADES
 
 # Small offices run intranet mail domains (``empresa.local``) and tests use ``.test``;
 # email-validator rejects both as special-use by default. Everything else stays strict.
@@ -312,6 +312,49 @@ def ingeniero_dict(ingeniero, tickets_abiertos: int = 0) -> dict:
 def categoria_dict(categoria) -> dict:
     return {"id": categoria.id, "nombre": categoria.nombre, "descripcion": categoria.descripcion,
             "activa": categoria.activa}
+
+
+class FiltroEnvios(BaseModel):
+    """Query of the outbox lists (``/admin/correos``, ``/api/correos``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    estado: Optional[Literal[ESTADOS_SALIDA + ("todos",)]] = None  # type: ignore[valid-type]
+    canal: Optional[Literal[CANALES_SALIDA]] = None  # type: ignore[valid-type]
+
+    @field_validator("estado", "canal", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return value or None
+
+    @property
+    def estado_o_nada(self) -> Optional[str]:
+        return None if self.estado in (None, "todos") else self.estado
+
+
+# --- output shapes ----------------------------------------------------------------------------
+# Declared once: routes serialize with ``openapi.dump(Model, obj)`` and /api/openapi.json lists
+# every subclass of ``Salida`` under components (named without the "Out").
+
+class Salida(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class EnvioOut(Salida):
+    """One outbox row (any channel)."""
+
+    id: int
+    canal: str
+    tipo: str
+    ticket_id: Optional[int]
+    destinatarios: str
+    asunto: Optional[str]
+    estado: str
+    intentos: int
+    proximo_intento: Optional[datetime]
+    ultimo_error: Optional[str]
+    id_externo: Optional[str]
+    fecha_creacion: datetime
+    fecha_envio: Optional[datetime]
 
 
 def page_dict(items: list, total: int, page: int, per_page: int) -> dict:

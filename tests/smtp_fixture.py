@@ -89,12 +89,12 @@ def closed_port():
 @pytest.fixture
 def deliver(app):
     """Run one sender round as ``flask send-emails`` would, in the test's app context."""
-    import email_manager
+    import outbox
     from models import db
 
     def run(**kwargs):
         db.session.expire_all()
-        return email_manager.enviar_pendientes(**kwargs)
+        return outbox.enviar_pendientes(**kwargs)
 
     return run
 

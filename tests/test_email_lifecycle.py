@@ -5,7 +5,7 @@ from __future__ import annotations
 from smtp_fixture import parts
 from sqlalchemy import func, select
 
-from models import CorreoSaliente, db
+from models import Envio, db
 
 
 def _crear(api, user, **overrides):
@@ -186,11 +186,11 @@ def test_critical_ticket_alerts_admins_once_and_raising_to_critical_alerts_admin
 def test_a_refused_change_writes_no_email(api, make_user, make_ticket, deliver):
     owner, engineer = make_user("usuario"), make_user("ingeniero")
     ticket = make_ticket(owner, ingeniero=engineer)
-    before = db.session.execute(select(func.count(CorreoSaliente.id))).scalar_one()
+    before = db.session.execute(select(func.count(Envio.id))).scalar_one()
     resp = api(engineer).put(f"/api/tickets/{ticket.id}/estado", json={"estado": "cerrado"})
     assert resp.status_code == 409
     db.session.expire_all()
-    assert db.session.execute(select(func.count(CorreoSaliente.id))).scalar_one() == before
+    assert db.session.execute(select(func.count(Envio.id))).scalar_one() == before
 
 
 def test_subject_cannot_be_used_for_header_injection(api, make_user, smtp_server, deliver):

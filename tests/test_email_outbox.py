@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 import email_manager
 import informe_pdf
-from models import CorreoSaliente, db, utcnow
+import outbox
+from models import Envio, db, utcnow
 
 
 def _crear(api, user, **overrides):
@@ -28,9 +29,9 @@ def _crear(api, user, **overrides):
 
 def _correos(**filtros):
     db.session.expire_all()
-    stmt = select(CorreoSaliente).order_by(CorreoSaliente.id)
+    stmt = select(Envio).order_by(Envio.id)
     for campo, valor in filtros.items():
-        stmt = stmt.where(getattr(CorreoSaliente, campo) == valor)
+        stmt = stmt.where(getattr(Envio, campo) == valor)
     return list(db.session.execute(stmt).scalars())
 
 
@@ -178,7 +179,7 @@ def test_two_concurrent_senders_deliver_each_email_exactly_once(app, api, make_u
         try:
             with app.app_context():
                 barrier.wait()
-                while n := email_manager.enviar_pendientes(limite=3, trabajador=name)["enviado"]:
+                while n := outbox.enviar_pendientes(limite=3, trabajador=name)["enviado"]:
                     sent[name] += n
                 db.session.remove()
         except Exception as exc:  # pragma: no cover - reported below
@@ -239,7 +240,7 @@ def test_a_claim_takes_at_most_its_limit(app, api, make_user, smtp_server):
     owner = make_user("usuario")
     for n in range(4):
         _crear(api, owner, titulo=f"Ticket {n}")
-    lote = email_manager.reclamar(3, "w-test")
+    lote = outbox.reclamar(3, "w-test")
     assert len(lote) == 3
     db.session.expire_all()
     assert sum(1 for c in _correos() if c.estado == "enviando") == 3

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 import registrar_ingenieros
-from models import CorreoSaliente, Ingeniero, Ticket, Usuario, db
+from models import Envio, Ingeniero, Ticket, Usuario, db
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def test_demo_mode_uses_documented_logins_and_adds_tickets(seed_env, capsys):
     assert db.session.execute(select(func.count(Ticket.id)).where(Ticket.ingeniero_id.is_(None))).scalar_one() > 0
     total = sum(states.values())
     # demo addresses are not mailboxes: seeding queues no email
-    assert db.session.execute(select(func.count(CorreoSaliente.id))).scalar_one() == 0
+    assert db.session.execute(select(func.count(Envio.id))).scalar_one() == 0
     assert registrar_ingenieros.main(["--demo", "--if-empty"]) == 0
     assert db.session.execute(select(func.count(Ticket.id))).scalar_one() == total
 

@@ -1,0 +1,102 @@
+"""Routes: the JSON API of catalogues and people (categories, engineers, accounts)."""
+
+from __future__ import annotations
+
+from flask import (
+    jsonify,
+)
+from sqlalchemy import func, select
+
+import tickets
+import usuarios
+from auth import (
+    role_required,
+)
+from errors import NotFound
+from models import Categoria, Ingeniero, Usuario, db
+from rutas import route
+from rutas.comun import (
+    json_body,
+    page_args,
+)
+from schemas import (
+    CategoriaCreate,
+    IngenieroCreate,
+    IngenieroUpdate,
+    UsuarioCreate,
+    categoria_dict,
+    ingeniero_dict,
+    page_dict,
+    parse,
+    usuario_dict,
+)
+
+# --- API: catalogues and people ------------------------------------------------------------
+
+@route("/api/categorias")
+@role_required()
+def api_categorias():
+    """Active categories."""
+    rows = db.session.execute(select(Categoria).where(Categoria.activa.is_(True))
+                              .order_by(Categoria.nombre)).scalars()
+    return jsonify({"items": [categoria_dict(c) for c in rows]})
+
+
+@route("/api/categorias", methods=["POST"], endpoint="api_crear_categoria")
+@role_required("admin")
+def api_crear_categoria():
+    """Add a category (admin)."""
+    data = parse(CategoriaCreate, json_body())
+    categoria = tickets.crear_categoria(data.nombre, data.descripcion)
+    db.session.commit()
+    return jsonify(categoria_dict(categoria)), 201
+
+
+@route("/api/ingenieros")
+@role_required("admin", "ingeniero")
+def api_ingenieros():
+    """Engineers with specialty, availability and current open load."""
+    lista = usuarios.ingenieros()
+    carga = tickets.carga_abierta()
+    return jsonify({"items": [ingeniero_dict(i, carga.get(i.id, 0)) for i in lista]})
+
+
+@route("/api/ingenieros", methods=["POST"], endpoint="api_crear_ingeniero")
+@role_required("admin")
+def api_crear_ingeniero():
+    """Create an engineer account and profile (admin)."""
+    ingeniero = usuarios.crear_ingeniero(parse(IngenieroCreate, json_body()))
+    db.session.commit()
+    return jsonify(ingeniero_dict(ingeniero)), 201
+
+
+@route("/api/ingenieros/<int:ingeniero_id>", methods=["PUT"])
+@role_required("admin")
+def api_actualizar_ingeniero(ingeniero_id: int):
+    """Update an engineer's profile or availability (admin)."""
+    ingeniero = db.session.get(Ingeniero, ingeniero_id)
+    if ingeniero is None:
+        raise NotFound("Engineer not found.")
+    usuarios.actualizar_ingeniero(ingeniero, parse(IngenieroUpdate, json_body()))
+    db.session.commit()
+    return jsonify(ingeniero_dict(ingeniero, tickets.carga_abierta([ingeniero.id]).get(ingeniero.id, 0)))
+
+
+@route("/api/usuarios")
+@role_required("admin")
+def api_usuarios():
+    """All accounts (admin), paginated."""
+    page, per_page = page_args()
+    total = db.session.execute(select(func.count(Usuario.id))).scalar_one()
+    rows = db.session.execute(select(Usuario).order_by(Usuario.id).limit(per_page)
+                              .offset((page - 1) * per_page)).scalars()
+    return jsonify(page_dict([usuario_dict(u) for u in rows], total, page, per_page))
+
+
+@route("/api/usuarios", methods=["POST"], endpoint="api_crear_usuario")
+@role_required("admin")
+def api_crear_usuario():
+    """Create an account with a role (admin)."""
+    usuario = usuarios.crear_usuario(parse(UsuarioCreate, json_body()))
+    db.session.commit()
+    return jsonify(usuario_dict(usuario)), 201

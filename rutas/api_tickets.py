@@ -1,0 +1,147 @@
+"""Routes: the JSON API of tickets (seed 001's contract)."""
+
+from __future__ import annotations
+
+from flask import (
+    g,
+    jsonify,
+    request,
+)
+from flask_login import current_user
+
+import tickets
+from auth import (
+    role_required,
+)
+from models import db
+from rutas import route
+from rutas.comun import (
+    json_body,
+    ticket_page,
+    ticket_response,
+)
+from schemas import (
+    Asignacion,
+    EstadoChange,
+    MensajeCreate,
+    NotaCreate,
+    TicketCreate,
+    TicketFilters,
+    TicketUpdate,
+    evento_dict,
+    mensaje_dict,
+    parse,
+    parse_query,
+    ticket_dict,
+)
+
+# --- API: tickets ------------------------------------------------------------------------
+
+@route("/api/tickets", methods=["POST"])
+@role_required()
+def api_crear_ticket():
+    """Create a ticket as the caller (requester). 201 with the ticket."""
+    data = parse(TicketCreate, json_body())
+    canal = "api" if g.get("via_token") else "web"
+    ticket = tickets.crear_ticket(data, usuario=current_user, canal=canal)
+    db.session.commit()
+    return ticket_response(ticket, 201)
+
+
+@route("/api/mis-tickets")
+@role_required()
+def api_mis_tickets():
+    """Tickets the caller requested."""
+    f = parse_query(TicketFilters, request.args)
+    return ticket_page(f, base_scope=tickets.Ticket.usuario_id == current_user.id)
+
+
+@route("/api/tickets-ingeniero")
+@role_required("ingeniero")
+def api_tickets_ingeniero():
+    """Tickets assigned to the calling engineer."""
+    return ticket_page(parse_query(TicketFilters, request.args))
+
+
+@route("/api/todos-tickets")
+@role_required("admin")
+def api_todos_tickets():
+    """Every ticket (admin)."""
+    return ticket_page(parse_query(TicketFilters, request.args))
+
+
+@route("/api/tickets/<int:ticket_id>")
+@role_required()
+def api_ticket(ticket_id: int):
+    """One ticket the caller may see."""
+    return jsonify(ticket_dict(tickets.get_visible(ticket_id, current_user), current_user))
+
+
+@route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket")
+@role_required()
+def api_actualizar_ticket(ticket_id: int):
+    """Edit titulo, descripcion, categoria, prioridad, etiquetas or links."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    tickets.actualizar_ticket(ticket, current_user, parse(TicketUpdate, json_body()))
+    db.session.commit()
+    return ticket_response(ticket)
+
+
+@route("/api/tickets/<int:ticket_id>/estado", methods=["PUT"])
+@role_required()
+def api_cambiar_estado(ticket_id: int):
+    """Move the ticket through its lifecycle (refused moves are 409)."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    data = parse(EstadoChange, json_body())
+    tickets.cambiar_estado(ticket, current_user, data.estado)
+    db.session.commit()
+    return ticket_response(ticket)
+
+
+@route("/api/tickets/<int:ticket_id>/notas", methods=["PUT"])
+@role_required("ingeniero", "admin")
+def api_agregar_nota(ticket_id: int):
+    """Append an internal note (staff only)."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    tickets.agregar_nota(ticket, current_user, parse(NotaCreate, json_body()).nota)
+    db.session.commit()
+    return ticket_response(ticket)
+
+
+@route("/api/tickets/<int:ticket_id>/asignar", methods=["PUT"])
+@role_required("admin")
+def api_asignar(ticket_id: int):
+    """Assign (or, with null, unassign) an engineer."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    tickets.asignar(ticket, current_user, parse(Asignacion, json_body()).ingeniero_id)
+    db.session.commit()
+    return ticket_response(ticket)
+
+
+@route("/api/tickets/<int:ticket_id>/mensajes")
+@role_required()
+def api_mensajes(ticket_id: int):
+    """The public thread; reading marks the other side's messages as read."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    lista = tickets.mensajes(ticket, current_user)
+    db.session.commit()
+    return jsonify({"items": [mensaje_dict(m) for m in lista], "total": len(lista)})
+
+
+@route("/api/tickets/<int:ticket_id>/mensajes", methods=["POST"], endpoint="api_nuevo_mensaje")
+@role_required()
+def api_nuevo_mensaje(ticket_id: int):
+    """Post a public message on the ticket."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    mensaje = tickets.agregar_mensaje(ticket, current_user, parse(MensajeCreate, json_body()).cuerpo)
+    db.session.commit()
+    return jsonify(mensaje_dict(mensaje)), 201
+
+
+@route("/api/tickets/<int:ticket_id>/historial")
+@role_required()
+def api_historial(ticket_id: int):
+    """Every change of the ticket (internal-note events only for staff)."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    eventos = tickets.history(ticket, current_user)
+    return jsonify({"items": [evento_dict(e) for e in eventos], "total": len(eventos)})

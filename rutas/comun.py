@@ -1,0 +1,154 @@
+"""Helpers shared by the route modules: request parsing, form handling, list pages, links."""
+
+from __future__ import annotations
+
+from flask import (
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import and_, select
+
+import paneles
+import tickets
+from errors import Conflict, DomainError, ValidationFailed
+from models import Categoria, Usuario, db
+from schemas import (
+    TicketFilters,
+    page_dict,
+    parse,
+    ticket_dict,
+)
+
+
+def page_args(default_per_page: int = 50) -> tuple[int, int]:
+    """``page`` and ``per_page`` from the query string, clamped to sane ranges (a huge page
+    number would overflow the database's OFFSET)."""
+    page = min(max(request.args.get("page", 1, type=int), 1), 100_000)
+    per_page = min(max(request.args.get("per_page", default_per_page, type=int), 1), 100)
+    return page, per_page
+
+
+def paginar(stmt, default_per_page: int = 50):
+    """One page of ``stmt`` from ``page``/``per_page`` in the query string (clamped):
+    ``(items, total, page, per_page)``. Every paginated list goes through here."""
+    page, per_page = page_args(default_per_page)
+    pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
+    return list(pagina.items), pagina.total or 0, page, per_page
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400/415 that says what is wrong with it."""
+    if not request.is_json:
+        raise DomainError("Send a JSON body with Content-Type: application/json.",
+                          status=415, code="unsupported_media_type")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise DomainError("The body is not valid JSON.", status=400, code="invalid_json")
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.", code="invalid_body")
+    return data
+
+
+def ticket_response(ticket, status: int = 200):
+    db.session.refresh(ticket)
+    return jsonify(ticket_dict(ticket, current_user)), status
+
+
+def ticket_page(filters: TicketFilters, base_scope=None):
+    items, total = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff)
+    return jsonify(page_dict([ticket_dict(t, current_user) for t in items], total, filters.page,
+                             filters.per_page))
+
+
+UI_MESSAGES_BY_CODE = {
+    "invalid_transition": _l("That status change is not possible from the current status."),
+    "engineer_unavailable": _l("That engineer is not available."),
+}
+
+
+def ui_message(exc: DomainError) -> str:
+    """A domain error as the person reading the page should see it (translated)."""
+    return str(UI_MESSAGES_BY_CODE.get(exc.code) or _(exc.message))
+
+
+def page_url(page: int, **extra) -> str:
+    """This page's URL with its filters kept and another page number."""
+    args = {k: v for k, v in request.args.items() if k != "fragmento"}
+    return url_for(request.endpoint, **(request.view_args or {}), **{**args, "page": page, **extra})
+
+
+def home_for(user: Usuario) -> str:
+    return {"admin": url_for("panel_admin"), "ingeniero": url_for("panel_ingeniero")}.get(
+        user.rol, url_for("panel_usuario"))
+
+
+def safe_next(target: str | None) -> str | None:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def form_submit(form, action):
+    """Run ``action`` for a valid form and commit; a refused change puts its errors on the form.
+
+    Returns what ``action`` returned (or True), or None when nothing was saved."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        result = action()
+        db.session.commit()
+    except (ValidationFailed, Conflict) as exc:
+        db.session.rollback()
+        placed = False
+        for name, message in exc.fields.items():
+            field = getattr(form, name.split(".")[0], None)
+            if field is not None and hasattr(field, "errors"):
+                field.errors = [*field.errors, _(message)]
+                placed = True
+        if not placed:
+            form.form_errors.append(ui_message(exc))
+        return None
+    return True if result is None else result
+
+
+def form_status(form_or_forms) -> int:
+    """200 for a page shown, 422 when it comes back with field errors."""
+    forms = form_or_forms if isinstance(form_or_forms, (list, tuple)) else [form_or_forms]
+    return 422 if request.method == "POST" and any(f.errors for f in forms) else 200
+
+
+def list_filters(defaults: dict | None = None) -> tuple[TicketFilters, dict]:
+    """The list filters of the query string, ignoring empty inputs; bad ones are reported."""
+    args = {k: v for k, v in request.args.items() if v.strip() and k != "fragmento"}
+    try:
+        return parse(TicketFilters, {**(defaults or {}), **args}), {}
+    except ValidationFailed as exc:
+        return TicketFilters(**(defaults or {})), {k: _("This value is not valid.") for k in exc.fields}
+
+
+def categoria_choices(actual=None) -> list[tuple[str, str]]:
+    rows = db.session.execute(select(Categoria).where(Categoria.activa.is_(True))
+                              .order_by(Categoria.nombre)).scalars().all()
+    nombres = [c.nombre for c in rows]
+    if actual is None:
+        return [("", _("Choose a category"))] + [(n, n) for n in nombres]
+    if actual.nombre not in nombres:
+        nombres.append(actual.nombre)
+    return [(n, n) for n in nombres]
+
+
+def list_page(template: str, f: TicketFilters, base_scope=None, **context):
+    if request.args.get("vencidos"):  # the "Overdue" counter's list, within the caller's scope
+        scope = tickets.scope_clause(current_user) if base_scope is None else base_scope
+        base_scope = and_(scope, paneles.vencido_clause())
+    items, total = tickets.listar(current_user, f, base_scope)
+    pagina = paneles.Pagina(items, total, f.page, f.per_page)
+    if request.args.get("fragmento"):
+        return render_template("_ticket_rows.html", pagina=pagina, **context)
+    return render_template(template, pagina=pagina, filtros=f, **context)
+

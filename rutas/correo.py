@@ -1,0 +1,150 @@
+"""Routes: Configuración > Email and the outbox the admin watches."""
+
+from __future__ import annotations
+
+from flask import (
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+
+import email_manager
+import openapi
+import outbox
+from auth import (
+    role_required,
+)
+from errors import DomainError, ValidationFailed
+from models import CANALES_SALIDA, ESTADOS_SALIDA, db
+from rutas import route
+from rutas.comun import (
+    json_body,
+    paginar,
+)
+from schemas import (
+    EnvioOut,
+    FiltroEnvios,
+    page_dict,
+    parse,
+    parse_query,
+)
+
+# --- email: configuration and outbox ---------------------------------------------------
+# Configuración > Email (settings stored in the database over .env, audited) and the outbox
+# the admin watches: failed emails with their error and a "reintentar" button.
+
+@route("/admin/configuracion/email", methods=["GET", "POST"])
+@role_required("admin")
+def admin_config_email():
+    """Configuración > Email: SMTP, sender, notification contacts; the password is write-only."""
+    errores = {}
+    if request.method == "POST":
+        try:
+            data = parse(email_manager.ConfiguracionEmailUpdate, email_manager.datos_de_formulario(request.form))
+            campos = email_manager.actualizar_configuracion(data, current_user)
+            db.session.commit()
+            flash(_("Email settings saved.") if campos else _("Nothing changed."), "success")
+            return redirect(url_for("admin_config_email"))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            errores = exc.fields or {"__all__": exc.message}
+    return render_template("admin_config_email.html", cfg=email_manager.configuracion_dict(), errores=errores,
+                           enviado=request.form if errores else None, auditoria=email_manager.auditoria(),
+                           contadores=outbox.contadores("email")), 422 if errores else 200
+
+
+@route("/admin/configuracion/email/prueba", methods=["POST"])
+@role_required("admin")
+def admin_config_email_prueba():
+    """Send the test email now and say whether the SMTP server took it."""
+    try:
+        data = parse(email_manager.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
+        destino = email_manager.enviar_prueba(data.destinatario, current_user)
+        flash(_("Test email sent to %(email)s.", email=destino), "success")
+    except DomainError as exc:
+        flash(exc.message, "danger")
+    return redirect(url_for("admin_config_email"))
+
+
+@route("/admin/correos")
+@role_required("admin")
+def admin_correos():
+    """The outbox of every channel: failed messages first, with their last error and a retry button."""
+    q = parse_query(FiltroEnvios, {"estado": "fallido", **request.args})
+    items, total, page, per_page = paginar(outbox.consulta(q.estado_o_nada, q.canal))
+    return render_template("admin_correos.html", correos=items, total=total, estado=q.estado, canal=q.canal,
+                           page=page, per_page=per_page, canales=CANALES_SALIDA, contadores=outbox.contadores(q.canal))
+
+
+@route("/admin/correos/<int:correo_id>/reintentar", methods=["POST"])
+@role_required("admin")
+def admin_correo_reintentar(correo_id: int):
+    """Put a failed message back in the queue."""
+    outbox.reintentar(correo_id)
+    db.session.commit()
+    flash(_("The message is queued again."), "success")
+    return redirect(url_for("admin_correos", estado=request.form.get("estado", "fallido"),
+                            canal=request.form.get("canal") or None))
+
+
+@route("/api/configuracion/email", doc=openapi.op(
+    "Configuración > Email: effective SMTP settings, sender and notification contacts (database over .env); "
+    "the password is never returned, only password_configurada", "admin", schema={"type": "object"}, tag="email"))
+@role_required("admin")
+def api_config_email():
+    """Effective email settings (database over .env); the password is never returned."""
+    return jsonify({**email_manager.configuracion_dict(),
+                    "auditoria": [email_manager.cambio_dict(c) for c in email_manager.auditoria()]})
+
+
+@route("/api/configuracion/email", methods=["PUT"], endpoint="api_config_email_put", doc=openapi.op(
+    "Change email settings (fields left out stay; null goes back to .env; password is write-only). "
+    "Each contact is validated (422). Every change is audited", "admin", email_manager.ConfiguracionEmailUpdate,
+    schema={"type": "object"}, tag="email"))
+@role_required("admin")
+def api_config_email_put():
+    """Change email settings; every change is audited (which fields, never the password)."""
+    campos = email_manager.actualizar_configuracion(parse(email_manager.ConfiguracionEmailUpdate, json_body()),
+                                                    current_user)
+    db.session.commit()
+    return jsonify({**email_manager.configuracion_dict(), "cambiados": campos})
+
+
+@route("/api/configuracion/email/prueba", methods=["POST"], doc=openapi.op(
+    "Send a test email now with the effective settings (502 smtp_error when the server refuses)", "admin",
+    email_manager.CorreoPrueba, schema={"type": "object"}, tag="email"))
+@role_required("admin")
+def api_config_email_prueba():
+    """Send a test email now (502 with the SMTP error when it cannot)."""
+    data = parse(email_manager.CorreoPrueba, request.get_json(silent=True) or {})
+    return jsonify({"enviado": True, "destinatario": email_manager.enviar_prueba(data.destinatario, current_user)})
+
+
+@route("/api/correos", doc=openapi.op(
+    "Outbox of every channel (email, whatsapp): queued, sent and failed messages, newest first", "admin",
+    schema=openapi.page_of("Envio"), tag="outbox", params=[
+        {"name": "estado", "in": "query", "schema": {"enum": list(ESTADOS_SALIDA)}},
+        {"name": "canal", "in": "query", "schema": {"enum": list(CANALES_SALIDA)}},
+        *openapi.PAGE_PARAMS]))
+@role_required("admin")
+def api_correos():
+    """Outbox rows, newest first (``estado`` and ``canal`` filter)."""
+    q = parse_query(FiltroEnvios, request.args)
+    items, total, page, per_page = paginar(outbox.consulta(q.estado_o_nada, q.canal))
+    return jsonify(page_dict([openapi.dump(EnvioOut, e) for e in items], total, page, per_page))
+
+
+@route("/api/correos/<int:correo_id>/reintentar", methods=["POST"], doc=openapi.op(
+    "Queue a failed message again with a fresh set of tries (409 when it has not failed)", "admin",
+    schema=openapi.REF("Envio"), tag="outbox", params=[openapi.ID("correo_id")]))
+@role_required("admin")
+def api_correo_reintentar(correo_id: int):
+    """Queue a failed message again (409 if it has not failed)."""
+    envio = outbox.reintentar(correo_id)
+    db.session.commit()
+    return jsonify(openapi.dump(EnvioOut, envio))
