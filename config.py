@@ -58,4 +58,8 @@ def load_config(instance_path: str) -> dict:
         "OUTBOX_BACKOFF_MAX_SECONDS": float(env.get("OUTBOX_BACKOFF_MAX_SECONDS", "3600")),
         "OUTBOX_CLAIM_TIMEOUT_SECONDS": int(env.get("OUTBOX_CLAIM_TIMEOUT_SECONDS", "600")),
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "30")),
+        # Attachments (adjuntos.py): stored outside the web root, content-addressed.
+        "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
+        "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
+        "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
     }

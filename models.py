@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.engine import Engine
@@ -269,8 +270,11 @@ class Ticket(db.Model):
     usuario_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"), index=True)
     cliente_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clientes.id"), index=True)
     ingeniero_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingenieros.id"), index=True)
-    conversacion_whatsapp_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
-    comunicacion_email_id: Mapped[Optional[int]] = mapped_column(Integer, index=True)
+    # Seed 000's links: the WhatsApp conversation it escalated from, the email it came from.
+    conversacion_whatsapp_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("conversaciones.id", ondelete="SET NULL", use_alter=True), index=True)
+    comunicacion_email_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("comunicaciones.id", ondelete="SET NULL", use_alter=True), index=True)
     fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     fecha_actualizacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     fecha_primera_respuesta: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
@@ -455,3 +459,101 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+# --- channels: conversations, communications, attachments (shared by WhatsApp, email, apps) ------
+
+CANALES_CONVERSACION = ("whatsapp", "email")
+ESTADOS_CONVERSACION = ("bot", "escalada", "cerrada")
+DIRECCIONES = ("entrante", "saliente")
+
+
+class Conversacion(db.Model):
+    """The thread of one contact on one channel (a WhatsApp number; an email thread).
+
+    ``contacto`` is the normalised address (E.164 phone or lower-case email); ``cliente_id`` is
+    set when the contact is known (or linked by hand later); ``ticket_id`` is the ticket it
+    escalated to. Seed 004's conversaciones-whatsapp are the rows with canal='whatsapp'."""
+
+    __tablename__ = "conversaciones"
+    __table_args__ = (
+        # The inbox: newest activity first within a channel.
+        Index("ix_conversaciones_canal_ultimo", "canal", "ultimo_mensaje_en"),
+        Index("ix_conversaciones_canal_contacto", "canal", "contacto"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    canal: Mapped[str] = mapped_column(String(20))
+    contacto: Mapped[str] = mapped_column(String(254))
+    nombre_contacto: Mapped[Optional[str]] = mapped_column(String(120))  # e.g. WhatsApp profile name
+    cliente_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clientes.id", ondelete="SET NULL"), index=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    estado: Mapped[str] = mapped_column(String(10), default="bot", index=True)
+    no_leidos: Mapped[int] = mapped_column(Integer, default=0)
+    fallos_bot: Mapped[int] = mapped_column(Integer, default=0)  # bot misses in a row (escalation rule)
+    ultimo_mensaje_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ultimo_entrante_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # WhatsApp's 24-hour window
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    cliente: Mapped[Optional[Cliente]] = relationship()
+    ticket: Mapped[Optional[Ticket]] = relationship(foreign_keys=[ticket_id])
+
+
+class Comunicacion(db.Model):
+    """One message on any channel, inbound or outbound. ``id_externo`` (the WhatsApp ``wamid``,
+    the email ``Message-ID``) is unique per channel: it is the idempotency key of the adapters."""
+
+    __tablename__ = "comunicaciones"
+    __table_args__ = (
+        UniqueConstraint("canal", "id_externo", name="uq_comunicaciones_canal_id_externo"),
+        Index("ix_comunicaciones_conversacion_fecha", "conversacion_id", "fecha"),
+        Index("ix_comunicaciones_canal_fecha", "canal", "fecha"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    canal: Mapped[str] = mapped_column(String(20))
+    direccion: Mapped[str] = mapped_column(String(10))  # entrante | saliente
+    id_externo: Mapped[Optional[str]] = mapped_column(String(255))
+    de: Mapped[Optional[str]] = mapped_column(String(320))
+    para: Mapped[Optional[str]] = mapped_column(Text)
+    asunto: Mapped[Optional[str]] = mapped_column(String(400))
+    tipo: Mapped[str] = mapped_column(String(20), default="text")  # text, image, audio, document, ...
+    cuerpo: Mapped[str] = mapped_column(Text, default="")  # what is shown (quotes/signatures trimmed)
+    original: Mapped[Optional[str]] = mapped_column(Text)  # the raw message/payload, kept whole
+    datos: Mapped[Optional[dict]] = mapped_column(JSON)  # channel details (media id, location, ...)
+    # recibido, procesado, fallido (inbound); pendiente, enviado, entregado, leido, fallido (outbound)
+    estado: Mapped[str] = mapped_column(String(12), default="recibido", index=True)
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    es_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    conversacion_id: Mapped[Optional[int]] = mapped_column(ForeignKey("conversaciones.id", ondelete="SET NULL"))
+    cliente_id: Mapped[Optional[int]] = mapped_column(ForeignKey("clientes.id", ondelete="SET NULL"), index=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    autor_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))  # staff who wrote it
+    envio_id: Mapped[Optional[int]] = mapped_column(ForeignKey("envios.id", ondelete="SET NULL"), index=True)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    conversacion: Mapped[Optional[Conversacion]] = relationship()
+    cliente: Mapped[Optional[Cliente]] = relationship()
+    ticket: Mapped[Optional[Ticket]] = relationship(foreign_keys=[ticket_id])
+    autor: Mapped[Optional[Usuario]] = relationship()
+
+
+class Adjunto(db.Model):
+    """A stored file (adjuntos.py): content-addressed on disk under UPLOAD_DIR by ``sha256``,
+    never by the user's file name. It belongs to a ticket and, within it, to a public message,
+    an internal note (then as hidden as the note) or a communication."""
+
+    __tablename__ = "adjuntos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    nombre: Mapped[str] = mapped_column(String(255))  # the user's file name, for display only
+    tipo_mime: Mapped[str] = mapped_column(String(100))  # sniffed from the content
+    tamano: Mapped[int] = mapped_column(Integer)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    mensaje_id: Mapped[Optional[int]] = mapped_column(ForeignKey("mensajes.id", ondelete="CASCADE"), index=True)
+    nota_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notas_internas.id", ondelete="CASCADE"), index=True)
+    comunicacion_id: Mapped[Optional[int]] = mapped_column(ForeignKey("comunicaciones.id", ondelete="CASCADE"),
+                                                           index=True)
+    subido_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

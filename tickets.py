@@ -187,11 +187,29 @@ def asignar_numero(ticket: Ticket) -> None:
     db.session.flush()
 
 
+def validar_enlaces(conversacion_whatsapp_id: Optional[int], comunicacion_email_id: Optional[int]) -> None:
+    """Seed 000's links must name an existing WhatsApp conversation / email communication (422)."""
+    from models import Comunicacion, Conversacion
+
+    errores = {}
+    if conversacion_whatsapp_id is not None:
+        conversacion = db.session.get(Conversacion, conversacion_whatsapp_id)
+        if conversacion is None or conversacion.canal != "whatsapp":
+            errores["conversacion_whatsapp_id"] = "No WhatsApp conversation has this id."
+    if comunicacion_email_id is not None:
+        comunicacion = db.session.get(Comunicacion, comunicacion_email_id)
+        if comunicacion is None or comunicacion.canal != "email":
+            errores["comunicacion_email_id"] = "No email communication has this id."
+    if errores:
+        raise ValidationFailed("A linked conversation or communication does not exist.", fields=errores)
+
+
 def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
                  cliente: Optional[Cliente] = None, canal: str = "web") -> Ticket:
     if usuario is None and cliente is None:
         raise ValidationFailed("A ticket needs a requester.")
     categoria = categoria_por_nombre(data.categoria)
+    validar_enlaces(data.conversacion_whatsapp_id, data.comunicacion_email_id)
     now = utcnow()
     ticket = Ticket(
         titulo=data.titulo, descripcion=data.descripcion, prioridad=data.prioridad,
@@ -281,6 +299,7 @@ def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Tic
     else:
         raise Forbidden("You may not edit this ticket.")
 
+    validar_enlaces(changes.get("conversacion_whatsapp_id"), changes.get("comunicacion_email_id"))
     for campo in ("titulo", "descripcion", "prioridad", "conversacion_whatsapp_id", "comunicacion_email_id"):
         if campo in changes and changes[campo] is not None and changes[campo] != getattr(ticket, campo):
             antes = getattr(ticket, campo)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from models import Etiqueta, Evento, Ticket, db
+from models import Comunicacion, Conversacion, Etiqueta, Evento, Ticket, db
 
 VALID = {"titulo": "No puedo acceder al correo", "descripcion": "Error 401 al entrar",
          "categoria": "Software", "prioridad": "alta"}
@@ -18,10 +18,18 @@ def count(model):
     return db.session.execute(select(func.count()).select_from(model)).scalar_one()
 
 
+def _conversacion(canal="whatsapp"):
+    conversacion = Conversacion(canal=canal, contacto="+34600111222")
+    db.session.add(conversacion)
+    db.session.commit()
+    return conversacion.id
+
+
 def test_create_returns_201_with_the_whole_ticket(api, make_user):
     user = make_user(nombre="Ana Pérez")
+    conversacion_id = _conversacion()
     r = api(user).post("/api/tickets", json={**VALID, "etiquetas": ["Correo", " outlook "],
-                                             "conversacion_whatsapp_id": 7})
+                                             "conversacion_whatsapp_id": conversacion_id})
     assert r.status_code == 201
     t = r.get_json()
     assert t["numero_ticket"] == f"TKT-{t['id']:06d}"
@@ -31,7 +39,7 @@ def test_create_returns_201_with_the_whole_ticket(api, make_user):
     assert t["usuario"] == {"id": user.id, "nombre": "Ana Pérez"}
     assert t["ingeniero"] is None
     assert t["canal"] == "api"
-    assert t["conversacion_whatsapp_id"] == 7 and t["comunicacion_email_id"] is None
+    assert t["conversacion_whatsapp_id"] == conversacion_id and t["comunicacion_email_id"] is None
     created = datetime.fromisoformat(t["fecha_creacion"].replace("Z", "+00:00"))
     assert abs(created - datetime.now(UTC)) < timedelta(minutes=1)
     for campo in ("fecha_primera_respuesta", "fecha_resolucion", "fecha_cierre"):
@@ -118,12 +126,25 @@ def test_unknown_api_route_is_404_json(api, make_user):
 def test_update_fields_and_tags(api, make_user, make_ticket):
     admin, owner = make_user("admin"), make_user()
     ticket = make_ticket(owner)
+    comunicacion = Comunicacion(canal="email", direccion="entrante", de="ana@example.test")
+    db.session.add(comunicacion)
+    db.session.commit()
     r = api(admin).put(f"/api/tickets/{ticket.id}", json={"categoria": "Redes", "prioridad": "critica",
-                                                           "etiquetas": ["wifi"], "comunicacion_email_id": 4})
+                                                           "etiquetas": ["wifi"], "comunicacion_email_id": comunicacion.id})
     assert r.status_code == 200
     body = r.get_json()
     assert (body["categoria"], body["prioridad"], body["etiquetas"], body["comunicacion_email_id"]) == (
-        "Redes", "critica", ["wifi"], 4)
+        "Redes", "critica", ["wifi"], comunicacion.id)
+
+
+def test_links_to_missing_or_wrong_channel_conversations_are_422(api, make_user, make_ticket):
+    user = make_user()
+    email_thread = _conversacion(canal="email")
+    for body in ({"conversacion_whatsapp_id": 999}, {"conversacion_whatsapp_id": email_thread},
+                 {"comunicacion_email_id": 999}):
+        r = api(user).post("/api/tickets", json={**VALID, **body})
+        assert r.status_code == 422 and set(r.get_json()["error"]["fields"]) == set(body)
+    assert count(Ticket) == 0
 
 
 @pytest.mark.parametrize("body", [{}, {"prioridad": "ya"}, {"categoria": "Nope"}, {"titulo": "x" * 300}])

@@ -1,0 +1,98 @@
+"""The one attachment store: ticket uploads, email attachments and WhatsApp media.
+
+Files live under ``UPLOAD_DIR`` (outside the web root), named by the SHA-256 of their content
+(``ab/cd/abcd…``), never by the user's file name; the same bytes are stored once. The type is
+sniffed from the content (``filetype``'s magic numbers; UTF-8 text without NULs is text/plain),
+and must be one of ``TIPOS_PERMITIDOS``; the size is limited by ``UPLOAD_MAX_BYTES``. An
+``Adjunto`` row carries the display name and what it belongs to; downloads go through an
+access-checked route only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Optional
+
+import filetype
+from flask import current_app
+
+from errors import ValidationFailed
+from models import Adjunto, db
+
+TIPOS_PERMITIDOS = {
+    "image/jpeg", "image/png", "image/gif", "image/webp",
+    "application/pdf", "text/plain", "text/csv",
+    "audio/ogg", "audio/mpeg", "audio/mp4", "audio/amr", "video/mp4", "video/3gpp",
+    "application/zip",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/msword", "application/vnd.ms-excel",
+}
+INLINE = {"image/jpeg", "image/png", "image/gif", "image/webp"}  # shown inline; everything else downloads
+
+
+def directorio() -> Path:
+    return Path(current_app.config["UPLOAD_DIR"])
+
+
+def ruta(sha256: str) -> Path:
+    return directorio() / sha256[:2] / sha256[2:4] / sha256
+
+
+def detectar_tipo(datos: bytes) -> Optional[str]:
+    """The MIME type by content, or None when it is not one we recognise."""
+    kind = filetype.guess(datos)
+    if kind is not None:
+        return kind.mime
+    if b"\x00" not in datos[:8192]:
+        try:
+            datos[:65536].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return "text/plain"
+    return None
+
+
+def nombre_seguro(nombre: Optional[str]) -> str:
+    """The user's file name for display and Content-Disposition: no path, no control characters."""
+    base = (nombre or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(c for c in unicodedata.normalize("NFC", base) if unicodedata.category(c)[0] != "C").strip(" .")
+    return base[:200] or "archivo"
+
+
+def guardar(datos: bytes, nombre: Optional[str], **pertenece) -> Adjunto:
+    """Check and store ``datos``; return the (flushed) ``Adjunto`` row. ``pertenece`` sets
+    ticket/mensaje/nota/comunicacion/subido_por. 422 when too large or of a refused type."""
+    limite = int(current_app.config["UPLOAD_MAX_BYTES"])
+    nombre = nombre_seguro(nombre)
+    if len(datos) > limite:
+        raise ValidationFailed("The file is too large.", code="file_too_large",
+                               fields={"archivo": f"{nombre}: larger than {limite // (1024 * 1024)} MB"})
+    if not datos:
+        raise ValidationFailed("The file is empty.", code="empty_file", fields={"archivo": f"{nombre}: empty"})
+    tipo = detectar_tipo(datos)
+    if tipo not in TIPOS_PERMITIDOS:
+        raise ValidationFailed("This type of file is not accepted.", code="file_type_refused",
+                               fields={"archivo": f"{nombre}: {tipo or 'unknown type'}"})
+    sha = hashlib.sha256(datos).hexdigest()
+    destino = ruta(sha)
+    if not destino.exists():
+        destino.parent.mkdir(parents=True, exist_ok=True)
+        # Written under a temporary name and renamed: a reader never sees half a file.
+        fd, tmp = tempfile.mkstemp(dir=destino.parent, prefix=".subiendo-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(datos)
+        os.replace(tmp, destino)
+    adjunto = Adjunto(sha256=sha, nombre=nombre, tipo_mime=tipo, tamano=len(datos), **pertenece)
+    db.session.add(adjunto)
+    db.session.flush()
+    return adjunto
+
+
+def leer(adjunto: Adjunto) -> bytes:
+    return ruta(adjunto.sha256).read_bytes()
