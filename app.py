@@ -13,8 +13,11 @@ import os
 from flask import (
     Flask,
     current_app,
+    flash,
+    g,
     has_request_context,
     jsonify,
+    redirect,
     render_template,
     request,
     session,
@@ -39,7 +42,7 @@ from auth import (
     wants_json,
 )
 from config import load_config
-from errors import DomainError
+from errors import N_, DomainError, error_body, traducir
 from models import IDIOMAS, db
 from rutas import comun
 from schemas import (
@@ -90,19 +93,22 @@ def create_app(test_config: dict | None = None) -> Flask:
 # --- errors ------------------------------------------------------------------------
 
 def _error_response(status: int, code: str, message: str, fields: dict | None = None):
+    """Every error response: ``errors.error_body`` as JSON, or the error page; translated."""
     if wants_json():
-        body = {"code": code, "message": message}
-        if fields:
-            body["fields"] = fields
-        return jsonify({"error": body}), status
-    return render_template("error.html", status=status, message=message), status
+        return jsonify(error_body(code, message, fields)), status
+    return render_template("error.html", status=status, message=traducir(message)), status
 
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(exc: DomainError):
         db.session.rollback()
-        return _error_response(exc.status, exc.code, exc.message, exc.fields)
+        volver = g.get("al_fallar_volver_a")
+        if volver is not None and not wants_json():
+            # An HTML form refused by the domain: its message as a flash, back to the page.
+            flash(exc.mensaje(), "danger")
+            return redirect(volver)
+        return _error_response(exc.status, exc.code, exc.mensaje(), exc.fields)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):
@@ -119,7 +125,7 @@ def _register_errors(app: Flask) -> None:
     def _unexpected(exc: Exception):
         db.session.rollback()
         app.logger.exception("Unhandled error")
-        return _error_response(500, "internal_error", "Unexpected error; nothing was saved.")
+        return _error_response(500, "internal_error", N_("Unexpected error; nothing was saved."))
 
 
 
@@ -133,8 +139,6 @@ babel = Babel()
 # Inline styles stay allowed (Bootstrap utilities, charts); inline scripts never are.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
-
-# Domain errors whose English message carries values: the panels show these instead.
 
 def select_locale() -> str | None:
     """The account's language; before login, the one chosen here, else Accept-Language."""

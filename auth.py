@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, jsonify, redirect, request, url_for
+from flask import current_app, g, redirect, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from errors import Forbidden
+from errors import Forbidden, Unauthorized
 from models import Usuario, db
 from usuarios import usuario_por_token
 
@@ -63,7 +63,7 @@ def load_user_from_token(req):
 @login_manager.unauthorized_handler
 def unauthorized():
     if wants_json():
-        return jsonify({"error": {"code": "unauthorized", "message": "Authentication required."}}), 401
+        raise Unauthorized("Authentication required.")
     return redirect(url_for("login", next=request.full_path if request.query_string else request.path))
 
 

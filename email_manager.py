@@ -27,15 +27,16 @@ from typing import Annotated, Optional
 
 import email_validator
 from flask import Flask, current_app, g, render_template
+from flask_babel import force_locale, gettext
 from flask_mail import Attachment, Connection, Mail, Message
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import select
 
 import outbox
 import tickets
-from errors import DomainError, ValidationFailed
-from informe_pdf import VALORES
+from errors import N_, DomainError, ValidationFailed
 from models import (
+    IDIOMAS,
     CambioConfiguracion,
     ConfiguracionEmail,
     Envio,
@@ -44,6 +45,7 @@ from models import (
     db,
     utcnow,
 )
+from paneles import VALOR_LABELS
 
 log = logging.getLogger(__name__)
 mail = Mail()
@@ -52,75 +54,9 @@ AVISO_HTML = "<!--aviso-adjunto-->"
 AVISO_TEXTO = "[[aviso-adjunto]]"
 SECRETOS = ("password",)
 
-# --- strings (es/en) ----------------------------------------------------------------------
-# The panels translate with Flask-Babel by the *viewer's* locale; an email is read by its
-# *recipient*, rendered in whatever request caused it, so it carries its own small table.
-
-STRINGS: dict[str, dict[str, str]] = {
-    "es": {
-        "hola": "Hola {nombre},", "ver_ticket": "Ver el ticket", "pie": "Mesa de Ayuda · mensaje automático del sistema de tickets.",
-        "ticket": "Ticket", "titulo": "Título", "categoria": "Categoría", "prioridad": "Prioridad", "estado": "Estado",
-        "solicitante": "Solicitante", "ingeniero": "Ingeniero", "sin_asignar": "Sin asignar", "descripcion": "Descripción",
-        "etiquetas": "Etiquetas", "mensaje": "Mensaje", "canal": "Canal",
-        "asunto_recibido": "Tu ticket fue recibido - #{numero}",
-        "recibido_intro": "Recibimos tu ticket. Te avisaremos por correo de cada novedad.",
-        "asunto_nuevo": "Nuevo ticket: {titulo}",
-        "nuevo_intro": "{solicitante} creó un ticket nuevo.",
-        "asunto_informe": "Nuevo ticket: {titulo} (informe PDF)",
-        "informe_intro": "Se creó un ticket nuevo. El informe completo va adjunto en PDF.",
-        "aviso_pdf": "No se pudo adjuntar el informe PDF de este ticket; puedes verlo en la aplicación.",
-        "asunto_asignado": "Nuevo ticket asignado: {titulo}",
-        "asignado_intro": "{actor} te asignó este ticket.",
-        "asunto_estado": "Tu ticket cambió a {estado}",
-        "asunto_estado_staff": "El ticket cambió a {estado}",
-        "estado_intro": "{actor} cambió el estado de tu ticket.",
-        "estado_intro_staff": "{actor} (solicitante) cambió el estado del ticket.",
-        "asunto_cerrado": "Tu ticket fue CERRADO",
-        "cerrado_intro": "Tu ticket se cerró. Si el problema vuelve, puedes reabrirlo desde la aplicación.",
-        "asunto_mensaje": "Nueva respuesta en tu ticket",
-        "asunto_mensaje_staff": "Nuevo mensaje del solicitante",
-        "mensaje_intro": "{actor} escribió en el ticket:",
-        "asunto_critico": "Ticket CRÍTICO: {titulo}",
-        "asunto_critico_nuevo": "Nuevo ticket CRÍTICO: {titulo}",
-        "critico_intro": "Este ticket tiene prioridad crítica y necesita atención inmediata.",
-        "critico_intro_subida": "{actor} subió la prioridad de este ticket a crítica.",
-        "asunto_prueba": "Correo de prueba de Mesa de Ayuda",
-        "prueba_intro": "Si lees esto, la configuración de correo funciona.",
-        "prueba_enviado_por": "Enviado por {actor} desde Configuración > Email.",
-    },
-    "en": {
-        "hola": "Hello {nombre},", "ver_ticket": "View the ticket", "pie": "Mesa de Ayuda · automatic message from the ticket system.",
-        "ticket": "Ticket", "titulo": "Title", "categoria": "Category", "prioridad": "Priority", "estado": "Status",
-        "solicitante": "Requester", "ingeniero": "Engineer", "sin_asignar": "Unassigned", "descripcion": "Description",
-        "etiquetas": "Tags", "mensaje": "Message", "canal": "Channel",
-        "asunto_recibido": "Your ticket was received - #{numero}",
-        "recibido_intro": "We received your ticket. We will email you about every change.",
-        "asunto_nuevo": "New ticket: {titulo}",
-        "nuevo_intro": "{solicitante} created a new ticket.",
-        "asunto_informe": "New ticket: {titulo} (PDF report)",
-        "informe_intro": "A new ticket was created. The full report is attached as a PDF.",
-        "aviso_pdf": "The PDF report of this ticket could not be attached; you can see it in the application.",
-        "asunto_asignado": "New ticket assigned: {titulo}",
-        "asignado_intro": "{actor} assigned this ticket to you.",
-        "asunto_estado": "Your ticket changed to {estado}",
-        "asunto_estado_staff": "The ticket changed to {estado}",
-        "estado_intro": "{actor} changed the status of your ticket.",
-        "estado_intro_staff": "{actor} (requester) changed the status of the ticket.",
-        "asunto_cerrado": "Your ticket was CLOSED",
-        "cerrado_intro": "Your ticket was closed. If the problem comes back you can reopen it in the application.",
-        "asunto_mensaje": "New reply on your ticket",
-        "asunto_mensaje_staff": "New message from the requester",
-        "mensaje_intro": "{actor} wrote on the ticket:",
-        "asunto_critico": "CRITICAL ticket: {titulo}",
-        "asunto_critico_nuevo": "New CRITICAL ticket: {titulo}",
-        "critico_intro": "This ticket has critical priority and needs attention now.",
-        "critico_intro_subida": "{actor} raised this ticket's priority to critical.",
-        "asunto_prueba": "Mesa de Ayuda test email",
-        "prueba_intro": "If you can read this, the email settings work.",
-        "prueba_enviado_por": "Sent by {actor} from Configuración > Email.",
-    },
-}
-
+# Every text is an English msgid of the Flask-Babel catalogs, rendered under
+# ``force_locale(<recipient>.idioma)``: an email is read by its recipient, not by whoever
+# caused it. Subjects are marked with N_ here and translated in ``_a_cada``.
 
 @dataclass(frozen=True)
 class Destinatario:
@@ -132,7 +68,7 @@ class Destinatario:
 def _de_usuario(usuario: Optional[Usuario]) -> Optional[Destinatario]:
     if usuario is None or not usuario.activo or not usuario.email:
         return None
-    return Destinatario(usuario.email, usuario.nombre, usuario.idioma if usuario.idioma in STRINGS else "es")
+    return Destinatario(usuario.email, usuario.nombre, usuario.idioma if usuario.idioma in IDIOMAS else "es")
 
 
 def _solicitante(ticket: Ticket) -> Optional[Destinatario]:
@@ -183,11 +119,11 @@ def _titulo_corto(ticket: Ticket) -> str:
 
 
 def _render(kind: str, d: Destinatario, ticket: Optional[Ticket] = None, **context) -> tuple[str, str]:
-    t = STRINGS[d.idioma]
-    context = {"t": t, "lang": d.idioma, "destinatario": d, "ticket": ticket, "valores": VALORES[d.idioma],
+    context = {"lang": d.idioma, "destinatario": d, "ticket": ticket, "valores": VALOR_LABELS,
                "url": enlace_ticket(ticket) if ticket is not None else current_app.config["APP_BASE_URL"],
                "AVISO_HTML": AVISO_HTML, "AVISO_TEXTO": AVISO_TEXTO, **context}
-    return render_template(f"email/{kind}.html", **context), render_template(f"email/{kind}.txt", **context)
+    with force_locale(d.idioma):
+        return render_template(f"email/{kind}.html", **context), render_template(f"email/{kind}.txt", **context)
 
 
 def encolar(tipo: str, para: list[str], asunto: str, html: str, texto: str, *, ticket: Optional[Ticket] = None,
@@ -199,15 +135,20 @@ def encolar(tipo: str, para: list[str], asunto: str, html: str, texto: str, *, t
                           cuerpo_texto=texto, adjuntos=adjuntos)
 
 
-def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_clave: str,
+def _asunto_en(idioma: str, ticket: Ticket, msgid: str, despues: str | None = None) -> str:
+    """The subject ``msgid`` (marked with N_) in ``idioma``, with the ticket's values."""
+    with force_locale(idioma):
+        estado = str(VALOR_LABELS.get(despues or "", ""))
+        return _asunto(ticket, gettext(msgid, numero=ticket.numero_ticket, titulo=_titulo_corto(ticket),
+                                       estado=estado))
+
+
+def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_msgid: str,
             **context) -> list[Envio]:
     """One email per recipient, each in their own language."""
     out = []
     for d in destinatarios:
-        t = STRINGS[d.idioma]
-        estado = VALORES[d.idioma].get(context.get("despues") or "", "")
-        asunto = _asunto(ticket, t[asunto_clave].format(numero=ticket.numero_ticket, titulo=_titulo_corto(ticket),
-                                                        estado=estado))
+        asunto = _asunto_en(d.idioma, ticket, asunto_msgid, context.get("despues"))
         html, texto = _render(kind, d, ticket, **context)
         correo = encolar(kind, [d.email], asunto, html, texto, ticket=ticket)
         if correo is not None:
@@ -230,12 +171,12 @@ def sin_correos():
 
 def correo_ticket_recibido(ticket: Ticket) -> list[Envio]:
     """Receipt to the requester: "Tu ticket fue recibido - #TKT-…" (even though they acted)."""
-    return _a_cada("ticket_recibido", _sin([_solicitante(ticket)], None), ticket, "asunto_recibido")
+    return _a_cada("ticket_recibido", _sin([_solicitante(ticket)], None), ticket, N_("Your ticket was received - #%(numero)s"))
 
 
 def correo_nuevo_ticket(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
     """"Nuevo ticket" to every admin (but the one who created it)."""
-    return _a_cada("nuevo_ticket", _sin(_admins(), actor), ticket, "asunto_nuevo")
+    return _a_cada("nuevo_ticket", _sin(_admins(), actor), ticket, N_("New ticket: %(titulo)s"))
 
 
 def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
@@ -245,7 +186,7 @@ def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
         return None
     d = Destinatario(contactos[0], "", "es")
     html, texto = _render("informe_contactos", d, ticket)
-    asunto = _asunto(ticket, STRINGS["es"]["asunto_informe"].format(titulo=_titulo_corto(ticket)))
+    asunto = _asunto_en(d.idioma, ticket, N_("New ticket: %(titulo)s (PDF report)"))
     adjunto = {"tipo": "informe_pdf", "ticket_id": ticket.id, "nombre": f"informe_ticket_{ticket.id}.pdf",
                "idioma": "es"}
     return encolar("informe_contactos", contactos, asunto, html, texto, ticket=ticket, adjuntos=[adjunto])
@@ -253,7 +194,7 @@ def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
 
 def correo_ticket_asignado(ticket: Ticket, actor: Optional[Usuario], ingeniero) -> list[Envio]:
     """"Nuevo ticket asignado" to the engineer (unless they assigned it to themselves)."""
-    return _a_cada("ticket_asignado", _sin([_de_usuario(ingeniero.usuario)], actor), ticket, "asunto_asignado",
+    return _a_cada("ticket_asignado", _sin([_de_usuario(ingeniero.usuario)], actor), ticket, N_("New ticket assigned: %(titulo)s"),
                    actor=actor)
 
 
@@ -263,15 +204,15 @@ def correo_estado_cambiado(ticket: Ticket, actor: Optional[Usuario], antes: str,
     solicitante = _solicitante(ticket)
     if actor is not None and tickets.is_requester(ticket, actor):
         staff = [_ingeniero(ticket)] if ticket.ingeniero is not None else _admins()
-        return _a_cada("estado_cambiado", _sin(staff, actor), ticket, "asunto_estado_staff", actor=actor,
+        return _a_cada("estado_cambiado", _sin(staff, actor), ticket, N_("The ticket changed to %(estado)s"), actor=actor,
                        antes=antes, despues=despues, para_staff=True)
-    return _a_cada("estado_cambiado", _sin([solicitante], actor), ticket, "asunto_estado", actor=actor,
+    return _a_cada("estado_cambiado", _sin([solicitante], actor), ticket, N_("Your ticket changed to %(estado)s"), actor=actor,
                    antes=antes, despues=despues, para_staff=False)
 
 
 def correo_ticket_cerrado(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
     """"Tu ticket fue CERRADO" to the requester (unless they closed it themselves)."""
-    return _a_cada("ticket_cerrado", _sin([_solicitante(ticket)], actor), ticket, "asunto_cerrado", actor=actor,
+    return _a_cada("ticket_cerrado", _sin([_solicitante(ticket)], actor), ticket, N_("Your ticket was CLOSED"), actor=actor,
                    despues="cerrado")
 
 
@@ -279,10 +220,10 @@ def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> l
     """A public message to the other side: staff wrote → requester; requester wrote → the
     assigned engineer, or the admins while the ticket is unassigned."""
     if mensaje.es_staff:
-        return _a_cada("mensaje_nuevo", _sin([_solicitante(ticket)], actor), ticket, "asunto_mensaje",
+        return _a_cada("mensaje_nuevo", _sin([_solicitante(ticket)], actor), ticket, N_("New reply on your ticket"),
                        actor=actor, mensaje=mensaje, para_staff=False)
     staff = [_ingeniero(ticket)] if ticket.ingeniero is not None else _admins()
-    return _a_cada("mensaje_nuevo", _sin(staff, actor), ticket, "asunto_mensaje_staff", actor=actor,
+    return _a_cada("mensaje_nuevo", _sin(staff, actor), ticket, N_("New message from the requester"), actor=actor,
                    mensaje=mensaje, para_staff=True)
 
 
@@ -290,15 +231,17 @@ def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bo
     """Critical priority (created so, or raised to it) → the admins and the assigned engineer.
     On creation this replaces the admins' "Nuevo ticket": one email that says both."""
     return _a_cada("prioridad_critica", _sin([*_admins(), _ingeniero(ticket)], actor), ticket,
-                   "asunto_critico_nuevo" if nuevo else "asunto_critico", actor=actor, nuevo=nuevo)
+                   N_("New CRITICAL ticket: %(titulo)s") if nuevo else N_("CRITICAL ticket: %(titulo)s"), actor=actor, nuevo=nuevo)
 
 
 def correo_prueba(destinatario: str, actor: Usuario) -> Message:
     """The "Enviar correo de prueba" message (sent at once, not queued: the admin waits for the result)."""
-    d = Destinatario(destinatario, actor.nombre, actor.idioma if actor.idioma in STRINGS else "es")
+    d = Destinatario(destinatario, actor.nombre, actor.idioma if actor.idioma in IDIOMAS else "es")
     html, texto = _render("prueba", d, None, actor=actor)
     cfg = ajustes()
-    return Message(subject=STRINGS[d.idioma]["asunto_prueba"], recipients=[destinatario], body=texto, html=html,
+    with force_locale(d.idioma):
+        asunto = gettext("Mesa de Ayuda test email")
+    return Message(subject=asunto, recipients=[destinatario], body=texto, html=html,
                    sender=cfg.remitente, extra_headers={"Auto-Submitted": "auto-generated"})
 
 
@@ -503,7 +446,7 @@ def actualizar_configuracion(data: ConfiguracionEmailUpdate, actor: Usuario) -> 
         detalle[campo] = {"cambiado": True} if campo in SECRETOS else {"antes": efectivos[campo], "despues": nuevo}
     final = ajustes_de(fila)
     if final["usar_tls"] and final["usar_ssl"]:
-        raise ValidationFailed("Choose STARTTLS or SSL, not both.", fields={"usar_ssl": "Choose STARTTLS or SSL, not both."})
+        raise ValidationFailed("Choose STARTTLS or SSL, not both.", fields={"usar_ssl": N_("Choose STARTTLS or SSL, not both.")})
     if campos:
         fila.fecha_actualizacion = utcnow()
         fila.actualizado_por_id = actor.id
@@ -559,7 +502,7 @@ def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
 
     adjuntos, avisos = [], []
     for spec in correo.adjuntos or []:
-        idioma = spec.get("idioma", "es") if spec.get("idioma") in STRINGS else "es"
+        idioma = spec.get("idioma", "es") if spec.get("idioma") in IDIOMAS else "es"
         try:
             if spec.get("tipo") != "informe_pdf":
                 raise ValueError(f"unknown attachment {spec.get('tipo')!r}")
@@ -570,7 +513,9 @@ def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
             adjuntos.append(Attachment(filename=spec["nombre"], content_type="application/pdf", data=datos))
         except Exception:
             log.exception("Attachment %s of email %s could not be built; sending without it", spec, correo.id)
-            avisos.append(STRINGS[idioma]["aviso_pdf"])
+            with force_locale(idioma):
+                avisos.append(gettext("The PDF report of this ticket could not be attached; you can see it in "
+                                      "the application."))
     return adjuntos, avisos
 
 
@@ -618,8 +563,8 @@ def enviar_prueba(destinatario: Optional[str], actor: Usuario) -> str:
         with _Conexion(cfg, min(float(current_app.config["MAIL_TIMEOUT"]), 15.0)) as conexion:
             conexion.send(correo_prueba(destino, actor))
     except (OSError, smtplib.SMTPException) as exc:
-        raise DomainError(f"The test email could not be sent: {type(exc).__name__}: {exc}", status=502,
-                          code="smtp_error") from exc
+        raise DomainError("The test email could not be sent: %(error)s", status=502, code="smtp_error",
+                          error=f"{type(exc).__name__}: {exc}") from exc
     return destino
 
 

@@ -1,6 +1,36 @@
-"""The one domain exception, raised by domain code and turned into a response in app.py."""
+"""The one domain exception, raised by domain code and turned into a response in app.py.
+
+A message is an English msgid of the Flask-Babel catalogs (``pybabel -k NotFound -k ...``
+extracts the first argument of every raise), with its values passed separately so the
+msgid stays constant: ``Conflict("A ticket cannot go from '%(antes)s' to '%(despues)s'.",
+antes=a, despues=b)``. It is translated when rendered, in the reader's language.
+"""
 
 from __future__ import annotations
+
+from flask import has_app_context
+from flask_babel import gettext
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalogs without translating it here (``pybabel -k N_``)."""
+    return message
+
+
+def traducir(message: str, **params) -> str:
+    """``message`` (a msgid) in the current locale, with ``params`` filled in."""
+    if has_app_context():
+        return gettext(message, **params)
+    return message % params if params else message
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    """THE JSON error body of every response: ``{"error": {"code", "message", "fields"?}}``.
+    ``message`` and each field message are translated here."""
+    body = {"code": code, "message": traducir(message)}
+    if fields:
+        body["fields"] = {k: traducir(v) for k, v in fields.items()}
+    return {"error": body}
 
 
 class DomainError(Exception):
@@ -8,25 +38,32 @@ class DomainError(Exception):
     code = "bad_request"
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
-                 fields: dict[str, str] | None = None):
-        super().__init__(message)
+                 fields: dict[str, str] | None = None, **params):
+        super().__init__(message % params if params else message)
         self.message = message
+        self.params = params
         if status is not None:
             self.status = status
         if code is not None:
             self.code = code
         self.fields = fields or {}
 
+    def mensaje(self) -> str:
+        """The message in the current locale (the reader's)."""
+        return traducir(self.message, **self.params)
+
     def to_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return {"error": body}
+        return error_body(self.code, self.mensaje(), self.fields)
 
 
 class ValidationFailed(DomainError):
     status = 422
     code = "validation_error"
+
+
+class Unauthorized(DomainError):
+    status = 401
+    code = "unauthorized"
 
 
 class NotFound(DomainError):
@@ -42,3 +79,16 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+# Messages of Flask-WTF and Werkzeug that reach our error page: marked for the catalogs.
+MENSAJES_DE_TERCEROS = (
+    N_("The CSRF token is missing."), N_("The CSRF token is invalid."),
+    N_("The CSRF session token is missing."), N_("The CSRF tokens do not match."),
+    N_("The CSRF token has expired."),
+    N_("The requested URL was not found on the server. If you entered the URL manually please check "
+       "your spelling and try again."),
+    N_("The method is not allowed for the requested URL."),
+    N_("You don't have the permission to access the requested resource. It is either read-protected "
+       "or not readable by the server."),
+)

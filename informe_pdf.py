@@ -13,10 +13,13 @@ from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from models import utcnow
+from models import IDIOMAS, utcnow
+from paneles import EVENTO_LABELS, VALOR_LABELS
 
 FONT_DIR = Path(__file__).resolve().parent / "static" / "fonts"
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
@@ -24,38 +27,6 @@ FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
 SYSTEM_FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 REPLACEMENT = "\u25a1"  # WHITE SQUARE: present in DejaVu, visibly "something was here"
 
-ETIQUETAS = {
-    "es": {
-        "titulo_informe": "Informe de ticket", "solicitante": "Solicitante", "categoria": "Categoría",
-        "prioridad": "Prioridad", "estado": "Estado", "ingeniero": "Ingeniero asignado", "canal": "Canal",
-        "sin_asignar": "Sin asignar", "fechas": "Fechas", "creacion": "Creación", "actualizacion": "Última actualización",
-        "primera_respuesta": "Primera respuesta", "resolucion": "Resolución", "cierre": "Cierre",
-        "descripcion": "Descripción", "etiquetas": "Etiquetas", "ninguna": "Ninguna", "historial": "Historial",
-        "conversacion": "Conversación", "notas": "Notas internas", "generado": "Generado el",
-        "sistema": "Sistema", "pagina": "Página",
-    },
-    "en": {
-        "titulo_informe": "Ticket report", "solicitante": "Requester", "categoria": "Category",
-        "prioridad": "Priority", "estado": "Status", "ingeniero": "Assigned engineer", "canal": "Channel",
-        "sin_asignar": "Unassigned", "fechas": "Dates", "creacion": "Created", "actualizacion": "Last update",
-        "primera_respuesta": "First response", "resolucion": "Resolved", "cierre": "Closed",
-        "descripcion": "Description", "etiquetas": "Tags", "ninguna": "None", "historial": "History",
-        "conversacion": "Conversation", "notas": "Internal notes", "generado": "Generated on",
-        "sistema": "System", "pagina": "Page",
-    },
-}
-VALORES = {
-    "es": {"abierto": "Abierto", "en_progreso": "En progreso", "en_espera": "En espera", "resuelto": "Resuelto",
-           "cerrado": "Cerrado", "baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"},
-    "en": {"abierto": "Open", "en_progreso": "In progress", "en_espera": "On hold", "resuelto": "Resolved",
-           "cerrado": "Closed", "baja": "Low", "media": "Medium", "alta": "High", "critica": "Critical"},
-}
-EVENTOS = {
-    "es": {"creado": "Ticket creado", "estado": "Estado", "campo": "Cambio", "asignacion": "Asignación",
-           "mensaje": "Mensaje público", "nota": "Nota interna"},
-    "en": {"creado": "Ticket created", "estado": "Status", "campo": "Change", "asignacion": "Assignment",
-           "mensaje": "Public message", "nota": "Internal note"},
-}
 
 
 def _font_path(path: Path) -> Path:
@@ -96,10 +67,9 @@ def _fecha(value: datetime | None) -> str:
 
 
 class _Informe(FPDF):
-    def __init__(self, numero: str, t: dict):
+    def __init__(self, numero: str):
         super().__init__(format="A4")
         self.numero = numero
-        self.t = t
         self.add_font("DejaVu", "", str(_font_path(FONT_REGULAR)))
         self.add_font("DejaVu", "B", str(_font_path(FONT_BOLD)))
         self.set_auto_page_break(True, margin=18)
@@ -109,7 +79,7 @@ class _Informe(FPDF):
         self.set_y(-12)
         self.set_font("DejaVu", "", 8)
         self.set_text_color(120, 120, 120)
-        self.cell(0, 5, f"Mesa de Ayuda · {self.numero} · {self.t['pagina']} {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 5, f"Mesa de Ayuda · {self.numero} · " + _("Page") + f" {self.page_no()}/{{nb}}", align="C")
 
     def seccion(self, titulo: str) -> None:
         self.ln(3)
@@ -141,14 +111,14 @@ class _Informe(FPDF):
         self.ln(1.5)
 
 
-def _evento_texto(evento, lang: str) -> str:
-    valores = VALORES[lang]
-    nombre = EVENTOS[lang].get(evento.tipo, evento.tipo)
+def _evento_texto(evento) -> str:
+    valores = VALOR_LABELS
+    nombre = str(EVENTO_LABELS.get(evento.tipo, evento.tipo))
     if evento.tipo == "creado":
         return nombre
     if evento.campo and (evento.antes is not None or evento.despues is not None):
-        antes = valores.get(evento.antes, evento.antes) if evento.antes is not None else "—"
-        despues = valores.get(evento.despues, evento.despues) if evento.despues is not None else "—"
+        antes = str(valores.get(evento.antes, evento.antes)) if evento.antes is not None else "—"
+        despues = str(valores.get(evento.despues, evento.despues)) if evento.despues is not None else "—"
         return f"{nombre} · {evento.campo}: {antes} → {despues}"
     return nombre
 
@@ -156,57 +126,61 @@ def _evento_texto(evento, lang: str) -> str:
 def generar_informe_pdf(ticket, incluir_notas: bool = False, idioma: str = "es") -> bytes:
     """The PDF report of ``ticket`` as bytes. Internal notes (and their history entries) only
     when ``incluir_notas``: the requester's copy and the contacts' copy never have them."""
-    lang = idioma if idioma in ETIQUETAS else "es"
-    t, valores = ETIQUETAS[lang], VALORES[lang]
-    pdf = _Informe(ticket.numero_ticket or "", t)
+    with force_locale(idioma if idioma in IDIOMAS else "es"):
+        return _generar(ticket, incluir_notas)
+
+
+def _generar(ticket, incluir_notas: bool) -> bytes:
+    valores = VALOR_LABELS
+    pdf = _Informe(ticket.numero_ticket or "")
     pdf.set_title(texto_seguro(f"{ticket.numero_ticket} {ticket.titulo}"))
     pdf.set_creator("Mesa de Ayuda")
     pdf.add_page()
 
     pdf.set_font("DejaVu", "", 10)
     pdf.set_text_color(90, 90, 90)
-    pdf.cell(0, 6, texto_seguro(f"{t['titulo_informe']} · {ticket.numero_ticket}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 6, texto_seguro(_("Ticket report") + f" · {ticket.numero_ticket}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("DejaVu", "B", 16)
     pdf.set_text_color(33, 33, 33)
     pdf.multi_cell(0, 8, texto_seguro(ticket.titulo), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(2)
 
-    ingeniero = ticket.ingeniero.usuario.nombre if ticket.ingeniero is not None else t["sin_asignar"]
-    pdf.campo(t["solicitante"], ticket.solicitante_nombre)
-    pdf.campo(t["categoria"], ticket.categoria.nombre if ticket.categoria else "")
-    pdf.campo(t["prioridad"], valores.get(ticket.prioridad, ticket.prioridad))
-    pdf.campo(t["estado"], valores.get(ticket.estado, ticket.estado))
-    pdf.campo(t["ingeniero"], ingeniero)
-    pdf.campo(t["canal"], ticket.canal)
-    pdf.campo(t["etiquetas"], ", ".join(e.nombre for e in ticket.etiquetas) or t["ninguna"])
+    ingeniero = ticket.ingeniero.usuario.nombre if ticket.ingeniero is not None else _('Unassigned')
+    pdf.campo(_('Requester'), ticket.solicitante_nombre)
+    pdf.campo(_('Category'), ticket.categoria.nombre if ticket.categoria else "")
+    pdf.campo(_('Priority'), str(valores.get(ticket.prioridad, ticket.prioridad)))
+    pdf.campo(_('Status'), str(valores.get(ticket.estado, ticket.estado)))
+    pdf.campo(_('Assigned engineer'), ingeniero)
+    pdf.campo(_('Channel'), ticket.canal)
+    pdf.campo(_('Tags'), ", ".join(e.nombre for e in ticket.etiquetas) or _('None'))
 
-    pdf.seccion(t["fechas"])
-    for clave, valor in (("creacion", ticket.fecha_creacion), ("actualizacion", ticket.fecha_actualizacion),
-                         ("primera_respuesta", ticket.fecha_primera_respuesta),
-                         ("resolucion", ticket.fecha_resolucion), ("cierre", ticket.fecha_cierre)):
-        pdf.campo(t[clave], _fecha(valor))
+    pdf.seccion(_('Dates'))
+    for etiqueta, valor in ((_("Created"), ticket.fecha_creacion), (_("Last update"), ticket.fecha_actualizacion),
+                            (_("First response"), ticket.fecha_primera_respuesta),
+                            (_("Resolved"), ticket.fecha_resolucion), (_("Closed"), ticket.fecha_cierre)):
+        pdf.campo(etiqueta, _fecha(valor))
 
-    pdf.seccion(t["descripcion"])
+    pdf.seccion(_('Description'))
     pdf.parrafo(ticket.descripcion)
 
     if ticket.mensajes:
-        pdf.seccion(t["conversacion"])
+        pdf.seccion(_('Conversation'))
         for m in ticket.mensajes:
             pdf.entrada(f"{_fecha(m.fecha)} · {m.autor_nombre}", m.cuerpo)
 
     if incluir_notas and ticket.notas:
-        pdf.seccion(t["notas"])
+        pdf.seccion(_('Internal notes'))
         for n in ticket.notas:
             pdf.entrada(f"{_fecha(n.fecha)} · {n.autor.nombre if n.autor else ''}", n.texto)
 
     eventos = [e for e in ticket.eventos if incluir_notas or not e.interno]
-    pdf.seccion(t["historial"])
+    pdf.seccion(_('History'))
     for e in eventos:
-        actor = e.actor.nombre if e.actor is not None else t["sistema"]
-        pdf.entrada(f"{_fecha(e.fecha)} · {actor}", _evento_texto(e, lang))
+        actor = e.actor.nombre if e.actor is not None else _('System')
+        pdf.entrada(f"{_fecha(e.fecha)} · {actor}", _evento_texto(e))
 
     pdf.ln(4)
     pdf.set_font("DejaVu", "", 8)
     pdf.set_text_color(120, 120, 120)
-    pdf.cell(0, 5, f"{t['generado']} {_fecha(utcnow())}")
+    pdf.cell(0, 5, _("Generated on") + f" {_fecha(utcnow())}")
     return bytes(pdf.output())

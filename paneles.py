@@ -37,6 +37,10 @@ CAMPO_LABELS = {
     "ingeniero": _l("Engineer"), "conversacion_whatsapp_id": _l("WhatsApp conversation"),
     "comunicacion_email_id": _l("Email communication"),
 }
+# The estado and prioridad of a ticket, one dict (emails, PDF and Excel show values by key).
+VALOR_LABELS = {**ESTADO_LABELS, **PRIORIDAD_LABELS}
+EVENTO_LABELS = {"creado": _l("Ticket created"), "estado": _l("Status"), "campo": _l("Change"),
+                 "asignacion": _l("Assignment"), "mensaje": _l("Public message"), "nota": _l("Internal note")}
 IDIOMA_LABELS = {"es": "Español", "en": "English"}  # each language in its own name, never translated
 
 # An open ticket older than this (by priority) counts as overdue on the dashboards. The
@@ -117,36 +121,3 @@ def usuarios_pagina(page: int, per_page: int = 25) -> Pagina:
     rows = db.session.execute(select(Usuario).order_by(Usuario.nombre, Usuario.id)
                               .limit(per_page).offset((page - 1) * per_page)).scalars().all()
     return Pagina(list(rows), total, page, per_page)
-
-
-def N_(message: str) -> str:
-    """Mark a string for the catalogs without translating it here (``pybabel -k N_``)."""
-    return message
-
-
-# The domain speaks English (the JSON API returns these as they are); the panels show them
-# translated through ``app.ui_message`` and error.html. Listed here so the catalogs have them.
-DOMAIN_MESSAGES = (
-    N_("Ticket not found."), N_("Only the assigned engineer or an admin may do this."),
-    N_("Unknown category."), N_("A category with that name already exists."), N_("Already exists."),
-    N_("A ticket needs a requester."), N_("You may not change this ticket."),
-    N_("Requesters may only reopen or close a resolved ticket."), N_("Nothing to change."),
-    N_("A closed ticket cannot be edited; reopen it first."),
-    N_("You can only edit your ticket while it is 'abierto'."), N_("You may not edit this ticket."),
-    N_("You may not write on this ticket."),
-    N_("The ticket is closed; reopen it to continue the conversation."),
-    N_("Only an admin assigns tickets."), N_("A closed ticket cannot be reassigned."),
-    N_("Unknown engineer."), N_("No active engineer with that id."),
-    N_("The ticket is already assigned to that engineer."), N_("Username or email already in use."),
-    N_("Already taken."), N_("Already in use."), N_("Unknown language."),
-    N_("You cannot deactivate your own account."), N_("Your role may not do this."),
-    N_("Authentication required."), N_("Engineer not found."), N_("Unexpected error; nothing was saved."),
-    N_("Some fields are not valid."), N_("The CSRF token is missing."), N_("The CSRF token is invalid."),
-    N_("The CSRF session token is missing."), N_("The CSRF tokens do not match."),
-    N_("The CSRF token has expired."),
-    N_("The requested URL was not found on the server. If you entered the URL manually please check "
-       "your spelling and try again."),
-    N_("The method is not allowed for the requested URL."),
-    N_("You don't have the permission to access the requested resource. It is either read-protected "
-       "or not readable by the server."),
-)

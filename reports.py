@@ -23,6 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Literal, Optional
 
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -38,6 +41,7 @@ from errors import Forbidden
 from models import (
     ESTADOS,
     ESTADOS_ABIERTOS,
+    IDIOMAS,
     PRIORIDADES,
     Categoria,
     Cliente,
@@ -51,6 +55,7 @@ from models import (
     ticket_etiquetas,
     utcnow,
 )
+from paneles import CAMPO_LABELS, VALOR_LABELS
 from schemas import TicketFilters
 
 TIPOS = ("mis", "ingeniero", "todos")
@@ -94,29 +99,29 @@ def export_scope(viewer: Usuario, tipo: str):
 
 @dataclass(frozen=True)
 class Columna:
-    titulo: str
+    titulo: str  # lazily translated: read under force_locale(viewer.idioma)
     kind: str = "text"  # text | date | estado | prioridad | long | notes
     max_width: int = 40
 
 
 COLUMNAS = [
-    Columna("Número", max_width=14),
-    Columna("Título", "long", 50),
-    Columna("Descripción", "long", 60),
-    Columna("Usuario / cliente", max_width=30),
-    Columna("Ingeniero", max_width=30),
-    Columna("Categoría", max_width=22),
-    Columna("Prioridad", "prioridad", 12),
-    Columna("Estado", "estado", 14),
-    Columna("Canal", max_width=10),
-    Columna("Etiquetas", max_width=30),
-    Columna("Creación (UTC)", "date"),
-    Columna("Actualización (UTC)", "date"),
-    Columna("Primera respuesta (UTC)", "date"),
-    Columna("Resolución (UTC)", "date"),
-    Columna("Cierre (UTC)", "date"),
+    Columna(_l("Number"), max_width=14),
+    Columna(_l("Title"), "long", 50),
+    Columna(_l("Description"), "long", 60),
+    Columna(_l("User / client"), max_width=30),
+    Columna(_l("Engineer"), max_width=30),
+    Columna(_l("Category"), max_width=22),
+    Columna(_l("Priority"), "prioridad", 12),
+    Columna(_l("Status"), "estado", 14),
+    Columna(_l("Channel"), max_width=10),
+    Columna(_l("Tags"), max_width=30),
+    Columna(_l("Created (UTC)"), "date"),
+    Columna(_l("Updated (UTC)"), "date"),
+    Columna(_l("First response (UTC)"), "date"),
+    Columna(_l("Resolved (UTC)"), "date"),
+    Columna(_l("Closed (UTC)"), "date"),
 ]
-COLUMNA_NOTAS = Columna("Notas internas", "notes", 80)
+COLUMNA_NOTAS = Columna(_l("Internal notes"), "notes", 80)
 DATE_FORMAT = "yyyy-mm-dd hh:mm"
 DATE_WIDTH = 17
 
@@ -133,9 +138,6 @@ PRIORIDAD_COLORES = {
     "alta": ("FFEDD5", "C2410C"),
     "critica": ("DC2626", "FFFFFF"),
 }
-ESTADO_ETIQUETAS = {"abierto": "Abierto", "en_progreso": "En progreso", "en_espera": "En espera",
-                    "resuelto": "Resuelto", "cerrado": "Cerrado"}
-PRIORIDAD_ETIQUETAS = {"baja": "Baja", "media": "Media", "alta": "Alta", "critica": "Crítica"}
 
 
 # Characters XML 1.0 (so xlsx) cannot hold: C0 controls but tab/newline/CR, surrogates,
@@ -317,15 +319,13 @@ def _anchos(columnas: list[Columna], muestra: list[tuple]) -> list[float]:
     anchos = []
     for i, col in enumerate(columnas):
         if col.kind == "date":
-            anchos.append(max(DATE_WIDTH, len(col.titulo) * 0.8))
+            anchos.append(max(DATE_WIDTH, len(str(col.titulo)) * 0.8))
             continue
-        largo = max(9, max(len(w) for w in col.titulo.split()) + 2)
+        largo = max(9, max(len(w) for w in str(col.titulo).split()) + 2)
         for fila in muestra[:500]:
             value = fila[i]
-            if col.kind == "estado":
-                value = ESTADO_ETIQUETAS.get(value, value)
-            elif col.kind == "prioridad":
-                value = PRIORIDAD_ETIQUETAS.get(value, value)
+            if col.kind in ("estado", "prioridad"):
+                value = str(VALOR_LABELS.get(value, value))
             if value:
                 largo = max(largo, max(len(line) for line in str(value).split("\n")) + 2)
         anchos.append(min(largo, col.max_width))
@@ -336,17 +336,17 @@ def _titulo_filtros(f: ExcelQuery) -> list[tuple[str, str]]:
     filtros = []
     for campo in ("estado", "prioridad"):
         if getattr(f, campo):
-            filtros.append((campo.title(), ", ".join(getattr(f, campo))))
-    for campo, etiqueta in (("categoria", "Categoría"), ("ingeniero_id", "Ingeniero (id)"),
-                            ("etiqueta", "Etiqueta"), ("q", "Búsqueda"), ("desde", "Creados desde"),
-                            ("hasta", "Creados hasta")):
+            filtros.append((str(CAMPO_LABELS[campo]), ", ".join(getattr(f, campo))))
+    for campo, etiqueta in (("categoria", _("Category")), ("ingeniero_id", _("Engineer (id)")),
+                            ("etiqueta", _("Tag")), ("q", _("Search")), ("desde", _("Created from")),
+                            ("hasta", _("Created until"))):
         value = getattr(f, campo)
         if value not in (None, ""):
             filtros.append((etiqueta, str(value)))
     return filtros
 
 
-TIPO_TITULOS = {"mis": "Mis tickets", "ingeniero": "Tickets asignados", "todos": "Todos los tickets"}
+TIPO_TITULOS = {"mis": _l("My tickets"), "ingeniero": _l("Assigned tickets"), "todos": _l("All tickets")}
 
 
 def excel_filename(tipo: str, today: Optional[date] = None) -> str:
@@ -354,16 +354,22 @@ def excel_filename(tipo: str, today: Optional[date] = None) -> str:
 
 
 def exportar_excel(viewer: Usuario, f: ExcelQuery) -> IO[bytes]:
-    """Write the export to an anonymous temporary file and return it, rewound.
+    """Write the export to an anonymous temporary file and return it, rewound: headers,
+    values and sheet titles in the viewer's language (the file name stays ASCII).
 
     Raises ``Forbidden`` when the caller's role may not ask for ``f.tipo``.
     """
+    with force_locale(viewer.idioma if viewer.idioma in IDIOMAS else "es"):
+        return _exportar_excel(viewer, f)
+
+
+def _exportar_excel(viewer: Usuario, f: ExcelQuery) -> IO[bytes]:
     base_scope = export_scope(viewer, f.tipo)
     con_notas = viewer.es_staff
     columnas = COLUMNAS + ([COLUMNA_NOTAS] if con_notas else [])
 
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet("Tickets")
+    ws = wb.create_sheet(_("Tickets"))
     estilos = _Estilos(ws)
     chunks = _filas(viewer, f, base_scope, con_notas)
     primero = next(chunks, [])
@@ -373,18 +379,20 @@ def exportar_excel(viewer: Usuario, f: ExcelQuery) -> IO[bytes]:
         ws.column_dimensions[get_column_letter(i)].width = ancho
     ws.freeze_panes = "A2"
     hoja = _SheetRows(ws, len(columnas))
-    hoja.append([c.titulo for c in columnas], [estilos.header] * len(columnas), height=32)
+    hoja.append([str(c.titulo) for c in columnas], [estilos.header] * len(columnas), height=32)
 
     kinds = [c.kind for c in columnas]
     base_styles = [estilos.date if k == "date" else estilos.notes if k == "notes" else None for k in kinds]
     i_estado, i_prioridad = kinds.index("estado"), kinds.index("prioridad")
 
+    etiqueta = {k: str(v) for k, v in VALOR_LABELS.items()}
+
     def escribir(filas: list[tuple]) -> None:
         for fila in filas:
             values, styles = list(fila), list(base_styles)
             estado, prioridad = fila[i_estado], fila[i_prioridad]
-            values[i_estado], styles[i_estado] = ESTADO_ETIQUETAS.get(estado, estado), estilos.estado.get(estado)
-            values[i_prioridad] = PRIORIDAD_ETIQUETAS.get(prioridad, prioridad)
+            values[i_estado], styles[i_estado] = etiqueta.get(estado, estado), estilos.estado.get(estado)
+            values[i_prioridad] = etiqueta.get(prioridad, prioridad)
             styles[i_prioridad] = estilos.prioridad.get(prioridad)
             hoja.append(values, styles)
 
@@ -395,16 +403,16 @@ def exportar_excel(viewer: Usuario, f: ExcelQuery) -> IO[bytes]:
     total = hoja.rows - 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columnas))}{total + 1}"
 
-    resumen = wb.create_sheet("Resumen")
+    resumen = wb.create_sheet(_("Summary"))
     resumen.column_dimensions["A"].width = 22
     resumen.column_dimensions["B"].width = 50
     bold = Cell(resumen, row=1, column=1)
     bold.font = Font(bold=True)
     generado = Cell(resumen, row=1, column=1, value=_naive(utcnow()))
     generado.number_format = DATE_FORMAT
-    for etiqueta, value in [("Informe", TIPO_TITULOS[f.tipo]), ("Generado (UTC)", generado),
-                            ("Por", viewer.nombre), ("Tickets", total)] + _titulo_filtros(f):
-        resumen.append([_cell(resumen, etiqueta, bold._style), _cell(resumen, value) if isinstance(value, str)
+    for nombre, value in [(_("Report"), str(TIPO_TITULOS[f.tipo])), (_("Generated (UTC)"), generado),
+                          (_("By"), viewer.nombre), (_("Tickets"), total)] + _titulo_filtros(f):
+        resumen.append([_cell(resumen, nombre, bold._style), _cell(resumen, value) if isinstance(value, str)
                         else value])
 
     out = tempfile.TemporaryFile(suffix=".xlsx")
@@ -537,7 +545,7 @@ def _serie(scope, hoy: date, dias: int) -> list[dict]:
 def _backlog(scope, ahora: datetime) -> list[dict]:
     abiertos = Ticket.estado.in_(ESTADOS_ABIERTOS)
     sumas = []
-    for _, desde_dias, hasta_dias in BACKLOG_RANGOS:
+    for _rango, desde_dias, hasta_dias in BACKLOG_RANGOS:
         cond = [Ticket.fecha_creacion <= ahora - timedelta(days=desde_dias)] if desde_dias else []
         if hasta_dias is not None:
             cond.append(Ticket.fecha_creacion > ahora - timedelta(days=hasta_dias))

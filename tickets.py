@@ -19,7 +19,7 @@ from blinker import Namespace
 from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
-from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
     Categoria,
@@ -151,7 +151,7 @@ def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria
         select(Categoria.id).where(func.lower(Categoria.nombre) == nombre.lower())
     ).first()
     if exists:
-        raise Conflict("A category with that name already exists.", fields={"nombre": "Already exists."})
+        raise Conflict("A category with that name already exists.", fields={"nombre": N_("Already exists.")})
     categoria = Categoria(nombre=nombre, descripcion=descripcion)
     db.session.add(categoria)
     db.session.flush()
@@ -257,14 +257,16 @@ def can_write(ticket: Ticket, actor: Usuario) -> bool:
 def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     anterior = ticket.estado
     if nuevo == anterior:
-        raise Conflict(f"The ticket is already '{nuevo}'.", code="invalid_transition")
+        raise Conflict("That status change is not possible from the current status. The ticket is already "
+                       "'%(estado)s'.", code="invalid_transition", estado=nuevo)
     staff = can_manage(ticket, actor)
     if not staff and not is_requester(ticket, actor):
         raise Forbidden("You may not change this ticket.")
     if nuevo not in TRANSITIONS[anterior]:
-        raise Conflict(
-            f"A ticket cannot go from '{anterior}' to '{nuevo}'. Allowed: "
-            f"{', '.join(TRANSITIONS[anterior])}.", code="invalid_transition")
+        raise Conflict("That status change is not possible from the current status. From '%(antes)s' a "
+                       "ticket may go to %(permitidos)s, not to '%(despues)s'.",
+                       code="invalid_transition", antes=anterior, despues=nuevo,
+                       permitidos=", ".join(TRANSITIONS[anterior]))
     if not staff and (anterior, nuevo) not in REQUESTER_MOVES:
         raise Forbidden("Requesters may only reopen or close a resolved ticket.")
 
@@ -374,9 +376,10 @@ def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Tick
     if ingeniero_id is not None:
         nuevo = db.session.get(Ingeniero, ingeniero_id)
         if nuevo is None or not nuevo.usuario.activo:
-            raise ValidationFailed("Unknown engineer.", fields={"ingeniero_id": "No active engineer with that id."})
+            raise ValidationFailed("Unknown engineer.", fields={"ingeniero_id": N_("No active engineer with that id.")})
         if not nuevo.disponible:
-            raise Conflict(f"{nuevo.usuario.nombre} is not available.", code="engineer_unavailable")
+            raise Conflict("That engineer is not available. %(nombre)s is marked as away.", code="engineer_unavailable",
+                           nombre=nuevo.usuario.nombre)
     if (anterior.id if anterior else None) == ingeniero_id:
         raise Conflict("The ticket is already assigned to that engineer.", code="no_change")
     ticket.ingeniero = nuevo

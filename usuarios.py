@@ -8,7 +8,7 @@ from typing import Optional
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import contains_eager
 
-from errors import Conflict, ValidationFailed
+from errors import N_, Conflict, ValidationFailed
 from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, utcnow
 from schemas import IngenieroCreate, IngenieroUpdate, UsuarioCreate
 
@@ -27,9 +27,9 @@ def _check_unique(username: Optional[str], email: Optional[str], exclude_id: Opt
         stmt = stmt.where(Usuario.id != exclude_id)
     for other in db.session.execute(stmt).scalars():
         if username and other.username.lower() == username.lower():
-            fields["username"] = "Already taken."
+            fields["username"] = N_("Already taken.")
         if email and other.email.lower() == email.lower():
-            fields["email"] = "Already in use."
+            fields["email"] = N_("Already in use.")
     if fields:
         raise Conflict("Username or email already in use.", code="duplicate", fields=fields)
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from flask import (
+    g,
     jsonify,
     render_template,
     request,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import and_, select
 
 import paneles
 import tickets
-from errors import Conflict, DomainError, ValidationFailed
+from errors import Conflict, DomainError, ValidationFailed, traducir
 from models import Categoria, Usuario, db
 from schemas import (
     TicketFilters,
@@ -65,15 +65,10 @@ def ticket_page(filters: TicketFilters, base_scope=None):
                              filters.per_page))
 
 
-UI_MESSAGES_BY_CODE = {
-    "invalid_transition": _l("That status change is not possible from the current status."),
-    "engineer_unavailable": _l("That engineer is not available."),
-}
-
-
-def ui_message(exc: DomainError) -> str:
-    """A domain error as the person reading the page should see it (translated)."""
-    return str(UI_MESSAGES_BY_CODE.get(exc.code) or _(exc.message))
+def al_fallar_volver_a(url: str) -> None:
+    """From here on, a domain error in this HTML form route is flashed (translated) and the
+    browser goes back to ``url``: app.py's one error handler does it, routes don't catch."""
+    g.al_fallar_volver_a = url
 
 
 def page_url(page: int, **extra) -> str:
@@ -108,10 +103,10 @@ def form_submit(form, action):
         for name, message in exc.fields.items():
             field = getattr(form, name.split(".")[0], None)
             if field is not None and hasattr(field, "errors"):
-                field.errors = [*field.errors, _(message)]
+                field.errors = [*field.errors, traducir(message)]
                 placed = True
         if not placed:
-            form.form_errors.append(ui_message(exc))
+            form.form_errors.append(exc.mensaje())
         return None
     return True if result is None else result
 

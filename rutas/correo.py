@@ -19,10 +19,11 @@ import outbox
 from auth import (
     role_required,
 )
-from errors import DomainError, ValidationFailed
+from errors import ValidationFailed, traducir
 from models import CANALES_SALIDA, ESTADOS_SALIDA, db
 from rutas import route
 from rutas.comun import (
+    al_fallar_volver_a,
     json_body,
     paginar,
 )
@@ -52,7 +53,7 @@ def admin_config_email():
             return redirect(url_for("admin_config_email"))
         except ValidationFailed as exc:
             db.session.rollback()
-            errores = exc.fields or {"__all__": exc.message}
+            errores = {k: traducir(v) for k, v in exc.fields.items()} or {"__all__": exc.mensaje()}
     return render_template("admin_config_email.html", cfg=email_manager.configuracion_dict(), errores=errores,
                            enviado=request.form if errores else None, auditoria=email_manager.auditoria(),
                            contadores=outbox.contadores("email")), 422 if errores else 200
@@ -62,12 +63,10 @@ def admin_config_email():
 @role_required("admin")
 def admin_config_email_prueba():
     """Send the test email now and say whether the SMTP server took it."""
-    try:
-        data = parse(email_manager.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
-        destino = email_manager.enviar_prueba(data.destinatario, current_user)
-        flash(_("Test email sent to %(email)s.", email=destino), "success")
-    except DomainError as exc:
-        flash(exc.message, "danger")
+    al_fallar_volver_a(url_for("admin_config_email"))
+    data = parse(email_manager.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
+    destino = email_manager.enviar_prueba(data.destinatario, current_user)
+    flash(_("Test email sent to %(email)s.", email=destino), "success")
     return redirect(url_for("admin_config_email"))
 
 

@@ -24,7 +24,7 @@ from auth import (
     login_limit,
     role_required,
 )
-from errors import ValidationFailed
+from errors import N_, ValidationFailed, error_body
 from forms import (
     LoginForm,
 )
@@ -86,7 +86,7 @@ def cambiar_idioma():
     elif idioma in IDIOMAS:
         session["idioma"] = idioma
     else:
-        raise ValidationFailed("Unknown language.", fields={"idioma": "Unknown language."})
+        raise ValidationFailed("Unknown language.", fields={"idioma": N_("Unknown language.")})
     return redirect(safe_next(request.form.get("next")) or url_for("index"))
 
 
@@ -101,7 +101,8 @@ def api_token():
     user = usuarios.autenticar(data.username, data.password)
     if user is None:
         g.login_failed = True
-        return jsonify({"error": {"code": "invalid_credentials", "message": "Invalid username or password."}}), 401
+        # Answered, not raised: the login limiter counts this response as a failed attempt.
+        return jsonify(error_body("invalid_credentials", N_("Invalid username or password."))), 401
     token, clear = usuarios.emitir_token(user, data.nombre)
     db.session.commit()
     return jsonify({"token": clear, "token_type": "Bearer", "usuario": usuario_dict(user)}), 201

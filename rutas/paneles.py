@@ -19,7 +19,7 @@ import usuarios
 from auth import (
     role_required,
 )
-from errors import Conflict, Forbidden, ValidationFailed
+from errors import Conflict, ValidationFailed
 from forms import (
     AsignarForm,
     CategoriaForm,
@@ -34,6 +34,7 @@ from forms import (
 from models import Categoria, Ingeniero, Usuario, db
 from rutas import route
 from rutas.comun import (
+    al_fallar_volver_a,
     categoria_choices,
     form_status,
     form_submit,
@@ -41,7 +42,6 @@ from rutas.comun import (
     list_page,
     page_args,
     safe_next,
-    ui_message,
 )
 from schemas import (
     EstadoChange,
@@ -131,13 +131,10 @@ def ticket_estado(numero: str):
     """Move the ticket (the buttons are ``tickets.allowed_moves``)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
     nuevo = parse(EstadoChange, {"estado": request.form.get("estado")}).estado
-    try:
-        tickets.cambiar_estado(ticket, current_user, nuevo)
-        db.session.commit()
-        flash(_("Status changed to “%(estado)s”.", estado=paneles.ESTADO_LABELS[nuevo]), "success")
-    except (Conflict, Forbidden) as exc:
-        db.session.rollback()
-        flash(ui_message(exc), "danger")
+    al_fallar_volver_a(url_for("ticket_detalle", numero=ticket.numero_ticket))
+    tickets.cambiar_estado(ticket, current_user, nuevo)
+    db.session.commit()
+    flash(_("Status changed to “%(estado)s”.", estado=paneles.ESTADO_LABELS[nuevo]), "success")
     return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket))
 
 
@@ -249,14 +246,12 @@ def admin_usuarios():
 def admin_usuario_activo(usuario_id: int):
     """Deactivate (after confirmation) or reactivate an account."""
     usuario = db.get_or_404(Usuario, usuario_id)
-    try:
-        usuarios.cambiar_activo(usuario, current_user, request.form.get("valor") == "1")
-        db.session.commit()
-        flash(_("%(nombre)s updated.", nombre=usuario.nombre), "success")
-    except Conflict as exc:
-        db.session.rollback()
-        flash(ui_message(exc), "danger")
-    return redirect(safe_next(request.form.get("next")) or url_for("admin_usuarios"))
+    volver = safe_next(request.form.get("next")) or url_for("admin_usuarios")
+    al_fallar_volver_a(volver)
+    usuarios.cambiar_activo(usuario, current_user, request.form.get("valor") == "1")
+    db.session.commit()
+    flash(_("%(nombre)s updated.", nombre=usuario.nombre), "success")
+    return redirect(volver)
 
 
 @route("/admin/categorias", methods=["GET", "POST"])
