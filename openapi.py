@@ -6,6 +6,7 @@ from what the API validates; tests check that every /api route is documented her
 
 from __future__ import annotations
 
+import json
 import re
 
 from pydantic import BaseModel
@@ -18,45 +19,6 @@ ERROR = {
         "code": {"type": "string"}, "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}},
 }
-PERSONA = {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "nombre": {"type": "string"}}}
-DATE = {"type": ["string", "null"], "format": "date-time"}
-TICKET = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer"}, "numero_ticket": {"type": "string", "example": "TKT-000123"},
-        "titulo": {"type": "string"}, "descripcion": {"type": "string"},
-        "prioridad": {"enum": ["baja", "media", "alta", "critica"]},
-        "estado": {"enum": ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]},
-        "categoria": {"type": "string"}, "etiquetas": {"type": "array", "items": {"type": "string"}},
-        "usuario": PERSONA, "cliente": PERSONA, "ingeniero": PERSONA,
-        "canal": {"enum": ["web", "api", "whatsapp", "email"]},
-        "fecha_creacion": DATE, "fecha_actualizacion": DATE, "fecha_primera_respuesta": DATE,
-        "fecha_resolucion": DATE, "fecha_cierre": DATE,
-        "conversacion_whatsapp_id": {"type": ["integer", "null"]},
-        "comunicacion_email_id": {"type": ["integer", "null"]},
-        "notas_internas": {"type": "array", "description": "Staff only; never present for usuario.",
-                           "items": {"$ref": "#/components/schemas/NotaInterna"}},
-    },
-}
-NOTA = {"type": "object", "properties": {"id": {"type": "integer"}, "autor": PERSONA, "texto": {"type": "string"},
-                                         "fecha": DATE}}
-MENSAJE = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "autor": PERSONA, "es_staff": {"type": "boolean"}, "cuerpo": {"type": "string"},
-    "leido": {"type": "boolean"}, "fecha_lectura": DATE, "fecha": DATE}}
-EVENTO = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "tipo": {"type": "string"}, "campo": {"type": ["string", "null"]},
-    "antes": {"type": ["string", "null"]}, "despues": {"type": ["string", "null"]}, "actor": PERSONA, "fecha": DATE}}
-USUARIO = {"type": "object", "properties": {k: {"type": "string"} for k in ("username", "nombre", "email", "rol", "idioma")}
-           | {"id": {"type": "integer"}, "activo": {"type": "boolean"}}}
-INGENIERO = {"type": "object", "properties": {
-    "id": {"type": "integer"}, "usuario_id": {"type": "integer"}, "username": {"type": "string"},
-    "nombre": {"type": "string"}, "email": {"type": "string"}, "especialidad": {"type": "string"},
-    "telefono": {"type": ["string", "null"]}, "disponible": {"type": "boolean"}, "activo": {"type": "boolean"},
-    "tickets_abiertos": {"type": "integer"}, "fecha_creacion": DATE}}
-CATEGORIA = {"type": "object", "properties": {"id": {"type": "integer"}, "nombre": {"type": "string"},
-                                              "descripcion": {"type": ["string", "null"]}, "activa": {"type": "boolean"}}}
-
-
 def page_of(ref: str) -> dict:
     return {"type": "object", "properties": {
         "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
@@ -103,73 +65,16 @@ def op(summary: str, roles: str, body: type[BaseModel] | None = None, ok: int = 
 REF = lambda name: {"$ref": f"#/components/schemas/{name}"}  # noqa: E731
 ANY = "usuario, ingeniero, admin"
 
-# (path, method) -> operation. Keep in step with app.py (tests/test_openapi.py checks it).
-OPERATIONS: dict[tuple[str, str], dict] = {
-    ("/api/auth/token", "post"): op("Exchange username and password for a Bearer token", "anyone",
-                                    schemas.TokenRequest, 201, {"type": "object"}, public=True, tag="auth"),
-    ("/api/auth/token", "delete"): op("Revoke the Bearer token of this request", ANY, ok=204, tag="auth"),
-    ("/api/auth/csrf", "get"): op("CSRF token for session-authenticated JavaScript (send as X-CSRFToken)",
-                                  "anyone", schema={"type": "object"}, public=True, tag="auth"),
-    ("/api/me", "get"): op("The caller", ANY, schema=REF("Usuario"), tag="auth"),
-    ("/api/tickets", "post"): op("Create a ticket (the caller is the requester)", ANY, schemas.TicketCreate, 201,
-                                 REF("Ticket")),
-    ("/api/mis-tickets", "get"): op("Tickets the caller requested", ANY, schema=page_of("Ticket"), params=LIST_PARAMS),
-    ("/api/tickets-ingeniero", "get"): op("Tickets assigned to the calling engineer", "ingeniero",
-                                          schema=page_of("Ticket"), params=LIST_PARAMS),
-    ("/api/todos-tickets", "get"): op("All tickets", "admin", schema=page_of("Ticket"), params=LIST_PARAMS),
-    ("/api/tickets/{ticket_id}", "get"): op("One ticket (404 outside the caller's scope)", ANY, schema=REF("Ticket"),
-                                            params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}", "put"): op("Edit fields (requester only while abierto)", ANY, schemas.TicketUpdate,
-                                            schema=REF("Ticket"), params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/estado", "put"): op(
-        "Change estado: abierto→en_progreso⇄en_espera→resuelto→cerrado; resuelto/cerrado→abierto (staff); "
-        "requester may move resuelto→abierto|cerrado. Refused moves are 409.", ANY, schemas.EstadoChange,
-        schema=REF("Ticket"), params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/notas", "put"): op("Append an internal note", "assigned ingeniero, admin",
-                                                  schemas.NotaCreate, schema=REF("Ticket"), params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/asignar", "put"): op("Assign an engineer (null unassigns)", "admin", schemas.Asignacion,
-                                                    schema=REF("Ticket"), params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/mensajes", "get"): op("Public thread; marks the other side's messages read", ANY,
-                                                     schema={"type": "object", "properties": {
-                                                         "items": {"type": "array", "items": REF("Mensaje")}}},
-                                                     params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/mensajes", "post"): op("Post a public message", ANY, schemas.MensajeCreate, 201,
-                                                      REF("Mensaje"), params=[ID("ticket_id")]),
-    ("/api/tickets/{ticket_id}/historial", "get"): op("History of every change", ANY, schema={
-        "type": "object", "properties": {"items": {"type": "array", "items": REF("Evento")}}}, params=[ID("ticket_id")]),
-    ("/api/categorias", "get"): op("Active categories", ANY, schema={"type": "object", "properties": {
-        "items": {"type": "array", "items": REF("Categoria")}}}, tag="catalogue"),
-    ("/api/categorias", "post"): op("Add a category", "admin", schemas.CategoriaCreate, 201, REF("Categoria"),
-                                    tag="catalogue"),
-    ("/api/ingenieros", "get"): op("Engineers with open load", "ingeniero, admin", schema={
-        "type": "object", "properties": {"items": {"type": "array", "items": REF("Ingeniero")}}}, tag="people"),
-    ("/api/ingenieros", "post"): op("Create an engineer", "admin", schemas.IngenieroCreate, 201, REF("Ingeniero"),
-                                    tag="people"),
-    ("/api/ingenieros/{ingeniero_id}", "put"): op("Update an engineer", "admin", schemas.IngenieroUpdate,
-                                                  schema=REF("Ingeniero"), params=[ID("ingeniero_id")], tag="people"),
-    ("/api/usuarios", "get"): op("All accounts", "admin", schema=page_of("Usuario"), tag="people", params=[
-        {"name": "page", "in": "query", "schema": {"type": "integer"}},
-        {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 100}}]),
-    ("/api/usuarios", "post"): op("Create an account", "admin", schemas.UsuarioCreate, 201, REF("Usuario"), tag="people"),
-    ("/api/openapi.json", "get"): op("This document", "anyone", schema={"type": "object"}, public=True, tag="meta"),
-}
-
-BODIES = [schemas.TokenRequest, schemas.TicketCreate, schemas.TicketUpdate, schemas.EstadoChange, schemas.NotaCreate,
-          schemas.Asignacion, schemas.MensajeCreate, schemas.CategoriaCreate, schemas.IngenieroCreate,
-          schemas.IngenieroUpdate, schemas.UsuarioCreate]
-
-
-def register(path: str, method: str, operation: dict, *bodies: type[BaseModel]) -> None:
-    """Other modules document their routes here (path uses {name} for URL variables)."""
-    OPERATIONS[(path, method)] = operation
-    BODIES.extend(b for b in bodies if b not in BODIES)
-
 
 def _salidas(base: type[BaseModel]) -> list[type[BaseModel]]:
     found = []
     for sub in base.__subclasses__():
         found += [sub, *_salidas(sub)]
     return found
+
+
+def _nombre(clase: str) -> str:
+    return clase.removesuffix("Out")
 
 
 def dump(model: type[BaseModel], obj) -> dict:
@@ -183,10 +88,10 @@ def openapi_path(rule: str) -> str:
 
 
 def operations() -> dict[tuple[str, str], dict]:
-    """Every documented operation: the ``doc=`` of each route in ``rutas`` (and the table above)."""
+    """Every documented operation: the ``doc=`` of each route in ``rutas``."""
     import rutas
 
-    ops = dict(OPERATIONS)
+    ops = {}
     for ruta in rutas.RUTAS:
         if ruta.doc is not None:
             for method in ruta.options.get("methods", ["GET"]):
@@ -195,10 +100,9 @@ def operations() -> dict[tuple[str, str], dict]:
 
 
 def document() -> dict:
-    components = {"Ticket": TICKET, "NotaInterna": NOTA, "Mensaje": MENSAJE, "Evento": EVENTO, "Usuario": USUARIO,
-                  "Ingeniero": INGENIERO, "Categoria": CATEGORIA, "Error": ERROR}
+    components: dict = {"Error": ERROR}
     paths: dict = {}
-    bodies = list(BODIES)
+    bodies: list[type[BaseModel]] = []
     for (path, method), operation in sorted(operations().items()):
         operation = dict(operation)
         body = operation.pop("_body", None)
@@ -207,9 +111,11 @@ def document() -> dict:
         paths.setdefault(path, {})[method] = operation
     for model in bodies:
         components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
-    for model in _salidas(schemas.Salida):
-        components[model.__name__.removesuffix("Out")] = model.model_json_schema(
-            ref_template="#/components/schemas/{model}", mode="serialization")
+    for model in _salidas(schemas.Salida):  # output shapes: "TicketOut" is listed as "Ticket"
+        esquema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+        esquema.pop("$defs", None)  # nested Salida models are listed on their own
+        components[_nombre(model.__name__)] = esquema
+    components = json.loads(re.sub(r'(#/components/schemas/\w+?)Out"', r'\1"', json.dumps(components)))
     return {
         "openapi": "3.1.0",
         "info": {"title": "Mesa de Ayuda API", "version": "1.0.0",

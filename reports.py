@@ -614,29 +614,3 @@ def ticket_pdf(ticket_id: int, viewer: Usuario) -> tuple[bytes, str]:
     ticket = tickets.get_visible(ticket_id, viewer)
     contenido = generar_informe_pdf(ticket, incluir_notas=viewer.es_staff, idioma=viewer.idioma)
     return contenido, f"informe_{ticket.numero_ticket}.pdf"
-
-# --- API documentation ------------------------------------------------------------------------
-
-def _document_routes() -> None:
-    import openapi
-
-    openapi.register("/api/tickets/descargar/excel", "get", openapi.op(
-        "Excel (.xlsx) of a ticket list, with the list filters; tipo=mis (own requests), ingeniero (assigned, "
-        "engineers only), todos (admin only). Internal notes column for staff only.", openapi.ANY,
-        schema={"type": "string", "format": "binary"}, content_type=XLSX_MIMETYPE,
-        params=[{"name": "tipo", "in": "query", "required": True, "schema": {"enum": list(TIPOS)}}]
-        + [p for p in openapi.LIST_PARAMS if p["name"] not in ("page", "per_page")], tag="reports"))
-    openapi.register("/api/tickets/{ticket_id}/pdf", "get", openapi.op(
-        "PDF report of one ticket (404 outside the caller's scope; no internal notes for usuario)", openapi.ANY,
-        schema={"type": "string", "format": "binary"}, content_type="application/pdf",
-        params=[openapi.ID("ticket_id")], tag="reports"))
-    openapi.register("/api/estadisticas", "get", openapi.op(
-        "Statistics scoped to the caller (admin all, ingeniero assigned, usuario own): counts by estado, "
-        "prioridad, categoria, ingeniero; created/closed per day (30 days); mean and median seconds to first "
-        "response and resolution; open backlog by age; unread messages", openapi.ANY,
-        schema={"type": "object"}, tag="reports", params=[
-            {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
-            {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}}]))
-
-
-_document_routes()

@@ -10,7 +10,17 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal, Optional, TypeVar
 
 import email_validator
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from errors import ValidationFailed
 from models import CANALES_SALIDA, ESTADOS, ESTADOS_SALIDA, PRIORIDADES
@@ -220,100 +230,6 @@ def iso(value: Optional[datetime]) -> Optional[str]:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def persona(usuario) -> Optional[dict]:
-    return None if usuario is None else {"id": usuario.id, "nombre": usuario.nombre}
-
-
-def ticket_dict(ticket, viewer) -> dict:
-    data = {
-        "id": ticket.id,
-        "numero_ticket": ticket.numero_ticket,
-        "titulo": ticket.titulo,
-        "descripcion": ticket.descripcion,
-        "prioridad": ticket.prioridad,
-        "estado": ticket.estado,
-        "categoria": ticket.categoria.nombre,
-        "etiquetas": [e.nombre for e in ticket.etiquetas],
-        "usuario": persona(ticket.usuario),
-        "cliente": (None if ticket.cliente is None
-                    else {"id": ticket.cliente.id, "nombre": ticket.cliente.nombre}),
-        "ingeniero": (None if ticket.ingeniero is None
-                      else {"id": ticket.ingeniero.id, "nombre": ticket.ingeniero.usuario.nombre}),
-        "canal": ticket.canal,
-        "fecha_creacion": iso(ticket.fecha_creacion),
-        "fecha_actualizacion": iso(ticket.fecha_actualizacion),
-        "fecha_primera_respuesta": iso(ticket.fecha_primera_respuesta),
-        "fecha_resolucion": iso(ticket.fecha_resolucion),
-        "fecha_cierre": iso(ticket.fecha_cierre),
-        "conversacion_whatsapp_id": ticket.conversacion_whatsapp_id,
-        "comunicacion_email_id": ticket.comunicacion_email_id,
-    }
-    if viewer.es_staff:
-        data["notas_internas"] = [nota_dict(n) for n in ticket.notas]
-    return data
-
-
-def nota_dict(nota) -> dict:
-    return {"id": nota.id, "autor": persona(nota.autor), "texto": nota.texto, "fecha": iso(nota.fecha)}
-
-
-def mensaje_dict(mensaje) -> dict:
-    return {
-        "id": mensaje.id,
-        "autor": {"id": mensaje.autor_id, "nombre": mensaje.autor_nombre},
-        "es_staff": mensaje.es_staff,
-        "cuerpo": mensaje.cuerpo,
-        "leido": mensaje.leido,
-        "fecha_lectura": iso(mensaje.fecha_lectura),
-        "fecha": iso(mensaje.fecha),
-    }
-
-
-def evento_dict(evento) -> dict:
-    return {
-        "id": evento.id,
-        "tipo": evento.tipo,
-        "campo": evento.campo,
-        "antes": evento.antes,
-        "despues": evento.despues,
-        "actor": persona(evento.actor),
-        "fecha": iso(evento.fecha),
-    }
-
-
-def usuario_dict(usuario) -> dict:
-    return {
-        "id": usuario.id,
-        "username": usuario.username,
-        "nombre": usuario.nombre,
-        "email": usuario.email,
-        "rol": usuario.rol,
-        "idioma": usuario.idioma,
-        "activo": usuario.activo,
-    }
-
-
-def ingeniero_dict(ingeniero, tickets_abiertos: int = 0) -> dict:
-    return {
-        "id": ingeniero.id,
-        "usuario_id": ingeniero.usuario_id,
-        "username": ingeniero.usuario.username,
-        "nombre": ingeniero.usuario.nombre,
-        "email": ingeniero.usuario.email,
-        "especialidad": ingeniero.especialidad,
-        "telefono": ingeniero.telefono,
-        "disponible": ingeniero.disponible,
-        "activo": ingeniero.usuario.activo,
-        "tickets_abiertos": tickets_abiertos,
-        "fecha_creacion": iso(ingeniero.fecha_creacion),
-    }
-
-
-def categoria_dict(categoria) -> dict:
-    return {"id": categoria.id, "nombre": categoria.nombre, "descripcion": categoria.descripcion,
-            "activa": categoria.activa}
-
-
 class FiltroEnvios(BaseModel):
     """Query of the outbox lists (``/admin/correos``, ``/api/correos``)."""
 
@@ -355,6 +271,173 @@ class EnvioOut(Salida):
     id_externo: Optional[str]
     fecha_creacion: datetime
     fecha_envio: Optional[datetime]
+
+
+Fecha = Annotated[Optional[datetime], PlainSerializer(iso, return_type=Optional[str])]
+
+
+class PersonaOut(Salida):
+    """Who: an account, a client or an engineer, by id and name."""
+
+    id: Optional[int]
+    nombre: Optional[str]
+
+
+class NotaOut(Salida):
+    """An internal note (staff only)."""
+
+    id: int
+    autor: Optional[PersonaOut]
+    texto: str
+    fecha: Fecha
+
+
+class TicketOut(Salida):
+    """A ticket. ``notas_internas`` only for staff (``ve_notas_internas`` decides)."""
+
+    id: int
+    numero_ticket: str = Field(examples=["TKT-000123"])
+    titulo: str
+    descripcion: str
+    prioridad: Prioridad
+    estado: Estado
+    categoria: str
+    etiquetas: list[str]
+    usuario: Optional[PersonaOut]
+    cliente: Optional[PersonaOut]
+    ingeniero: Optional[PersonaOut]
+    canal: str
+    fecha_creacion: Fecha
+    fecha_actualizacion: Fecha
+    fecha_primera_respuesta: Fecha
+    fecha_resolucion: Fecha
+    fecha_cierre: Fecha
+    conversacion_whatsapp_id: Optional[int]
+    comunicacion_email_id: Optional[int]
+    notas_internas: Optional[list[NotaOut]] = Field(
+        default=None, description="Staff only; never present for usuario.")
+
+    @field_validator("categoria", mode="before")
+    @classmethod
+    def _categoria(cls, v):
+        return v if isinstance(v, str) else v.nombre
+
+    @field_validator("etiquetas", mode="before")
+    @classmethod
+    def _etiquetas(cls, v):
+        return [e if isinstance(e, str) else e.nombre for e in v]
+
+    @field_validator("ingeniero", mode="before")
+    @classmethod
+    def _ingeniero(cls, v):
+        return v if v is None or isinstance(v, dict) else {"id": v.id, "nombre": v.usuario.nombre}
+
+
+class MensajeOut(Salida):
+    """A public message of the thread."""
+
+    id: int
+    autor: PersonaOut
+    es_staff: bool
+    cuerpo: str
+    leido: bool
+    fecha_lectura: Fecha
+    fecha: Fecha
+
+    @model_validator(mode="before")
+    @classmethod
+    def _autor(cls, obj):
+        if isinstance(obj, dict):
+            return obj
+        return {**{k: getattr(obj, k) for k in ("id", "es_staff", "cuerpo", "leido", "fecha_lectura", "fecha")},
+                "autor": {"id": obj.autor_id, "nombre": obj.autor_nombre}}
+
+
+class EventoOut(Salida):
+    """One entry of a ticket's history."""
+
+    id: int
+    tipo: str
+    campo: Optional[str]
+    antes: Optional[str]
+    despues: Optional[str]
+    actor: Optional[PersonaOut]
+    fecha: Fecha
+
+
+class UsuarioOut(Salida):
+    id: int
+    username: str
+    nombre: str
+    email: str
+    rol: str
+    idioma: str
+    activo: bool
+
+
+class IngenieroOut(Salida):
+    """An engineer with their account's data and open load."""
+
+    id: int
+    usuario_id: int
+    username: str
+    nombre: str
+    email: str
+    especialidad: str
+    telefono: Optional[str]
+    disponible: bool
+    activo: bool
+    tickets_abiertos: int
+    fecha_creacion: Fecha
+
+
+class CategoriaOut(Salida):
+    id: int
+    nombre: str
+    descripcion: Optional[str]
+    activa: bool
+
+
+def ve_notas_internas(viewer) -> bool:
+    """THE rule of who sees a ticket's internal notes: staff."""
+    return bool(viewer.es_staff)
+
+
+def ticket_dict(ticket, viewer) -> dict:
+    out = TicketOut.model_validate(ticket)
+    if not ve_notas_internas(viewer):
+        return out.model_dump(mode="json", exclude={"notas_internas"})
+    out.notas_internas = [NotaOut.model_validate(n) for n in ticket.notas]
+    return out.model_dump(mode="json")
+
+
+def nota_dict(nota) -> dict:
+    return NotaOut.model_validate(nota).model_dump(mode="json")
+
+
+def mensaje_dict(mensaje) -> dict:
+    return MensajeOut.model_validate(mensaje).model_dump(mode="json")
+
+
+def evento_dict(evento) -> dict:
+    return EventoOut.model_validate(evento).model_dump(mode="json")
+
+
+def usuario_dict(usuario) -> dict:
+    return UsuarioOut.model_validate(usuario).model_dump(mode="json")
+
+
+def ingeniero_dict(ingeniero, tickets_abiertos: int = 0) -> dict:
+    u = ingeniero.usuario
+    return IngenieroOut.model_validate({
+        "id": ingeniero.id, "usuario_id": ingeniero.usuario_id, "username": u.username, "nombre": u.nombre,
+        "email": u.email, "especialidad": ingeniero.especialidad, "telefono": ingeniero.telefono,
+        "disponible": ingeniero.disponible, "activo": u.activo, "tickets_abiertos": tickets_abiertos,
+        "fecha_creacion": ingeniero.fecha_creacion}).model_dump(mode="json")
+
+
+def categoria_dict(categoria) -> dict:
+    return CategoriaOut.model_validate(categoria).model_dump(mode="json")
 
 
 def page_dict(items: list, total: int, page: int, per_page: int) -> dict:

@@ -7,6 +7,8 @@ from flask import (
 )
 from sqlalchemy import func, select
 
+import openapi
+import schemas
 import tickets
 import usuarios
 from auth import (
@@ -33,7 +35,9 @@ from schemas import (
 
 # --- API: catalogues and people ------------------------------------------------------------
 
-@route("/api/categorias")
+@route("/api/categorias", doc=openapi.op(
+    "Active categories", openapi.ANY, schema={"type": "object", "properties": {
+    "items": {"type": "array", "items": openapi.REF("Categoria")}}}, tag="catalogue"))
 @role_required()
 def api_categorias():
     """Active categories."""
@@ -42,7 +46,9 @@ def api_categorias():
     return jsonify({"items": [categoria_dict(c) for c in rows]})
 
 
-@route("/api/categorias", methods=["POST"], endpoint="api_crear_categoria")
+@route("/api/categorias", methods=["POST"], endpoint="api_crear_categoria", doc=openapi.op(
+    "Add a category", "admin", schemas.CategoriaCreate, 201, openapi.REF("Categoria"),
+    tag="catalogue"))
 @role_required("admin")
 def api_crear_categoria():
     """Add a category (admin)."""
@@ -52,7 +58,8 @@ def api_crear_categoria():
     return jsonify(categoria_dict(categoria)), 201
 
 
-@route("/api/ingenieros")
+@route("/api/ingenieros", doc=openapi.op("Engineers with open load", "ingeniero, admin", schema={
+    "type": "object", "properties": {"items": {"type": "array", "items": openapi.REF("Ingeniero")}}}, tag="people"))
 @role_required("admin", "ingeniero")
 def api_ingenieros():
     """Engineers with specialty, availability and current open load."""
@@ -61,7 +68,9 @@ def api_ingenieros():
     return jsonify({"items": [ingeniero_dict(i, carga.get(i.id, 0)) for i in lista]})
 
 
-@route("/api/ingenieros", methods=["POST"], endpoint="api_crear_ingeniero")
+@route("/api/ingenieros", methods=["POST"], endpoint="api_crear_ingeniero", doc=openapi.op(
+    "Create an engineer", "admin", schemas.IngenieroCreate, 201, openapi.REF("Ingeniero"),
+    tag="people"))
 @role_required("admin")
 def api_crear_ingeniero():
     """Create an engineer account and profile (admin)."""
@@ -70,7 +79,9 @@ def api_crear_ingeniero():
     return jsonify(ingeniero_dict(ingeniero)), 201
 
 
-@route("/api/ingenieros/<int:ingeniero_id>", methods=["PUT"])
+@route("/api/ingenieros/<int:ingeniero_id>", methods=["PUT"], doc=openapi.op(
+    "Update an engineer", "admin", schemas.IngenieroUpdate,
+    schema=openapi.REF("Ingeniero"), params=[openapi.ID("ingeniero_id")], tag="people"))
 @role_required("admin")
 def api_actualizar_ingeniero(ingeniero_id: int):
     """Update an engineer's profile or availability (admin)."""
@@ -82,7 +93,10 @@ def api_actualizar_ingeniero(ingeniero_id: int):
     return jsonify(ingeniero_dict(ingeniero, tickets.carga_abierta([ingeniero.id]).get(ingeniero.id, 0)))
 
 
-@route("/api/usuarios")
+@route("/api/usuarios", doc=openapi.op(
+    "All accounts", "admin", schema=openapi.page_of("Usuario"), tag="people", params=[
+    {"name": "page", "in": "query", "schema": {"type": "integer"}},
+    {"name": "per_page", "in": "query", "schema": {"type": "integer", "maximum": 100}}]))
 @role_required("admin")
 def api_usuarios():
     """All accounts (admin), paginated."""
@@ -93,7 +107,8 @@ def api_usuarios():
     return jsonify(page_dict([usuario_dict(u) for u in rows], total, page, per_page))
 
 
-@route("/api/usuarios", methods=["POST"], endpoint="api_crear_usuario")
+@route("/api/usuarios", methods=["POST"], endpoint="api_crear_usuario", doc=openapi.op(
+    "Create an account", "admin", schemas.UsuarioCreate, 201, openapi.REF("Usuario"), tag="people"))
 @role_required("admin")
 def api_crear_usuario():
     """Create an account with a role (admin)."""

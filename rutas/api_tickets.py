@@ -9,6 +9,8 @@ from flask import (
 )
 from flask_login import current_user
 
+import openapi
+import schemas
 import tickets
 from auth import (
     role_required,
@@ -37,7 +39,9 @@ from schemas import (
 
 # --- API: tickets ------------------------------------------------------------------------
 
-@route("/api/tickets", methods=["POST"])
+@route("/api/tickets", methods=["POST"], doc=openapi.op(
+    "Create a ticket (the caller is the requester)", openapi.ANY, schemas.TicketCreate, 201,
+    openapi.REF("Ticket")))
 @role_required()
 def api_crear_ticket():
     """Create a ticket as the caller (requester). 201 with the ticket."""
@@ -48,7 +52,9 @@ def api_crear_ticket():
     return ticket_response(ticket, 201)
 
 
-@route("/api/mis-tickets")
+@route("/api/mis-tickets", doc=openapi.op(
+    "Tickets the caller requested", openapi.ANY, schema=openapi.page_of("Ticket"),
+    params=openapi.LIST_PARAMS))
 @role_required()
 def api_mis_tickets():
     """Tickets the caller requested."""
@@ -56,28 +62,34 @@ def api_mis_tickets():
     return ticket_page(f, base_scope=tickets.Ticket.usuario_id == current_user.id)
 
 
-@route("/api/tickets-ingeniero")
+@route("/api/tickets-ingeniero", doc=openapi.op("Tickets assigned to the calling engineer", "ingeniero",
+    schema=openapi.page_of("Ticket"), params=openapi.LIST_PARAMS))
 @role_required("ingeniero")
 def api_tickets_ingeniero():
     """Tickets assigned to the calling engineer."""
     return ticket_page(parse_query(TicketFilters, request.args))
 
 
-@route("/api/todos-tickets")
+@route("/api/todos-tickets", doc=openapi.op(
+    "All tickets", "admin", schema=openapi.page_of("Ticket"), params=openapi.LIST_PARAMS))
 @role_required("admin")
 def api_todos_tickets():
     """Every ticket (admin)."""
     return ticket_page(parse_query(TicketFilters, request.args))
 
 
-@route("/api/tickets/<int:ticket_id>")
+@route("/api/tickets/<int:ticket_id>", doc=openapi.op(
+    "One ticket (404 outside the caller's scope)", openapi.ANY, schema=openapi.REF("Ticket"),
+    params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_ticket(ticket_id: int):
     """One ticket the caller may see."""
     return jsonify(ticket_dict(tickets.get_visible(ticket_id, current_user), current_user))
 
 
-@route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket")
+@route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(
+    "Edit fields (requester only while abierto)", openapi.ANY, schemas.TicketUpdate,
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_actualizar_ticket(ticket_id: int):
     """Edit titulo, descripcion, categoria, prioridad, etiquetas or links."""
@@ -87,7 +99,10 @@ def api_actualizar_ticket(ticket_id: int):
     return ticket_response(ticket)
 
 
-@route("/api/tickets/<int:ticket_id>/estado", methods=["PUT"])
+@route("/api/tickets/<int:ticket_id>/estado", methods=["PUT"], doc=openapi.op(
+    "Change estado: abierto→en_progreso⇄en_espera→resuelto→cerrado; resuelto/cerrado→abierto (staff); "
+    "requester may move resuelto→abierto|cerrado. Refused moves are 409.", openapi.ANY, schemas.EstadoChange,
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_cambiar_estado(ticket_id: int):
     """Move the ticket through its lifecycle (refused moves are 409)."""
@@ -98,7 +113,9 @@ def api_cambiar_estado(ticket_id: int):
     return ticket_response(ticket)
 
 
-@route("/api/tickets/<int:ticket_id>/notas", methods=["PUT"])
+@route("/api/tickets/<int:ticket_id>/notas", methods=["PUT"], doc=openapi.op(
+    "Append an internal note", "assigned ingeniero, admin",
+    schemas.NotaCreate, schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
 @role_required("ingeniero", "admin")
 def api_agregar_nota(ticket_id: int):
     """Append an internal note (staff only)."""
@@ -108,7 +125,9 @@ def api_agregar_nota(ticket_id: int):
     return ticket_response(ticket)
 
 
-@route("/api/tickets/<int:ticket_id>/asignar", methods=["PUT"])
+@route("/api/tickets/<int:ticket_id>/asignar", methods=["PUT"], doc=openapi.op(
+    "Assign an engineer (null unassigns)", "admin", schemas.Asignacion,
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
 @role_required("admin")
 def api_asignar(ticket_id: int):
     """Assign (or, with null, unassign) an engineer."""
@@ -118,7 +137,11 @@ def api_asignar(ticket_id: int):
     return ticket_response(ticket)
 
 
-@route("/api/tickets/<int:ticket_id>/mensajes")
+@route("/api/tickets/<int:ticket_id>/mensajes", doc=openapi.op(
+    "Public thread; marks the other side's messages read", openapi.ANY,
+    schema={"type": "object", "properties": {
+    "items": {"type": "array", "items": openapi.REF("Mensaje")}}},
+    params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_mensajes(ticket_id: int):
     """The public thread; reading marks the other side's messages as read."""
@@ -128,7 +151,9 @@ def api_mensajes(ticket_id: int):
     return jsonify({"items": [mensaje_dict(m) for m in lista], "total": len(lista)})
 
 
-@route("/api/tickets/<int:ticket_id>/mensajes", methods=["POST"], endpoint="api_nuevo_mensaje")
+@route("/api/tickets/<int:ticket_id>/mensajes", methods=["POST"], endpoint="api_nuevo_mensaje", doc=openapi.op(
+    "Post a public message", openapi.ANY, schemas.MensajeCreate, 201,
+    openapi.REF("Mensaje"), params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_nuevo_mensaje(ticket_id: int):
     """Post a public message on the ticket."""
@@ -138,7 +163,9 @@ def api_nuevo_mensaje(ticket_id: int):
     return jsonify(mensaje_dict(mensaje)), 201
 
 
-@route("/api/tickets/<int:ticket_id>/historial")
+@route("/api/tickets/<int:ticket_id>/historial", doc=openapi.op(
+    "History of every change", openapi.ANY, schema={
+    "type": "object", "properties": {"items": {"type": "array", "items": openapi.REF("Evento")}}}, params=[openapi.ID("ticket_id")]))
 @role_required()
 def api_historial(ticket_id: int):
     """Every change of the ticket (internal-note events only for staff)."""

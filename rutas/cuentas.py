@@ -16,6 +16,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
+import openapi
+import schemas
 import usuarios
 from auth import (
     csrf_exempt,
@@ -44,6 +46,7 @@ from schemas import (
 
 
 @route("/")
+
 def index():
     """Send people to their panel, or to the login page."""
     if current_user.is_authenticated:
@@ -52,6 +55,7 @@ def index():
 
 
 @route("/login", methods=["GET", "POST"])
+
 @limiter.limit(login_limit, methods=["POST"], deduct_when=login_failed_deduct)
 def login():
     """Log in with username and password (failed attempts are rate limited)."""
@@ -69,6 +73,7 @@ def login():
 
 
 @route("/logout", methods=["POST"])
+
 def logout():
     """End the session."""
     logout_user()
@@ -77,6 +82,7 @@ def logout():
 
 
 @route("/idioma", methods=["POST"])
+
 def cambiar_idioma():
     """Switch the interface language: saved on the account, or in the session before login."""
     idioma = request.form.get("idioma", "")
@@ -92,7 +98,9 @@ def cambiar_idioma():
 
 # --- API: auth -------------------------------------------------------------------------
 
-@route("/api/auth/token", methods=["POST"])
+@route("/api/auth/token", methods=["POST"], doc=openapi.op(
+    "Exchange username and password for a Bearer token", "anyone",
+    schemas.TokenRequest, 201, {"type": "object"}, public=True, tag="auth"))
 @csrf_exempt
 @limiter.limit(login_limit, deduct_when=login_failed_deduct)
 def api_token():
@@ -108,7 +116,8 @@ def api_token():
     return jsonify({"token": clear, "token_type": "Bearer", "usuario": usuario_dict(user)}), 201
 
 
-@route("/api/auth/token", methods=["DELETE"], endpoint="api_token_revoke")
+@route("/api/auth/token", methods=["DELETE"], endpoint="api_token_revoke", doc=openapi.op(
+    "Revoke the Bearer token of this request", openapi.ANY, ok=204, tag="auth"))
 @role_required()
 def api_token_revoke():
     """Revoke the Bearer token this request was made with."""
@@ -121,13 +130,16 @@ def api_token_revoke():
     return "", 204
 
 
-@route("/api/auth/csrf")
+@route("/api/auth/csrf", doc=openapi.op(
+    "CSRF token for session-authenticated JavaScript (send as X-CSRFToken)",
+    "anyone", schema={"type": "object"}, public=True, tag="auth"))
 def api_csrf():
     """A CSRF token for session-authenticated JavaScript clients (send it as X-CSRFToken)."""
     return jsonify({"csrf_token": generate_csrf()})
 
 
-@route("/api/openapi.json")
+@route("/api/openapi.json", doc=openapi.op(
+    "This document", "anyone", schema={"type": "object"}, public=True, tag="meta"))
 def api_openapi():
     """The OpenAPI document of this API."""
     import openapi
@@ -135,7 +147,7 @@ def api_openapi():
     return jsonify(openapi.document())
 
 
-@route("/api/me")
+@route("/api/me", doc=openapi.op("The caller", openapi.ANY, schema=openapi.REF("Usuario"), tag="auth"))
 @role_required()
 def api_me():
     """Who is calling."""

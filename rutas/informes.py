@@ -13,6 +13,7 @@ from flask import (
 from flask_babel import format_decimal
 from flask_login import current_user
 
+import openapi
 import reports
 from auth import (
     role_required,
@@ -24,7 +25,13 @@ from schemas import (
 
 # --- reports: excel, pdf, statistics ---------------------------------------------------
 
-@route("/api/tickets/descargar/excel")
+@route("/api/tickets/descargar/excel", doc=openapi.op(
+    "Excel (.xlsx) of a ticket list, with the list filters; tipo=mis (own requests), ingeniero (assigned, "
+    "engineers only), todos (admin only). Internal notes column for staff only. Headers and values in the "
+    "caller's language.", openapi.ANY,
+    schema={"type": "string", "format": "binary"}, content_type=reports.XLSX_MIMETYPE,
+    params=[{"name": "tipo", "in": "query", "required": True, "schema": {"enum": list(reports.TIPOS)}}]
+    + [p for p in openapi.LIST_PARAMS if p["name"] not in ("page", "per_page")], tag="reports"))
 @role_required()
 def api_descargar_excel():
     """Excel of mis|ingeniero|todos tickets with the list filters (403 when the role may not)."""
@@ -34,7 +41,10 @@ def api_descargar_excel():
                      download_name=reports.excel_filename(f.tipo), max_age=0)
 
 
-@route("/api/tickets/<int:ticket_id>/pdf")
+@route("/api/tickets/<int:ticket_id>/pdf", doc=openapi.op(
+    "PDF report of one ticket (404 outside the caller's scope; no internal notes for usuario)", openapi.ANY,
+    schema={"type": "string", "format": "binary"}, content_type="application/pdf",
+    params=[openapi.ID("ticket_id")], tag="reports"))
 @role_required()
 def api_ticket_pdf(ticket_id: int):
     """PDF report of one ticket (a usuario's copy has no internal notes)."""
@@ -43,7 +53,13 @@ def api_ticket_pdf(ticket_id: int):
                      download_name=nombre, max_age=0)
 
 
-@route("/api/estadisticas")
+@route("/api/estadisticas", doc=openapi.op(
+    "Statistics scoped to the caller (admin all, ingeniero assigned, usuario own): counts by estado, "
+    "prioridad, categoria, ingeniero; created/closed per day (30 days); mean and median seconds to first "
+    "response and resolution; open backlog by age; unread messages", openapi.ANY,
+    schema={"type": "object"}, tag="reports", params=[
+        {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
+        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}}]))
 @role_required()
 def api_estadisticas():
     """Statistics of the tickets the caller may see."""

@@ -17,7 +17,7 @@ def test_every_api_route_is_documented(app, client):
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((path, method.lower()))
     missing = served - documented
-    assert not missing, f"document these routes in openapi.py OPERATIONS (or openapi.register): {sorted(missing)}"
+    assert not missing, f"document these routes with @route(..., doc=openapi.op(...)): {sorted(missing)}"
     assert not documented - served, "openapi.py documents routes the app does not serve"
 
 
