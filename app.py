@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 import email_manager
+import envio_email
 import outbox
 import paneles
 import rutas
@@ -80,7 +81,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.url_map.converters["int"] = DbIdConverter
     rutas.registrar(app)
     register_panels(app)
-    email_manager.init_app(app)  # email receivers and the outbox's email channel
+    email_manager.init_app(app)  # the email kinds follow the lifecycle's signals
+    envio_email.init_app(app)  # the outbox's email channel (SMTP)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
 
     @app.context_processor

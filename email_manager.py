@@ -1,49 +1,36 @@
-"""Email at every step of a ticket's life, through a persistent outbox.
+"""The kinds of email a ticket's life sends, who gets each, and the signal receivers.
 
 * One function per kind of email (``correo_*``). Each renders ``templates/email/<kind>.html``
-  and ``.txt`` in the recipient's language and writes a ``Envio`` row to the
-  session: the row commits (or rolls back) with the change that caused it. The request
-  never talks to SMTP, so SMTP being down never fails nor slows it.
+  and ``.txt`` under ``force_locale(<recipient>.idioma)`` (texts are msgids of the Flask-Babel
+  catalogs) and queues it in the outbox (``outbox.encolar``): the row commits (or rolls back)
+  with the change that caused it; the request never talks to SMTP.
 * The receivers at the bottom connect those functions to the signals ``tickets.py`` sends.
-* ``enviar_pendientes`` delivers: it claims rows with one conditional UPDATE (plus
-  ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so any number of senders may run at once and
-  each email leaves once. Failures retry with exponential backoff; after the last try the
-  email is ``fallido`` and waits for an admin's "reintentar". The PDF report is generated
-  here, at send time; if that fails the email still goes, saying so.
-* Senders: a background thread under ``make run`` (OUTBOX_THREAD=1) and
-  ``flask send-emails [--loop]`` for production.
-* Configuración > Email: the ``ConfiguracionEmail`` row overrides .env (MAIL_*,
-  TICKETS_NOTIFY_EMAIL); every change is audited in ``CambioConfiguracion``.
+* Delivery is the outbox's email channel (``envio_email.py``); the settings of
+  Configuración > Email are ``ajustes_email.py``.
 """
 
 from __future__ import annotations
 
 import logging
-import smtplib
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
-from typing import Annotated, Optional
+from typing import Optional
 
-import email_validator
 from flask import Flask, current_app, g, render_template
 from flask_babel import force_locale, gettext
-from flask_mail import Attachment, Connection, Mail, Message
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
+from flask_mail import Mail, Message
 from sqlalchemy import select
 
 import outbox
 import tickets
-from errors import N_, DomainError, ValidationFailed
+from ajustes_email import ajustes
+from errors import N_
 from models import (
     IDIOMAS,
-    CambioConfiguracion,
-    ConfiguracionEmail,
     Envio,
     Ticket,
     Usuario,
     db,
-    utcnow,
 )
 from paneles import VALOR_LABELS
 
@@ -287,298 +274,6 @@ def conectar_senales() -> None:
     tickets.prioridad_cambiada.connect(_on_prioridad)
 
 
-# --- Configuración > Email ---------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Ajustes:
-    servidor: str
-    puerto: int
-    usuario: Optional[str]
-    password: Optional[str]
-    usar_tls: bool
-    usar_ssl: bool
-    remitente_nombre: str
-    remitente_email: str
-    contactos: list[str]
-
-    @property
-    def remitente(self) -> str:
-        return formataddr((self.remitente_nombre, self.remitente_email)) if self.remitente_nombre else self.remitente_email
-
-
-CAMPOS = ("servidor", "puerto", "usuario", "password", "usar_tls", "usar_ssl", "remitente_nombre",
-          "remitente_email", "contactos_notificacion")
-
-
-def _fila() -> Optional[ConfiguracionEmail]:
-    return db.session.get(ConfiguracionEmail, 1)
-
-
-def _desde_env() -> dict:
-    c = current_app.config
-    nombre, direccion = parseaddr(c.get("MAIL_DEFAULT_SENDER") or "")
-    return {"servidor": c.get("MAIL_SERVER") or "localhost", "puerto": int(c.get("MAIL_PORT") or 25),
-            "usuario": c.get("MAIL_USERNAME") or None, "password": c.get("MAIL_PASSWORD") or None,
-            "usar_tls": bool(c.get("MAIL_USE_TLS")), "usar_ssl": bool(c.get("MAIL_USE_SSL")),
-            "remitente_nombre": nombre or "Mesa de Ayuda", "remitente_email": direccion or "soporte@localhost",
-            "contactos_notificacion": c.get("TICKETS_NOTIFY_EMAIL") or ""}
-
-
-def _valores() -> tuple[dict, dict]:
-    """Effective values and where each comes from ("bd" or "env")."""
-    valores, origen = _desde_env(), {}
-    fila = _fila()
-    for campo in CAMPOS:
-        guardado = getattr(fila, campo) if fila is not None else None
-        if guardado is not None:
-            valores[campo] = guardado
-        origen[campo] = "bd" if guardado is not None else "env"
-    return valores, origen
-
-
-def separar_contactos(texto: Optional[str]) -> list[str]:
-    partes = (texto or "").replace(";", ",").replace("\n", ",").split(",")
-    return [p.strip() for p in partes if p.strip()]
-
-
-def ajustes() -> Ajustes:
-    v, _ = _valores()
-    return Ajustes(v["servidor"], int(v["puerto"]), v["usuario"] or None, v["password"] or None, bool(v["usar_tls"]),
-                   bool(v["usar_ssl"]), v["remitente_nombre"] or "", v["remitente_email"],
-                   separar_contactos(v["contactos_notificacion"]))
-
-
-Host = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.\-\[\]:]+$")]
-
-
-class ConfiguracionEmailUpdate(BaseModel):
-    """PUT /api/configuracion/email. A field left out stays as it is; ``null`` goes back to the
-    .env value. ``password`` is write-only: "" keeps the stored one, ``null`` removes it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    servidor: Optional[Host] = None
-    puerto: Optional[int] = Field(default=None, ge=1, le=65535)
-    usuario: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]] = None
-    password: Optional[Annotated[str, StringConstraints(max_length=255)]] = None
-    usar_tls: Optional[bool] = None
-    usar_ssl: Optional[bool] = None
-    remitente_nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]] = None
-    remitente_email: Optional[EmailStr] = None
-    contactos_notificacion: Optional[Annotated[str, StringConstraints(max_length=4000)]] = None
-
-    @field_validator("contactos_notificacion")
-    @classmethod
-    def _contactos(cls, value: Optional[str]) -> Optional[str]:
-        if value is None:
-            return None
-        validos, malos = [], []
-        for direccion in separar_contactos(value):
-            try:
-                validos.append(email_validator.validate_email(direccion, check_deliverability=False).normalized)
-            except email_validator.EmailNotValidError:
-                malos.append(direccion)
-        if malos:
-            raise ValueError(f"Not valid email addresses: {', '.join(malos)}")
-        return ", ".join(dict.fromkeys(validos))
-
-    @model_validator(mode="after")
-    def _tls_o_ssl(self):
-        if self.usar_tls and self.usar_ssl:
-            raise ValueError("Choose STARTTLS or SSL, not both.")
-        return self
-
-
-class CorreoPrueba(BaseModel):
-    """POST /api/configuracion/email/prueba: where to send it (default: the admin's own address)."""
-
-    model_config = ConfigDict(extra="forbid")
-    destinatario: Optional[EmailStr] = None
-
-
-def datos_de_formulario(form) -> dict:
-    """The settings form as a ConfiguracionEmailUpdate body. Saving the form stores every
-    field (so the page's values win over .env); an empty password box keeps the password."""
-    datos = {c: form.get(c, "") for c in ("usuario", "remitente_nombre", "contactos_notificacion")}
-    for campo in ("servidor", "puerto", "remitente_email"):
-        if (form.get(campo) or "").strip():
-            datos[campo] = form.get(campo).strip()
-    seguridad = form.get("seguridad", "ninguna")
-    datos["usar_tls"], datos["usar_ssl"] = seguridad == "tls", seguridad == "ssl"
-    if form.get("borrar_password"):
-        datos["password"] = None
-    elif form.get("password"):
-        datos["password"] = form.get("password")
-    return datos
-
-
-def configuracion_dict() -> dict:
-    """What the settings page and GET show: effective values, never the password."""
-    valores, origen = _valores()
-    fila = _fila()
-    out = {c: valores[c] for c in CAMPOS if c not in SECRETOS}
-    out["password_configurada"] = bool(valores["password"])
-    out["origen"] = {c: o for c, o in origen.items()}
-    out["actualizado"] = fila.fecha_actualizacion.isoformat() if fila is not None and fila.fecha_actualizacion else None
-    return out
-
-
-def actualizar_configuracion(data: ConfiguracionEmailUpdate, actor: Usuario) -> list[str]:
-    """Store the given fields (they now override .env) and audit which changed. Flushes."""
-    efectivos, _ = _valores()
-    fila = _fila()
-    if fila is None:
-        fila = ConfiguracionEmail(id=1)
-        db.session.add(fila)
-    dados = data.model_dump(include=data.model_fields_set)
-    if dados.get("password") == "":
-        dados.pop("password")  # an empty password box means "keep it"
-    if dados.get("usar_tls"):  # choosing one of STARTTLS / SSL turns the other off
-        dados.setdefault("usar_ssl", False)
-    if dados.get("usar_ssl"):
-        dados.setdefault("usar_tls", False)
-    campos, detalle = [], {}
-    for campo, nuevo in dados.items():
-        if getattr(fila, campo) == nuevo:
-            continue
-        setattr(fila, campo, nuevo)
-        campos.append(campo)
-        detalle[campo] = {"cambiado": True} if campo in SECRETOS else {"antes": efectivos[campo], "despues": nuevo}
-    final = ajustes_de(fila)
-    if final["usar_tls"] and final["usar_ssl"]:
-        raise ValidationFailed("Choose STARTTLS or SSL, not both.", fields={"usar_ssl": N_("Choose STARTTLS or SSL, not both.")})
-    if campos:
-        fila.fecha_actualizacion = utcnow()
-        fila.actualizado_por_id = actor.id
-        db.session.add(CambioConfiguracion(seccion="email", usuario_id=actor.id, campos=campos, detalle=detalle,
-                                           fecha=utcnow()))
-    db.session.flush()
-    return campos
-
-
-def ajustes_de(fila: ConfiguracionEmail) -> dict:
-    env = _desde_env()
-    return {c: getattr(fila, c) if getattr(fila, c) is not None else env[c] for c in CAMPOS}
-
-
-def auditoria(limite: int = 20) -> list[CambioConfiguracion]:
-    return list(db.session.execute(
-        select(CambioConfiguracion).where(CambioConfiguracion.seccion == "email")
-        .order_by(CambioConfiguracion.id.desc()).limit(limite)).scalars())
-
-
-def cambio_dict(c: CambioConfiguracion) -> dict:
-    return {"id": c.id, "fecha": c.fecha.isoformat(), "usuario": c.usuario.username if c.usuario else None,
-            "campos": c.campos}
-
-
-# --- sending -------------------------------------------------------------------------------------
-
-class _Conexion(Connection):
-    """Flask-Mail's connection with the effective settings and a timeout (a silent server must
-    not hold a sender forever)."""
-
-    def __init__(self, cfg: Ajustes, timeout: float):
-        super().__init__(mail.init_mail({"MAIL_SUPPRESS_SEND": False}))
-        self.cfg = cfg
-        self.timeout = timeout
-
-    def configure_host(self):
-        cfg = self.cfg
-        if cfg.usar_ssl:
-            host = smtplib.SMTP_SSL(cfg.servidor, cfg.puerto, timeout=self.timeout)
-        else:
-            host = smtplib.SMTP(cfg.servidor, cfg.puerto, timeout=self.timeout)
-        if cfg.usar_tls:
-            host.starttls()
-        if cfg.usuario and cfg.password:
-            host.login(cfg.usuario, cfg.password)
-        return host
-
-
-def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
-    """Build the attachments; return them and the notices for the ones that failed."""
-    from informe_pdf import generar_informe_pdf
-
-    adjuntos, avisos = [], []
-    for spec in correo.adjuntos or []:
-        idioma = spec.get("idioma", "es") if spec.get("idioma") in IDIOMAS else "es"
-        try:
-            if spec.get("tipo") != "informe_pdf":
-                raise ValueError(f"unknown attachment {spec.get('tipo')!r}")
-            ticket = db.session.get(Ticket, spec.get("ticket_id"))
-            if ticket is None:
-                raise LookupError(f"ticket {spec.get('ticket_id')} no longer exists")
-            datos = generar_informe_pdf(ticket, incluir_notas=False, idioma=idioma)
-            adjuntos.append(Attachment(filename=spec["nombre"], content_type="application/pdf", data=datos))
-        except Exception:
-            log.exception("Attachment %s of email %s could not be built; sending without it", spec, correo.id)
-            with force_locale(idioma):
-                avisos.append(gettext("The PDF report of this ticket could not be attached; you can see it in "
-                                      "the application."))
-    return adjuntos, avisos
-
-
-def construir_mensaje(correo: Envio, cfg: Ajustes) -> Message:
-    adjuntos, avisos = _adjuntar(correo)
-    aviso_texto = "\n".join(avisos) + "\n\n" if avisos else ""
-    aviso_html = "".join(
-        f'<p style="margin:0 0 16px;padding:12px;border-radius:6px;background:#fff3cd;color:#664d03;">{a}</p>'
-        for a in avisos)
-    headers = {"Auto-Submitted": "auto-generated", "X-Mesa-Correo-Id": str(correo.id)}
-    if correo.ticket_id is not None and correo.ticket is not None:
-        # Threads every email of one ticket together in the reader's client.
-        dominio = (parseaddr(cfg.remitente_email)[1].rpartition("@")[2] or "mesa-de-ayuda").strip() or "mesa-de-ayuda"
-        headers["References"] = f"<{correo.ticket.numero_ticket}@{dominio}>"
-    return Message(subject=correo.asunto, recipients=separar_contactos(correo.destinatarios),
-                   body=correo.cuerpo_texto.replace(AVISO_TEXTO, aviso_texto, 1),
-                   html=correo.cuerpo_html.replace(AVISO_HTML, aviso_html, 1),
-                   sender=cfg.remitente, attachments=adjuntos, extra_headers=headers)
-
-
-class AdaptadorSMTP:
-    """The outbox's email channel: one SMTP connection per batch, opened on the first email."""
-
-    def __init__(self):
-        self.cfg = ajustes()
-        self.timeout = float(current_app.config["MAIL_TIMEOUT"])
-        self.conexion = None
-
-    def enviar(self, envio: Envio) -> None:
-        mensaje = construir_mensaje(envio, self.cfg)
-        if self.conexion is None:
-            self.conexion = _Conexion(self.cfg, self.timeout).__enter__()
-        self.conexion.send(mensaje)
-
-    def cerrar(self) -> None:
-        if self.conexion is not None:
-            self.conexion.host.quit()
-
-
-def enviar_prueba(destinatario: Optional[str], actor: Usuario) -> str:
-    """Send the test email now with the effective settings; a failure is a 502 with SMTP's words."""
-    destino = destinatario or actor.email
-    cfg = ajustes()
-    try:
-        with _Conexion(cfg, min(float(current_app.config["MAIL_TIMEOUT"]), 15.0)) as conexion:
-            conexion.send(correo_prueba(destino, actor))
-    except (OSError, smtplib.SMTPException) as exc:
-        raise DomainError("The test email could not be sent: %(error)s", status=502, code="smtp_error",
-                          error=f"{type(exc).__name__}: {exc}") from exc
-    return destino
-
-
-def correo_dict(c: Envio) -> dict:
-    return {"id": c.id, "tipo": c.tipo, "ticket_id": c.ticket_id, "destinatarios": separar_contactos(c.destinatarios),
-            "asunto": c.asunto, "estado": c.estado, "intentos": c.intentos,
-            "proximo_intento": c.proximo_intento.isoformat() if c.proximo_intento else None,
-            "ultimo_error": c.ultimo_error, "adjuntos": [a.get("nombre") for a in c.adjuntos or []],
-            "fecha_creacion": c.fecha_creacion.isoformat(),
-            "fecha_envio": c.fecha_envio.isoformat() if c.fecha_envio else None}
-
-
 def init_app(app: Flask) -> None:
-    """Flask-Mail, the signal receivers and the email channel of the outbox."""
-    mail.init_app(app)
+    """The signal receivers: every kind of email follows the ticket's lifecycle."""
     conectar_senales()
-    outbox.registrar_canal("email", AdaptadorSMTP)

@@ -13,7 +13,8 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user
 
-import email_manager
+import ajustes_email
+import envio_email
 import openapi
 import outbox
 from auth import (
@@ -46,16 +47,16 @@ def admin_config_email():
     errores = {}
     if request.method == "POST":
         try:
-            data = parse(email_manager.ConfiguracionEmailUpdate, email_manager.datos_de_formulario(request.form))
-            campos = email_manager.actualizar_configuracion(data, current_user)
+            data = parse(ajustes_email.ConfiguracionEmailUpdate, ajustes_email.datos_de_formulario(request.form))
+            campos = ajustes_email.actualizar_configuracion(data, current_user)
             db.session.commit()
             flash(_("Email settings saved.") if campos else _("Nothing changed."), "success")
             return redirect(url_for("admin_config_email"))
         except ValidationFailed as exc:
             db.session.rollback()
             errores = {k: traducir(v) for k, v in exc.fields.items()} or {"__all__": exc.mensaje()}
-    return render_template("admin_config_email.html", cfg=email_manager.configuracion_dict(), errores=errores,
-                           enviado=request.form if errores else None, auditoria=email_manager.auditoria(),
+    return render_template("admin_config_email.html", cfg=ajustes_email.configuracion_dict(), errores=errores,
+                           enviado=request.form if errores else None, auditoria=ajustes_email.auditoria(),
                            contadores=outbox.contadores("email")), 422 if errores else 200
 
 
@@ -64,8 +65,8 @@ def admin_config_email():
 def admin_config_email_prueba():
     """Send the test email now and say whether the SMTP server took it."""
     al_fallar_volver_a(url_for("admin_config_email"))
-    data = parse(email_manager.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
-    destino = email_manager.enviar_prueba(data.destinatario, current_user)
+    data = parse(ajustes_email.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
+    destino = envio_email.enviar_prueba(data.destinatario, current_user)
     flash(_("Test email sent to %(email)s.", email=destino), "success")
     return redirect(url_for("admin_config_email"))
 
@@ -97,31 +98,31 @@ def admin_correo_reintentar(correo_id: int):
 @role_required("admin")
 def api_config_email():
     """Effective email settings (database over .env); the password is never returned."""
-    return jsonify({**email_manager.configuracion_dict(),
-                    "auditoria": [email_manager.cambio_dict(c) for c in email_manager.auditoria()]})
+    return jsonify({**ajustes_email.configuracion_dict(),
+                    "auditoria": [ajustes_email.cambio_dict(c) for c in ajustes_email.auditoria()]})
 
 
 @route("/api/configuracion/email", methods=["PUT"], endpoint="api_config_email_put", doc=openapi.op(
     "Change email settings (fields left out stay; null goes back to .env; password is write-only). "
-    "Each contact is validated (422). Every change is audited", "admin", email_manager.ConfiguracionEmailUpdate,
+    "Each contact is validated (422). Every change is audited", "admin", ajustes_email.ConfiguracionEmailUpdate,
     schema={"type": "object"}, tag="email"))
 @role_required("admin")
 def api_config_email_put():
     """Change email settings; every change is audited (which fields, never the password)."""
-    campos = email_manager.actualizar_configuracion(parse(email_manager.ConfiguracionEmailUpdate, json_body()),
+    campos = ajustes_email.actualizar_configuracion(parse(ajustes_email.ConfiguracionEmailUpdate, json_body()),
                                                     current_user)
     db.session.commit()
-    return jsonify({**email_manager.configuracion_dict(), "cambiados": campos})
+    return jsonify({**ajustes_email.configuracion_dict(), "cambiados": campos})
 
 
 @route("/api/configuracion/email/prueba", methods=["POST"], doc=openapi.op(
     "Send a test email now with the effective settings (502 smtp_error when the server refuses)", "admin",
-    email_manager.CorreoPrueba, schema={"type": "object"}, tag="email"))
+    ajustes_email.CorreoPrueba, schema={"type": "object"}, tag="email"))
 @role_required("admin")
 def api_config_email_prueba():
     """Send a test email now (502 with the SMTP error when it cannot)."""
-    data = parse(email_manager.CorreoPrueba, request.get_json(silent=True) or {})
-    return jsonify({"enviado": True, "destinatario": email_manager.enviar_prueba(data.destinatario, current_user)})
+    data = parse(ajustes_email.CorreoPrueba, request.get_json(silent=True) or {})
+    return jsonify({"enviado": True, "destinatario": envio_email.enviar_prueba(data.destinatario, current_user)})
 
 
 @route("/api/correos", doc=openapi.op(

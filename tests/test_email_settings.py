@@ -158,9 +158,9 @@ def test_smtp_password_is_encrypted_at_rest(app, make_user, api):
     raw = db.session.execute(text("SELECT password FROM configuracion_email")).scalar_one()
     assert SECRET not in raw and raw.startswith("fernet:")
     assert _config().password == SECRET  # what SMTP AUTH gets
-    import email_manager
+    import ajustes_email
 
-    assert email_manager.ajustes().password == SECRET
+    assert ajustes_email.ajustes().password == SECRET
 
 
 def test_a_password_encrypted_under_another_secret_key_reads_as_missing(app, make_user, api):
