@@ -35,6 +35,7 @@ import envio_email
 import outbox
 import paneles
 import rutas
+import tickets
 from auth import (
     csrf,
     csrf_check,
@@ -173,7 +174,7 @@ def register_panels(app: Flask) -> None:
         ESTADO_LABELS=paneles.ESTADO_LABELS, PRIORIDAD_LABELS=paneles.PRIORIDAD_LABELS,
         ROL_LABELS=paneles.ROL_LABELS, CANAL_LABELS=paneles.CANAL_LABELS,
         CAMPO_LABELS=paneles.CAMPO_LABELS, IDIOMA_LABELS=paneles.IDIOMA_LABELS,
-        es_vencido=paneles.es_vencido, page_url=comun.page_url, csrf_token=generate_csrf,
+        es_vencido=tickets.es_vencido, page_url=comun.page_url, csrf_token=generate_csrf,
         current_user=current_user, has_endpoint=lambda name: name in current_app.view_functions,
     )
     app.context_processor(lambda: {"locale": str(get_locale() or "es")})

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
 import tickets
-from models import ESTADOS, ESTADOS_ABIERTOS, PRIORIDADES, Ticket, Usuario, db, utcnow
+from models import ESTADOS, ESTADOS_ABIERTOS, Ticket, Usuario, db
 
 ESTADO_LABELS = {
     "abierto": _l("Open"),
@@ -43,26 +42,7 @@ EVENTO_LABELS = {"creado": _l("Ticket created"), "estado": _l("Status"), "campo"
                  "asignacion": _l("Assignment"), "mensaje": _l("Public message"), "nota": _l("Internal note")}
 IDIOMA_LABELS = {"es": "Español", "en": "English"}  # each language in its own name, never translated
 
-# An open ticket older than this (by priority) counts as overdue on the dashboards. The
-# SLA targets, when configured, are stricter and alert earlier; this is the panels' view.
-VENCIMIENTO = {
-    "critica": timedelta(hours=8),
-    "alta": timedelta(hours=24),
-    "media": timedelta(hours=72),
-    "baja": timedelta(days=7),
-}
-assert set(VENCIMIENTO) == set(PRIORIDADES) and set(ESTADO_LABELS) == set(ESTADOS)
-
-
-def vencido_clause(now=None):
-    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list)."""
-    now = now or utcnow()
-    return and_(Ticket.estado.in_(ESTADOS_ABIERTOS), or_(*(
-        and_(Ticket.prioridad == p, Ticket.fecha_creacion < now - plazo) for p, plazo in VENCIMIENTO.items())))
-
-
-def es_vencido(ticket: Ticket) -> bool:
-    return ticket.estado in ESTADOS_ABIERTOS and ticket.fecha_creacion < utcnow() - VENCIMIENTO[ticket.prioridad]
+assert set(ESTADO_LABELS) == set(ESTADOS)
 
 
 def contadores(viewer: Usuario, base_scope=None) -> dict:
@@ -73,7 +53,7 @@ def contadores(viewer: Usuario, base_scope=None) -> dict:
             select(Ticket.estado, func.count()).where(scope).group_by(Ticket.estado)):
         por_estado[estado] = n
     vencidos, sin_asignar = db.session.execute(select(
-        func.count().filter(vencido_clause()),
+        func.count().filter(tickets.vencido_clause()),
         func.count().filter(and_(Ticket.ingeniero_id.is_(None), Ticket.estado.in_(ESTADOS_ABIERTOS))),
     ).where(scope)).one()
     return {"por_estado": por_estado, "total": sum(por_estado.values()),
@@ -114,10 +94,3 @@ class Pagina:
     def window(self, radius: int = 2) -> list[int]:
         lo, hi = max(1, self.page - radius), min(self.pages, self.page + radius)
         return list(range(lo, hi + 1))
-
-
-def usuarios_pagina(page: int, per_page: int = 25) -> Pagina:
-    total = db.session.execute(select(func.count(Usuario.id))).scalar_one()
-    rows = db.session.execute(select(Usuario).order_by(Usuario.nombre, Usuario.id)
-                              .limit(per_page).offset((page - 1) * per_page)).scalars().all()
-    return Pagina(list(rows), total, page, per_page)

@@ -13,15 +13,17 @@ caller's scope does not exist for them (404).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import case, func, or_, select, true
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import selectinload
 
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
+    PRIORIDADES,
     Categoria,
     Cliente,
     Etiqueta,
@@ -349,12 +351,19 @@ def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
     return mensaje
 
 
-def mensajes(ticket: Ticket, lector: Usuario) -> list[Mensaje]:
-    """The thread; messages from the other side become read (read receipts)."""
-    lista = db.session.execute(
+def mensajes(ticket: Ticket) -> list[Mensaje]:
+    """The public thread, oldest first (reads only)."""
+    return list(db.session.execute(
         select(Mensaje).where(Mensaje.ticket_id == ticket.id)
         .options(selectinload(Mensaje.autor), selectinload(Mensaje.cliente)).order_by(Mensaje.id)
-    ).scalars().all()
+    ).scalars().all())
+
+
+def marcar_leidos(ticket: Ticket, lector: Usuario) -> list[Mensaje]:
+    """Read receipts: ``lector`` has been shown the thread, so the other side's messages
+    become read. The one write a GET of the thread makes (the page, its live refresh and
+    GET /api/tickets/<id>/mensajes call it by this name and commit); returns the thread."""
+    lista = mensajes(ticket)
     reader_is_staff = can_manage(ticket, lector)
     now = utcnow()
     for m in lista:
@@ -363,7 +372,7 @@ def mensajes(ticket: Ticket, lector: Usuario) -> list[Mensaje]:
             m.leido = True
             m.fecha_lectura = now
     db.session.flush()
-    return list(lista)
+    return lista
 
 
 def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Ticket:
@@ -453,6 +462,30 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
         stmt.options(*options).order_by(*order_by(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
     ).scalars().all()
     return list(items), total
+
+
+# --- overdue ----------------------------------------------------------------------------------
+# An open ticket older than this (by priority) is overdue (the panels' counter, its list and the
+# badge). The SLA issue replaces this rule; it lives here, next to the lifecycle.
+VENCIMIENTO = {
+    "critica": timedelta(hours=8),
+    "alta": timedelta(hours=24),
+    "media": timedelta(hours=72),
+    "baja": timedelta(days=7),
+}
+assert set(VENCIMIENTO) == set(PRIORIDADES)
+
+
+def vencido_clause(now=None):
+    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list)."""
+    now = now or utcnow()
+    return and_(Ticket.estado.in_(ESTADOS_ABIERTOS), or_(*(
+        and_(Ticket.prioridad == p, Ticket.fecha_creacion < now - plazo) for p, plazo in VENCIMIENTO.items())))
+
+
+def es_vencido(ticket: Ticket) -> bool:
+    return ticket.estado in ESTADOS_ABIERTOS and ticket.fecha_creacion < utcnow() - VENCIMIENTO[ticket.prioridad]
+
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:

@@ -56,8 +56,10 @@ def crear_ingeniero(data: IngenieroCreate) -> Ingeniero:
     return usuario.ingeniero
 
 
-def actualizar_ingeniero(ingeniero: Ingeniero, data: IngenieroUpdate) -> Ingeniero:
+def actualizar_ingeniero(ingeniero: Ingeniero, data: IngenieroUpdate, actor: Optional[Usuario] = None) -> Ingeniero:
     changes = data.model_dump(exclude_unset=True)
+    if actor is not None and changes.get("activo") is not None:
+        cambiar_activo(ingeniero.usuario, actor, changes["activo"])
     if not changes:
         raise ValidationFailed("Nothing to change.", code="empty_update")
     if changes.get("email"):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import (
     jsonify,
 )
-from sqlalchemy import func, select
+from flask_login import current_user
+from sqlalchemy import select
 
 import openapi
 import schemas
@@ -19,7 +20,7 @@ from models import Categoria, Ingeniero, Usuario, db
 from rutas import route
 from rutas.comun import (
     json_body,
-    page_args,
+    paginar,
 )
 from schemas import (
     CategoriaCreate,
@@ -88,7 +89,7 @@ def api_actualizar_ingeniero(ingeniero_id: int):
     ingeniero = db.session.get(Ingeniero, ingeniero_id)
     if ingeniero is None:
         raise NotFound("Engineer not found.")
-    usuarios.actualizar_ingeniero(ingeniero, parse(IngenieroUpdate, json_body()))
+    usuarios.actualizar_ingeniero(ingeniero, parse(IngenieroUpdate, json_body()), current_user)
     db.session.commit()
     return jsonify(ingeniero_dict(ingeniero, tickets.carga_abierta([ingeniero.id]).get(ingeniero.id, 0)))
 
@@ -100,10 +101,7 @@ def api_actualizar_ingeniero(ingeniero_id: int):
 @role_required("admin")
 def api_usuarios():
     """All accounts (admin), paginated."""
-    page, per_page = page_args()
-    total = db.session.execute(select(func.count(Usuario.id))).scalar_one()
-    rows = db.session.execute(select(Usuario).order_by(Usuario.id).limit(per_page)
-                              .offset((page - 1) * per_page)).scalars()
+    rows, total, page, per_page = paginar(select(Usuario).order_by(Usuario.id))
     return jsonify(page_dict([usuario_dict(u) for u in rows], total, page, per_page))
 
 

@@ -146,7 +146,7 @@ def api_asignar(ticket_id: int):
 def api_mensajes(ticket_id: int):
     """The public thread; reading marks the other side's messages as read."""
     ticket = tickets.get_visible(ticket_id, current_user)
-    lista = tickets.mensajes(ticket, current_user)
+    lista = tickets.marcar_leidos(ticket, current_user)
     db.session.commit()
     return jsonify({"items": [mensaje_dict(m) for m in lista], "total": len(lista)})
 

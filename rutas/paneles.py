@@ -19,7 +19,7 @@ import usuarios
 from auth import (
     role_required,
 )
-from errors import Conflict, ValidationFailed
+from errors import ValidationFailed
 from forms import (
     AsignarForm,
     CategoriaForm,
@@ -40,7 +40,7 @@ from rutas.comun import (
     form_submit,
     list_filters,
     list_page,
-    page_args,
+    paginar,
     safe_next,
 )
 from schemas import (
@@ -91,7 +91,7 @@ def panel_admin():
 
 def _detalle(ticket, status: int = 200, **forms):
     """The detail page of ``ticket`` for the current user (``forms`` replace the blank ones)."""
-    hilo = tickets.mensajes(ticket, current_user)  # reading marks the other side's messages read
+    hilo = tickets.marcar_leidos(ticket, current_user)  # reading marks the other side's messages read
     db.session.commit()
     edit = forms.pop("edit_form", None) or TicketEditForm(
         formdata=None, obj=ticket, categoria=ticket.categoria.nombre,
@@ -119,7 +119,7 @@ def ticket_detalle(numero: str):
     ``?fragmento=hilo`` returns the public thread alone (the page refreshes it live)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
     if request.args.get("fragmento") == "hilo":
-        hilo = tickets.mensajes(ticket, current_user)  # seen on screen: the other side's become read
+        hilo = tickets.marcar_leidos(ticket, current_user)  # seen on screen: the other side's become read
         db.session.commit()
         return render_template("_hilo.html", hilo=hilo)
     return _detalle(ticket)
@@ -220,9 +220,9 @@ def admin_ingeniero_cambiar(ingeniero_id: int):
     campo = request.form.get("campo")
     if campo not in ("disponible", "activo"):
         raise ValidationFailed("Some fields are not valid.", fields={"campo": "disponible or activo"})
-    if campo == "activo" and ingeniero.usuario_id == current_user.id:
-        raise Conflict("You cannot deactivate your own account.")
-    usuarios.actualizar_ingeniero(ingeniero, IngenieroUpdate(**{campo: request.form.get("valor") == "1"}))
+    al_fallar_volver_a(url_for("admin_ingenieros"))
+    usuarios.actualizar_ingeniero(ingeniero, IngenieroUpdate(**{campo: request.form.get("valor") == "1"}),
+                                  current_user)
     db.session.commit()
     flash(_("%(nombre)s updated.", nombre=ingeniero.usuario.nombre), "success")
     return redirect(url_for("admin_ingenieros"))
@@ -237,8 +237,9 @@ def admin_usuarios():
             **form.data, "especialidad": form.especialidad.data or None}))):
         flash(_("Account %(username)s created.", username=form.username.data), "success")
         return redirect(url_for("admin_usuarios"))
-    page = page_args()[0]
-    return render_template("admin_usuarios.html", form=form, pagina=paneles.usuarios_pagina(page)), form_status(form)
+    items, total, page, per_page = paginar(select(Usuario).order_by(Usuario.nombre, Usuario.id), 25)
+    pagina = paneles.Pagina(items, total, page, per_page)
+    return render_template("admin_usuarios.html", form=form, pagina=pagina), form_status(form)
 
 
 @route("/admin/usuarios/<int:usuario_id>/activo", methods=["POST"])
