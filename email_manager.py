@@ -15,6 +15,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, render_template
 from flask_babel import force_locale, gettext
@@ -90,8 +91,17 @@ def _sin(destinatarios, actor: Optional[Usuario]) -> list[Destinatario]:
 
 # --- rendering and enqueueing --------------------------------------------------------------
 
+def url_externa(endpoint: str, **values) -> str:
+    """``url_for(endpoint, _external=True)`` against APP_BASE_URL (not the request's host): an
+    email is read outside this request, and the sender thread or CLI has no request at all."""
+    base = urlsplit(current_app.config["APP_BASE_URL"])
+    adapter = current_app.url_map.bind(base.netloc, script_name=base.path.rstrip("/") or "/",
+                                       url_scheme=base.scheme or "http")
+    return adapter.build(endpoint, values, force_external=True)
+
+
 def enlace_ticket(ticket: Ticket) -> str:
-    return f"{current_app.config['APP_BASE_URL'].rstrip('/')}/tickets/{ticket.numero_ticket}"
+    return url_externa("ticket_detalle", numero=ticket.numero_ticket)
 
 
 def _asunto(ticket: Optional[Ticket], texto: str) -> str:
@@ -107,7 +117,7 @@ def _titulo_corto(ticket: Ticket) -> str:
 
 def _render(kind: str, d: Destinatario, ticket: Optional[Ticket] = None, **context) -> tuple[str, str]:
     context = {"lang": d.idioma, "destinatario": d, "ticket": ticket, "valores": VALOR_LABELS,
-               "url": enlace_ticket(ticket) if ticket is not None else current_app.config["APP_BASE_URL"],
+               "url": enlace_ticket(ticket) if ticket is not None else url_externa("index"),
                "AVISO_HTML": AVISO_HTML, "AVISO_TEXTO": AVISO_TEXTO, **context}
     with force_locale(d.idioma):
         return render_template(f"email/{kind}.html", **context), render_template(f"email/{kind}.txt", **context)
