@@ -140,6 +140,12 @@ ORDENABLES = ("fecha_creacion", "fecha_actualizacion", "prioridad", "estado", "n
 MAX_PER_PAGE = 100
 
 
+# Dates a filter may name: a sane window, so that "end of day" arithmetic and the database's
+# timestamp range never overflow (hasta=9999-12-31 was a 500). Outside it: 422.
+FECHA_MIN, FECHA_MAX = date(2000, 1, 1), date(2100, 12, 31)
+FechaFiltro = Annotated[date, Field(ge=FECHA_MIN, le=FECHA_MAX)]
+
+
 class TicketFilters(BaseModel):
     """Query string of every ticket list (and, later, the Excel export)."""
 
@@ -153,8 +159,8 @@ class TicketFilters(BaseModel):
     ingeniero_id: Optional[DbId | Literal["ninguno"]] = None
     etiqueta: Optional[str] = None
     q: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = None
-    desde: Optional[date] = None
-    hasta: Optional[date] = None
+    desde: Optional[FechaFiltro] = None
+    hasta: Optional[FechaFiltro] = None
     orden: str = "-fecha_creacion"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=10**6)
@@ -248,7 +254,9 @@ def ticket_dict(ticket, viewer) -> dict:
         "conversacion_whatsapp_id": ticket.conversacion_whatsapp_id,
         "comunicacion_email_id": ticket.comunicacion_email_id,
     }
-    if viewer.es_staff:
+    from tickets import ve_notas  # the one note-visibility rule (tickets imports this module)
+
+    if ve_notas(ticket, viewer):
         data["notas_internas"] = [nota_dict(n) for n in ticket.notas]
     return data
 
