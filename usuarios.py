@@ -9,6 +9,7 @@ from typing import Optional
 
 from flask import current_app, has_app_context
 from sqlalchemy import event, func, inspect, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -47,7 +48,12 @@ def crear_usuario(data: UsuarioCreate) -> Usuario:
     if data.rol == "ingeniero":
         db.session.add(Ingeniero(usuario=usuario, especialidad=data.especialidad or "General",
                                  telefono=data.telefono, disponible=True))
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # taken by a concurrent request between the check and the INSERT
+        db.session.rollback()
+        raise Conflict("Username or email already in use.", code="duplicate",
+                       fields={"username": "Already taken."}) from None
     return usuario
 
 
