@@ -144,7 +144,8 @@ def _credenciales_cambiadas(session, flush_context, instances) -> None:
         estado = inspect(obj)
         clave = estado.attrs.password_hash.history
         activo = estado.attrs.activo.history
-        if (clave.deleted and clave.added) or (activo.added and activo.added[0] is False and activo.deleted):
+        # ``added`` alone: an expired attribute has no loaded old value to compare with.
+        if clave.added or (activo.added and activo.added[0] is False):
             obj.sesion_version = (obj.sesion_version or 1) + 1
             session.execute(update(ApiToken).where(ApiToken.usuario_id == obj.id, ApiToken.revocado.is_(False))
                             .values(revocado=True).execution_options(synchronize_session=False))
