@@ -31,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 import email_manager
+import operaciones
 import outbox
 import paneles
 import rutas
@@ -95,6 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_panels(app)
     email_manager.init_app(app)  # email receivers and the outbox's email channel
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
+    operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
 
     @app.context_processor
     def _inject():
