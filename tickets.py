@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import case, false, func, or_, select, true
+from sqlalchemy import case, false, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -128,7 +128,8 @@ def guardar(ticket: Ticket) -> None:
     Of N requests that read the same version and change it (estado, assignment, edit, reply),
     exactly one matches the row; on PostgreSQL the others wait for its row lock, then match
     nothing; on SQLite writers are serialised and match nothing. They get a 409 naming the
-    current estado, before any history row or outbox message of theirs exists."""
+    current estado, before any history row or outbox message of theirs exists. Appends
+    (replies, notes) call ``bloquear`` first, so they queue behind each other instead."""
     try:
         db.session.flush()
     except StaleDataError:
@@ -137,6 +138,18 @@ def guardar(ticket: Ticket) -> None:
         estado = actual.estado if actual is not None else "?"
         raise Conflict(f"The ticket was changed by someone else meanwhile; it is now '{estado}'.",
                        code="stale_ticket", fields={"estado": estado}) from None
+
+
+def bloquear(ticket: Ticket) -> None:
+    """For appends (replies, notes), which must not fail because someone else wrote first:
+    take the ticket's row for this transaction (a no-op UPDATE: a row lock on PostgreSQL, the
+    write lock on SQLite), then reread it. Later checks (closed?) see the latest row and the
+    version check in ``guardar`` cannot fail, so concurrent replies all land."""
+    if ticket.id is None:
+        return
+    db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(version=Ticket.version)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(ticket)
 
 
 def _require_manage(ticket: Ticket, actor: Usuario) -> None:
@@ -367,6 +380,7 @@ def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Tic
 
 
 def agregar_nota(ticket: Ticket, actor: Usuario, texto: str) -> NotaInterna:
+    bloquear(ticket)
     _require_manage(ticket, actor)
     nota = NotaInterna(ticket=ticket, autor=actor, texto=texto, fecha=utcnow())
     db.session.add(nota)
@@ -376,6 +390,7 @@ def agregar_nota(ticket: Ticket, actor: Usuario, texto: str) -> NotaInterna:
 
 
 def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
+    bloquear(ticket)
     staff = can_manage(ticket, actor)
     if not staff and not is_requester(ticket, actor):
         raise Forbidden("You may not write on this ticket.")

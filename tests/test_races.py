@@ -155,3 +155,41 @@ def test_concurrent_same_category_is_one_201_and_409s(app, api, make_user):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(Categoria)
                              .where(Categoria.nombre == "Impresoras 3D")) == 1
+
+
+def test_concurrent_replies_and_notes_all_land(app, api, make_user, make_ticket):
+    owner, eng = make_user(), make_user("ingeniero")
+    t = make_ticket(owner, eng, estado="en_progreso")
+    url = f"/api/tickets/{t.id}"
+    calls = []
+    for i in range(4):
+        o, e = api(owner), api(eng)
+        calls.append(lambda o=o, i=i: o.post(url + "/mensajes", json={"cuerpo": f"cliente {i}"}))
+        calls.append(lambda e=e, i=i: e.post(url + "/mensajes", json={"cuerpo": f"soporte {i}"}))
+        calls.append(lambda e=e, i=i: e.put(url + "/notas", json={"nota": f"nota {i}"}))
+    res = _race(calls)
+    assert all(r.status_code in (200, 201) for r in res), [(r.status_code, r.get_json()) for r in res]
+    db.session.expire_all()
+    from models import Mensaje, NotaInterna
+    assert db.session.scalar(select(func.count()).select_from(Mensaje).where(Mensaje.ticket_id == t.id)) == 8
+    assert db.session.scalar(select(func.count()).select_from(NotaInterna).where(NotaInterna.ticket_id == t.id)) == 4
+
+
+def test_reply_racing_a_close_never_lands_on_a_closed_ticket(app, api, make_user, make_ticket):
+    owner, eng = make_user(), make_user("ingeniero")
+    t = make_ticket(owner, eng, estado="resuelto")
+    url = f"/api/tickets/{t.id}"
+    o1, o2 = api(owner), api(owner)
+    res = _race([lambda: o1.put(url + "/estado", json={"estado": "cerrado"}),
+                 lambda: o2.post(url + "/mensajes", json={"cuerpo": "una cosa más"})])
+    assert res[0].status_code in (200, 409) and res[1].status_code in (201, 409)
+    assert res[0].status_code == 200 or res[1].status_code == 201
+    db.session.expire_all()
+    from models import Mensaje
+    mensajes = db.session.execute(select(Mensaje).where(Mensaje.ticket_id == t.id)).scalars().all()
+    assert len(mensajes) == (res[1].status_code == 201)
+    cierre = db.session.execute(select(Evento).where(Evento.ticket_id == t.id, Evento.despues == "cerrado")
+                                ).scalar_one_or_none()
+    assert (cierre is not None) == (res[0].status_code == 200)
+    if cierre is not None:
+        assert all(m.fecha <= cierre.fecha for m in mensajes)  # nothing written after the close
