@@ -22,20 +22,23 @@ from flask import (
     request,
     session,
 )
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import Babel, format_datetime, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFError, generate_csrf
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 import email_manager
 import envio_email
+import operaciones
 import outbox
 import paneles
 import rutas
-import tickets
 from auth import (
     csrf,
     csrf_check,
@@ -53,6 +56,18 @@ from schemas import (
 
 migrate = Migrate()
 
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Every ``request.get_json`` in the app: a body nested too deeply for the parser is
+    invalid JSON (a 400 through ``json_body``), not a RecursionError and a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+
+
 class DbIdConverter(IntegerConverter):
     """``<int:...>`` in every route: ids beyond the database's 32-bit range are a 404."""
 
@@ -63,6 +78,7 @@ class DbIdConverter(IntegerConverter):
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    app.json = SafeJSONProvider(app)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_config(app.instance_path))
     app.config["WTF_CSRF_CHECK_DEFAULT"] = False  # csrf_check decides (Bearer requests skip it)
@@ -85,6 +101,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     email_manager.init_app(app)  # the email kinds follow the lifecycle's signals
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
+    operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
 
     @app.context_processor
     def _inject():
@@ -118,6 +135,19 @@ def _register_errors(app: Flask) -> None:
         db.session.rollback()
         return _error_response(400, "csrf_failed", exc.description)
 
+    # Safety nets behind the domain's own checks (tickets.guardar, usuarios, categories turn
+    # these into a Conflict naming what clashed): a race lost at commit time is a 409, never a 500.
+    @app.errorhandler(StaleDataError)
+    def _stale(exc: StaleDataError):
+        db.session.rollback()
+        return _error_response(409, "stale", "Someone else changed this meanwhile; reload and try again.")
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError):
+        db.session.rollback()
+        app.logger.warning("Integrity error: %s", type(exc.orig).__name__)  # never the parameters
+        return _error_response(409, "conflict", "This clashes with existing data; nothing was saved.")
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         db.session.rollback()
@@ -141,7 +171,7 @@ babel = Babel()
 # Content-Security-Policy of every HTML page: scripts only from our static files.
 # Inline styles stay allowed (Bootstrap utilities, charts); inline scripts never are.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'")
+       "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
 def select_locale() -> str | None:
     """The account's language; before login, the one chosen here, else Accept-Language."""
@@ -156,10 +186,12 @@ def select_locale() -> str | None:
 
 
 def _security_headers(response):
+    """Every response: no MIME sniffing, no framing; HTML pages also get the CSP."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
     return response
 
 
@@ -174,7 +206,7 @@ def register_panels(app: Flask) -> None:
         ESTADO_LABELS=paneles.ESTADO_LABELS, PRIORIDAD_LABELS=paneles.PRIORIDAD_LABELS,
         ROL_LABELS=paneles.ROL_LABELS, CANAL_LABELS=paneles.CANAL_LABELS,
         CAMPO_LABELS=paneles.CAMPO_LABELS, IDIOMA_LABELS=paneles.IDIOMA_LABELS,
-        es_vencido=tickets.es_vencido, page_url=comun.page_url, csrf_token=generate_csrf,
+        es_vencido=paneles.es_vencido, page_url=comun.page_url, filter_args=comun.filter_args, csrf_token=generate_csrf,
         current_user=current_user, has_endpoint=lambda name: name in current_app.view_functions,
     )
     app.context_processor(lambda: {"locale": str(get_locale() or "es")})

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, redirect, request, url_for
+from flask import current_app, g, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, current_user, login_user
 from flask_wtf.csrf import CSRFProtect
 
 from errors import Forbidden, Unauthorized
@@ -46,7 +46,13 @@ def load_user(user_id: str):
     if bearer_token() is not None:
         return None  # token requests are judged by the token alone
     usuario = db.session.get(Usuario, int(user_id))
-    return usuario if usuario is not None and usuario.activo else None
+    if usuario is None or not usuario.activo:
+        return None
+    # Server-side invalidation: the cookie names the session version it was issued with;
+    # logout, a password change or a deactivation bump it (usuarios.cerrar_sesiones).
+    if session.get("sv") != usuario.sesion_version:
+        return None
+    return usuario
 
 
 @login_manager.request_loader
@@ -100,6 +106,12 @@ def role_required(*roles: str):
         return wrapped
 
     return decorator
+
+
+def iniciar_sesion(usuario: Usuario) -> None:
+    """Log ``usuario`` in on this browser, bound to their current session version."""
+    login_user(usuario)
+    session["sv"] = usuario.sesion_version
 
 
 def login_limit():

@@ -31,12 +31,19 @@ def load_config(instance_path: str) -> dict:
         "APP_ENV": app_env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or default_db,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: a failed statement's log line never carries its values (password hashes).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # Largest request body (413 beyond); JSON bodies are capped lower (rutas.comun.json_body).
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
+        "MAX_JSON_BYTES": int(env.get("MAX_JSON_BYTES", str(1024 * 1024))),
+        # Bearer tokens expire this many days after they are issued.
+        "API_TOKEN_DAYS": int(env.get("API_TOKEN_DAYS", "90")),
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool(env.get("SESSION_COOKIE_SECURE"), app_env == "production"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_HEADERS_ENABLED": True,  # a 429 says when to retry (Retry-After)
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "MAIL_SERVER": env.get("MAIL_SERVER", "localhost"),
         "MAIL_PORT": int(env.get("MAIL_PORT", "25")),

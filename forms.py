@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Email, InputRequired, Length, Optio
 
 from models import IDIOMAS, PRIORIDADES, ROLES
 from paneles import IDIOMA_LABELS, PRIORIDAD_LABELS, ROL_LABELS
+from schemas import _no_nul
 
 MAX_ETIQUETAS = 10
 
@@ -42,12 +43,28 @@ def _prioridad_choices():
     return [(p, PRIORIDAD_LABELS[p]) for p in PRIORIDADES]
 
 
-class LoginForm(FlaskForm):
+class Formulario(FlaskForm):
+    """Base of every panel form: the API's input rules that hold for any text apply here too
+    (``schemas._no_nul``: one validation path), so a NUL typed into a form is a field error
+    (422) and nothing is stored, as in the API."""
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        for field in self:
+            try:
+                _no_nul(field.data)
+            except ValueError:
+                field.errors = [*field.errors, _l("This text contains a character that is not allowed.")]
+                ok = False
+        return ok
+
+
+class LoginForm(Formulario):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=80)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
-class TicketForm(FlaskForm):
+class TicketForm(Formulario):
     """New ticket (the requester is the caller). ``categoria`` choices are set per request."""
 
     titulo = StringField(_l("Title"), validators=[DataRequired(), Length(max=255)])
@@ -62,21 +79,21 @@ class TicketEditForm(TicketForm):
     """Same fields as a new ticket; only what changed is sent to the domain."""
 
 
-class MensajeForm(FlaskForm):
+class MensajeForm(Formulario):
     cuerpo = TextAreaField(_l("Reply"), validators=[DataRequired(), Length(max=20000)])
 
 
-class NotaForm(FlaskForm):
+class NotaForm(Formulario):
     nota = TextAreaField(_l("Internal note"), validators=[DataRequired(), Length(max=20000)])
 
 
-class AsignarForm(FlaskForm):
+class AsignarForm(Formulario):
     """``ingeniero_id`` is an engineer's id, or empty to unassign."""
 
     ingeniero_id = RadioField(_l("Engineer"), validators=[Optional()], validate_choice=False)
 
 
-class UsuarioForm(FlaskForm):
+class UsuarioForm(Formulario):
     username = StringField(_l("Username"), validators=[
         DataRequired(), Regexp(r"^[A-Za-z0-9_.-]{3,80}$",
                                message=_l("3 to 80 letters, digits, dots, dashes or underscores."))])
@@ -88,7 +105,7 @@ class UsuarioForm(FlaskForm):
     especialidad = StringField(_l("Specialty (engineers)"), validators=[Optional(), Length(max=120)])
 
 
-class IngenieroForm(FlaskForm):
+class IngenieroForm(Formulario):
     username = UsuarioForm.username
     nombre = UsuarioForm.nombre
     email = UsuarioForm.email
@@ -98,6 +115,6 @@ class IngenieroForm(FlaskForm):
     disponible = BooleanField(_l("Available for new tickets"), default=True)
 
 
-class CategoriaForm(FlaskForm):
+class CategoriaForm(Formulario):
     nombre = StringField(_l("Name"), validators=[DataRequired(), Length(max=80)])
     descripcion = StringField(_l("Description"), validators=[Optional(), Length(max=255)])

@@ -153,6 +153,9 @@ class Usuario(UserMixin, db.Model):
     activo: Mapped[bool] = mapped_column(Boolean, default=True)
     idioma: Mapped[str] = mapped_column(String(5), default="es")
     fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Issue 14: bumped on logout, password change and deactivation; a session cookie carries
+    # the version it was issued with and stops working once they differ (auth.load_user).
+    sesion_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     ingeniero: Mapped[Optional["Ingeniero"]] = relationship(back_populates="usuario", uselist=False)
 
@@ -205,6 +208,8 @@ class ApiToken(db.Model):
     fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     ultimo_uso: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     revocado: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Issue 14: tokens expire (API_TOKEN_DAYS); NULL only for rows older than migration 0010.
+    expira_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     usuario: Mapped[Usuario] = relationship()
 
@@ -280,6 +285,13 @@ class Ticket(db.Model):
     fecha_primera_respuesta: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     fecha_resolucion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     fecha_cierre: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Issue 14: optimistic concurrency. Every UPDATE of a ticket is
+    # ``... SET version = version + 1 WHERE id = ? AND version = ?`` (SQLAlchemy's version_id_col);
+    # a writer that read an older row matches nothing and gets StaleDataError -> 409
+    # (tickets.guardar). Same design on SQLite and PostgreSQL.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    __mapper_args__ = {"version_id_col": version}
 
     categoria: Mapped[Categoria] = relationship()
     usuario: Mapped[Optional[Usuario]] = relationship(foreign_keys=[usuario_id])

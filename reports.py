@@ -56,7 +56,7 @@ from models import (
     utcnow,
 )
 from paneles import CAMPO_LABELS, VALOR_LABELS
-from schemas import TicketFilters
+from schemas import FechaFiltro, TicketFilters
 
 TIPOS = ("mis", "ingeniero", "todos")
 CHUNK = 1000
@@ -283,11 +283,15 @@ def _etiquetas_de(ids: list[int]) -> dict[int, str]:
     return {k: ", ".join(v) for k, v in out.items()}
 
 
-def _notas_de(ids: list[int]) -> dict[int, str]:
+def _notas_de(ids: list[int], viewer: Usuario) -> dict[int, str]:
+    """Notes of the tickets ``ids`` that ``viewer`` may read (tickets.notas_clause: an engineer's
+    own requests in a "mis" export carry none)."""
     rows = db.session.execute(
         select(NotaInterna.ticket_id, NotaInterna.fecha, NotaInterna.texto, Usuario.nombre)
         .join(Usuario, Usuario.id == NotaInterna.autor_id)
-        .where(NotaInterna.ticket_id.in_(ids)).order_by(NotaInterna.ticket_id, NotaInterna.id))
+        .join(Ticket, Ticket.id == NotaInterna.ticket_id)
+        .where(NotaInterna.ticket_id.in_(ids), tickets.notas_clause(viewer))
+        .order_by(NotaInterna.ticket_id, NotaInterna.id))
     out: dict[int, list[str]] = defaultdict(list)
     for ticket_id, fecha, texto, autor in rows:
         out[ticket_id].append(f"[{_naive(fecha):%Y-%m-%d %H:%M} UTC] {autor}: {texto}")
@@ -300,7 +304,7 @@ def _filas(viewer: Usuario, f: ExcelQuery, base_scope, con_notas: bool) -> Itera
     for chunk in result.partitions():
         ids = [r.id for r in chunk]
         etiquetas = _etiquetas_de(ids)
-        notas = _notas_de(ids) if con_notas else {}
+        notas = _notas_de(ids, viewer) if con_notas else {}
         filas = []
         for r in chunk:
             fila = (r.numero_ticket, r.titulo, r.descripcion, r.solicitante or "",
@@ -429,8 +433,8 @@ class Periodo(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    desde: Optional[date] = None
-    hasta: Optional[date] = None
+    desde: Optional[FechaFiltro] = None
+    hasta: Optional[FechaFiltro] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -612,5 +616,6 @@ def ticket_pdf(ticket_id: int, viewer: Usuario) -> tuple[bytes, str]:
     from informe_pdf import generar_informe_pdf
 
     ticket = tickets.get_visible(ticket_id, viewer)
-    contenido = generar_informe_pdf(ticket, incluir_notas=viewer.es_staff, idioma=viewer.idioma)
+    contenido = generar_informe_pdf(ticket, incluir_notas=tickets.ve_notas(ticket, viewer),
+                                    idioma=viewer.idioma)
     return contenido, f"informe_{ticket.numero_ticket}.pdf"

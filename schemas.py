@@ -150,6 +150,12 @@ ORDENABLES = ("fecha_creacion", "fecha_actualizacion", "prioridad", "estado", "n
 MAX_PER_PAGE = 100
 
 
+# Dates a filter may name: a sane window, so that "end of day" arithmetic and the database's
+# timestamp range never overflow (hasta=9999-12-31 was a 500). Outside it: 422.
+FECHA_MIN, FECHA_MAX = date(2000, 1, 1), date(2100, 12, 31)
+FechaFiltro = Annotated[date, Field(ge=FECHA_MIN, le=FECHA_MAX)]
+
+
 class TicketFilters(BaseModel):
     """Query string of every ticket list (and, later, the Excel export)."""
 
@@ -163,8 +169,8 @@ class TicketFilters(BaseModel):
     ingeniero_id: Optional[DbId | Literal["ninguno"]] = None
     etiqueta: Optional[str] = None
     q: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]] = None
-    desde: Optional[date] = None
-    hasta: Optional[date] = None
+    desde: Optional[FechaFiltro] = None
+    hasta: Optional[FechaFiltro] = None
     orden: str = "-fecha_creacion"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=10**6)
@@ -293,7 +299,7 @@ class NotaOut(Salida):
 
 
 class TicketOut(Salida):
-    """A ticket. ``notas_internas`` only for staff (``ve_notas_internas`` decides)."""
+    """A ticket. ``notas_internas`` only for staff (``tickets.ve_notas`` decides)."""
 
     id: int
     numero_ticket: str = Field(examples=["TKT-000123"])
@@ -398,14 +404,11 @@ class CategoriaOut(Salida):
     activa: bool
 
 
-def ve_notas_internas(viewer) -> bool:
-    """THE rule of who sees a ticket's internal notes: staff."""
-    return bool(viewer.es_staff)
-
-
 def ticket_dict(ticket, viewer) -> dict:
+    from tickets import ve_notas  # THE note-visibility rule (tickets imports this module)
+
     out = TicketOut.model_validate(ticket)
-    if not ve_notas_internas(viewer):
+    if not ve_notas(ticket, viewer):
         return out.model_dump(mode="json", exclude={"notas_internas"})
     out.notas_internas = [NotaOut.model_validate(n) for n in ticket.notas]
     return out.model_dump(mode="json")

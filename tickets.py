@@ -17,8 +17,12 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import and_, case, false, func, or_, select, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
@@ -102,6 +106,54 @@ def get_visible_by_numero(numero: str, viewer: Usuario) -> Ticket:
     return ticket
 
 
+def ve_notas(ticket: Ticket, viewer: Usuario) -> bool:
+    """THE rule for internal notes and internal events, in every payload (JSON, HTML, Excel,
+    PDF, email): staff who manage the ticket (admin, or its assigned engineer). Being the
+    requester never shows them, whatever the viewer's role."""
+    return viewer.es_staff and can_manage(ticket, viewer)
+
+
+def notas_visibles(ticket: Ticket, viewer: Usuario) -> list[NotaInterna]:
+    return list(ticket.notas) if ve_notas(ticket, viewer) else []
+
+
+def notas_clause(viewer: Usuario):
+    """``ve_notas`` as a WHERE clause on tickets (exports read notes in bulk)."""
+    return scope_clause(viewer) if viewer.es_staff else false()
+
+
+def guardar(ticket: Ticket) -> None:
+    """Flush a read-modify-write of ``ticket``: the concurrency design of the whole app.
+
+    Optimistic locking on both databases: ``Ticket.version`` is SQLAlchemy's version_id_col,
+    so every UPDATE of a ticket is ``... SET version = version + 1 WHERE id = ? AND version = ?``.
+    Of N requests that read the same version and change it (estado, assignment, edit, reply),
+    exactly one matches the row; on PostgreSQL the others wait for its row lock, then match
+    nothing; on SQLite writers are serialised and match nothing. They get a 409 naming the
+    current estado, before any history row or outbox message of theirs exists. Appends
+    (replies, notes) call ``bloquear`` first, so they queue behind each other instead."""
+    try:
+        db.session.flush()
+    except StaleDataError:
+        db.session.rollback()  # the request's transaction is lost anyway; read the winner's row
+        actual = db.session.get(Ticket, ticket.id) if ticket.id is not None else None
+        estado = actual.estado if actual is not None else "?"
+        raise Conflict(f"The ticket was changed by someone else meanwhile; it is now '{estado}'.",
+                       code="stale_ticket", fields={"estado": estado}) from None
+
+
+def bloquear(ticket: Ticket) -> None:
+    """For appends (replies, notes), which must not fail because someone else wrote first:
+    take the ticket's row for this transaction (a no-op UPDATE: a row lock on PostgreSQL, the
+    write lock on SQLite), then reread it. Later checks (closed?) see the latest row and the
+    version check in ``guardar`` cannot fail, so concurrent replies all land."""
+    if ticket.id is None:
+        return
+    db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(version=Ticket.version)
+                       .execution_options(synchronize_session=False))
+    db.session.refresh(ticket)
+
+
 def _require_manage(ticket: Ticket, actor: Usuario) -> None:
     if not can_manage(ticket, actor):
         raise Forbidden("Only the assigned engineer or an admin may do this.")
@@ -131,7 +183,7 @@ def history(ticket: Ticket, viewer: Usuario) -> list[Evento]:
         select(Evento).where(Evento.ticket_id == ticket.id).options(selectinload(Evento.actor))
         .order_by(Evento.id)
     ).scalars().all()
-    if viewer.es_staff:
+    if ve_notas(ticket, viewer):
         return list(eventos)
     return [e for e in eventos if not e.interno]
 
@@ -156,7 +208,12 @@ def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria
         raise Conflict("A category with that name already exists.", fields={"nombre": N_("Already exists.")})
     categoria = Categoria(nombre=nombre, descripcion=descripcion)
     db.session.add(categoria)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # created by a concurrent request between the check and the INSERT
+        db.session.rollback()
+        raise Conflict("A category with that name already exists.",
+                       fields={"nombre": "Already exists."}) from None
     return categoria
 
 
@@ -168,15 +225,15 @@ def cambiar_categoria_activa(categoria: Categoria, activa: bool) -> Categoria:
 
 
 def etiquetas_por_nombre(nombres: Iterable[str]) -> list[Etiqueta]:
+    """Get-or-create, safe under concurrency: INSERT ... ON CONFLICT DO NOTHING, then SELECT."""
     wanted = sorted({n.strip().lower() for n in nombres if n.strip()})
     if not wanted:
         return []
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(insert(Etiqueta).values([{"nombre": n} for n in wanted])
+                       .on_conflict_do_nothing(index_elements=["nombre"]))
     found = {e.nombre: e for e in db.session.execute(
         select(Etiqueta).where(Etiqueta.nombre.in_(wanted))).scalars()}
-    for nombre in wanted:
-        if nombre not in found:
-            found[nombre] = Etiqueta(nombre=nombre)
-            db.session.add(found[nombre])
     return [found[n] for n in wanted]
 
 
@@ -284,7 +341,7 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
         ticket.fecha_resolucion = None
         ticket.fecha_cierre = None
     record(ticket, actor, "estado", "estado", anterior, nuevo)
-    db.session.flush()
+    guardar(ticket)
     estado_cambiado.send(ticket, actor=actor, antes=anterior, despues=nuevo)
     return ticket
 
@@ -322,20 +379,22 @@ def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Tic
         if [e.nombre for e in nuevas] != antes:
             ticket.etiquetas = nuevas
             record(ticket, actor, "campo", "etiquetas", antes, [e.nombre for e in nuevas])
-    db.session.flush()
+    guardar(ticket)
     return ticket
 
 
 def agregar_nota(ticket: Ticket, actor: Usuario, texto: str) -> NotaInterna:
+    bloquear(ticket)
     _require_manage(ticket, actor)
     nota = NotaInterna(ticket=ticket, autor=actor, texto=texto, fecha=utcnow())
     db.session.add(nota)
     record(ticket, actor, "nota", interno=True)
-    db.session.flush()
+    guardar(ticket)
     return nota
 
 
 def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
+    bloquear(ticket)
     staff = can_manage(ticket, actor)
     if not staff and not is_requester(ticket, actor):
         raise Forbidden("You may not write on this ticket.")
@@ -346,7 +405,7 @@ def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
     if staff:
         _marcar_primera_respuesta(ticket)
     record(ticket, actor, "mensaje")
-    db.session.flush()
+    guardar(ticket)
     mensaje_publicado.send(ticket, actor=actor, mensaje=mensaje)
     return mensaje
 
@@ -394,7 +453,7 @@ def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Tick
     ticket.ingeniero = nuevo
     record(ticket, actor, "asignacion", "ingeniero",
            anterior.usuario.nombre if anterior else None, nuevo.usuario.nombre if nuevo else None)
-    db.session.flush()
+    guardar(ticket)
     if nuevo is not None:
         ticket_asignado.send(ticket, actor=actor, ingeniero=nuevo)
     return ticket

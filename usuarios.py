@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
+from functools import lru_cache
 from typing import Optional
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import contains_eager
+from flask import current_app, has_app_context
+from sqlalchemy import event, func, inspect, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from errors import N_, Conflict, ValidationFailed
 from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, utcnow
@@ -43,7 +48,12 @@ def crear_usuario(data: UsuarioCreate) -> Usuario:
     if data.rol == "ingeniero":
         db.session.add(Ingeniero(usuario=usuario, especialidad=data.especialidad or "General",
                                  telefono=data.telefono, disponible=True))
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # taken by a concurrent request between the check and the INSERT
+        db.session.rollback()
+        raise Conflict("Username or email already in use.", code="duplicate",
+                       fields={"username": "Already taken."}) from None
     return usuario
 
 
@@ -100,19 +110,55 @@ def ingenieros() -> list[Ingeniero]:
         .order_by(Usuario.nombre)).scalars())
 
 
+@lru_cache(maxsize=4)
+def _hash_señuelo(method: str) -> str:
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
+
+
 def autenticar(username: str, password: str) -> Optional[Usuario]:
+    """The active account with these credentials, or None. An unknown username costs the same
+    password hash as a known one (no enumeration by timing)."""
     usuario = db.session.execute(
         select(Usuario).where(func.lower(Usuario.username) == username.strip().lower())
     ).scalar_one_or_none()
-    if usuario is None or not usuario.activo or not usuario.check_password(password):
+    if usuario is None:
+        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        check_password_hash(_hash_señuelo(method), password)
+        return None
+    if not usuario.check_password(password) or not usuario.activo:
         return None
     return usuario
+
+
+def cerrar_sesiones(usuario: Usuario) -> None:
+    """Every session cookie issued so far for ``usuario`` stops working (auth.load_user)."""
+    usuario.sesion_version = (usuario.sesion_version or 1) + 1
+    db.session.flush()
+
+
+@event.listens_for(Session, "before_flush")
+def _credenciales_cambiadas(session, flush_context, instances) -> None:
+    """Whatever code path changes a password or deactivates an account, its sessions end and
+    all its API tokens are revoked in the same transaction (a reactivation revives nothing)."""
+    for obj in list(session.dirty):
+        if not isinstance(obj, Usuario):
+            continue
+        estado = inspect(obj)
+        clave = estado.attrs.password_hash.history
+        activo = estado.attrs.activo.history
+        # ``added`` alone: an expired attribute has no loaded old value to compare with.
+        if clave.added or (activo.added and activo.added[0] is False):
+            obj.sesion_version = (obj.sesion_version or 1) + 1
+            session.execute(update(ApiToken).where(ApiToken.usuario_id == obj.id, ApiToken.revocado.is_(False))
+                            .values(revocado=True).execution_options(synchronize_session=False))
 
 
 def emitir_token(usuario: Usuario, nombre: Optional[str] = None) -> tuple[ApiToken, str]:
     """A new Bearer token; the clear text is returned once and only its hash is kept."""
     clear = "mda_" + secrets.token_urlsafe(32)
-    token = ApiToken(usuario=usuario, token_hash=ApiToken.hash(clear), nombre=nombre or "api")
+    dias = current_app.config.get("API_TOKEN_DAYS", 90) if has_app_context() else 90
+    token = ApiToken(usuario=usuario, token_hash=ApiToken.hash(clear), nombre=nombre or "api",
+                     expira_en=utcnow() + timedelta(days=dias))
     db.session.add(token)
     db.session.flush()
     return token, clear
@@ -124,6 +170,15 @@ def usuario_por_token(clear: str) -> Optional[Usuario]:
     ).scalar_one_or_none()
     if token is None or not token.usuario.activo:
         return None
+    now = utcnow()
+    if token.expira_en is not None and token.expira_en <= now:
+        return None
+    if token.ultimo_uso is None or now - token.ultimo_uso > timedelta(minutes=1):
+        # At most one write a minute per token; committed at once, the request may only read.
+        db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(ultimo_uso=now)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+        token = db.session.get(ApiToken, token.id)
     return token.usuario
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import (
+    current_app,
     g,
     jsonify,
     render_template,
@@ -18,6 +21,7 @@ import tickets
 from errors import Conflict, DomainError, ValidationFailed, traducir
 from models import Categoria, Usuario, db
 from schemas import (
+    FiltroEnvios,
     TicketFilters,
     page_dict,
     parse,
@@ -46,7 +50,9 @@ def json_body() -> dict:
     if not request.is_json:
         raise DomainError("Send a JSON body with Content-Type: application/json.",
                           status=415, code="unsupported_media_type")
-    data = request.get_json(silent=True)
+    if (request.content_length or 0) > current_app.config["MAX_JSON_BYTES"]:
+        raise DomainError("The JSON body is too large.", status=413, code="request_entity_too_large")
+    data = request.get_json(silent=True)  # app.SafeJSONProvider: too deep a nesting is invalid
     if data is None:
         raise DomainError("The body is not valid JSON.", status=400, code="invalid_json")
     if not isinstance(data, dict):
@@ -71,10 +77,20 @@ def al_fallar_volver_a(url: str) -> None:
     g.al_fallar_volver_a = url
 
 
+# The query parameters a list page understands: links keep these and only these (an unknown
+# one such as ``tipo`` or ``_method`` would collide with url_for's own arguments).
+# Derived from the filter schemas, so a new filter is kept without touching this.
+FILTER_PARAMS = frozenset(TicketFilters.model_fields) | frozenset(FiltroEnvios.model_fields) | {"vencidos"}
+
+
+def filter_args() -> dict[str, str]:
+    """The known filter parameters of this request's query string."""
+    return {k: v for k, v in request.args.items() if k in FILTER_PARAMS and k != "page"}
+
+
 def page_url(page: int, **extra) -> str:
     """This page's URL with its filters kept and another page number."""
-    args = {k: v for k, v in request.args.items() if k != "fragmento"}
-    return url_for(request.endpoint, **(request.view_args or {}), **{**args, "page": page, **extra})
+    return url_for(request.endpoint, **(request.view_args or {}), **{**filter_args(), "page": page, **extra})
 
 
 def home_for(user: Usuario) -> str:
@@ -83,9 +99,21 @@ def home_for(user: Usuario) -> str:
 
 
 def safe_next(target: str | None) -> str | None:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """``target`` if it is a path on this site, else None (the caller falls back to a home).
+
+    Parsed, not pattern-matched, after normalising what browsers ignore or rewrite: control
+    characters and whitespace are dropped and backslashes become slashes, so a tab or a
+    backslash between two slashes is seen as the ``//evil.com`` a browser would follow; a
+    target that needed normalising is refused outright."""
+    if not target:
+        return None
+    limpio = "".join(ch for ch in target if ord(ch) > 0x20 and ord(ch) != 0x7F).replace("\\", "/")
+    if limpio != target:
+        return None  # a legitimate path of ours never carries these
+    partes = urlsplit(limpio)
+    if partes.scheme or partes.netloc or not limpio.startswith("/") or limpio.startswith("//"):
+        return None
+    return limpio
 
 
 def form_submit(form, action):

@@ -13,7 +13,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 from flask_wtf.csrf import generate_csrf
 
 import openapi
@@ -21,6 +21,7 @@ import schemas
 import usuarios
 from auth import (
     csrf_exempt,
+    iniciar_sesion,
     limiter,
     login_failed_deduct,
     login_limit,
@@ -63,7 +64,7 @@ def login():
     if form.validate_on_submit():
         user = usuarios.autenticar(form.username.data, form.password.data)
         if user is not None:
-            login_user(user)
+            iniciar_sesion(user)
             session.pop("idioma", None)  # from now on the account's language rules
             return redirect(safe_next(request.args.get("next")) or home_for(user))
         g.login_failed = True
@@ -75,7 +76,10 @@ def login():
 @route("/logout", methods=["POST"])
 
 def logout():
-    """End the session."""
+    """End the session, here and on every device (the session version moves on)."""
+    if current_user.is_authenticated:
+        usuarios.cerrar_sesiones(current_user)
+        db.session.commit()
     logout_user()
     flash(_("You have logged out."), "info")
     return redirect(url_for("login"))

@@ -99,7 +99,7 @@ def _detalle(ticket, status: int = 200, **forms):
     edit.categoria.choices = categoria_choices(ticket.categoria)
     context = {
         "ticket": ticket, "hilo": hilo, "eventos": tickets.history(ticket, current_user),
-        "notas": ticket.notas if current_user.es_staff else [],
+        "notas": tickets.notas_visibles(ticket, current_user),
         "moves": tickets.allowed_moves(ticket, current_user),
         "puede_editar": tickets.can_edit(ticket, current_user),
         "puede_escribir": tickets.can_write(ticket, current_user),
