@@ -128,7 +128,9 @@ def _register_errors(app: Flask) -> None:
             # An HTML form refused by the domain: its message as a flash, back to the page.
             flash(exc.mensaje(), "danger")
             return redirect(volver)
-        return _error_response(exc.status, exc.code, exc.mensaje(), exc.fields)
+        if wants_json():
+            return jsonify(exc.to_dict()), exc.status
+        return _error_response(exc.status, exc.code, exc.mensaje())
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):

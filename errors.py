@@ -56,29 +56,16 @@ class DomainError(Exception):
         return error_body(self.code, self.mensaje(), self.fields)
 
 
-class ValidationFailed(DomainError):
-    status = 422
-    code = "validation_error"
+def _subclase(nombre: str, status: int, code: str) -> type[DomainError]:
+    return type(nombre, (DomainError,), {"status": status, "code": code, "__module__": __name__})
 
 
-class Unauthorized(DomainError):
-    status = 401
-    code = "unauthorized"
-
-
-class NotFound(DomainError):
-    status = 404
-    code = "not_found"
-
-
-class Forbidden(DomainError):
-    status = 403
-    code = "forbidden"
-
-
-class Conflict(DomainError):
-    status = 409
-    code = "conflict"
+# The kinds of refusal: HTTP status and default code (a raise may give a more precise code).
+ValidationFailed = _subclase("ValidationFailed", 422, "validation_error")
+Unauthorized = _subclase("Unauthorized", 401, "unauthorized")
+NotFound = _subclase("NotFound", 404, "not_found")
+Forbidden = _subclase("Forbidden", 403, "forbidden")
+Conflict = _subclase("Conflict", 409, "conflict")
 
 
 # Messages of Flask-WTF and Werkzeug that reach our error page: marked for the catalogs.

@@ -138,28 +138,29 @@ def ticket_estado(numero: str):
     return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket))
 
 
+def _escribir(numero: str, form, texto: str, accion, aviso: str, ancla: str, form_kw: str):
+    """A reply or a note: the form's ``texto`` to the domain ``accion``, back to its place."""
+    ticket = tickets.get_visible_by_numero(numero, current_user)
+    if form_submit(form, lambda: accion(ticket, current_user, getattr(form, texto).data.strip())):
+        flash(aviso, "success")
+        return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor=ancla))
+    return _detalle(ticket, form_status(form), **{form_kw: form})
+
+
 @route("/tickets/<numero>/mensajes", methods=["POST"])
 @role_required()
 def ticket_mensaje(numero: str):
     """Post a public reply on the thread."""
-    ticket = tickets.get_visible_by_numero(numero, current_user)
-    form = MensajeForm()
-    if form_submit(form, lambda: tickets.agregar_mensaje(ticket, current_user, form.cuerpo.data.strip())):
-        flash(_("Reply sent."), "success")
-        return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor="hilo"))
-    return _detalle(ticket, form_status(form), mensaje_form=form)
+    return _escribir(numero, MensajeForm(), "cuerpo", tickets.agregar_mensaje, _("Reply sent."), "hilo",
+                     "mensaje_form")
 
 
 @route("/tickets/<numero>/notas", methods=["POST"])
 @role_required("ingeniero", "admin")
 def ticket_nota(numero: str):
     """Add an internal note (staff only; never shown to the requester)."""
-    ticket = tickets.get_visible_by_numero(numero, current_user)
-    form = NotaForm()
-    if form_submit(form, lambda: tickets.agregar_nota(ticket, current_user, form.nota.data.strip())):
-        flash(_("Internal note added."), "success")
-        return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor="notas"))
-    return _detalle(ticket, form_status(form), nota_form=form)
+    return _escribir(numero, NotaForm(), "nota", tickets.agregar_nota, _("Internal note added."), "notas",
+                     "nota_form")
 
 
 @route("/tickets/<numero>/editar", methods=["POST"])
