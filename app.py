@@ -39,6 +39,7 @@ import operaciones
 import outbox
 import paneles
 import rutas
+import tickets
 from auth import (
     csrf,
     csrf_check,
@@ -208,7 +209,8 @@ def register_panels(app: Flask) -> None:
         ESTADO_LABELS=paneles.ESTADO_LABELS, PRIORIDAD_LABELS=paneles.PRIORIDAD_LABELS,
         ROL_LABELS=paneles.ROL_LABELS, CANAL_LABELS=paneles.CANAL_LABELS,
         CAMPO_LABELS=paneles.CAMPO_LABELS, IDIOMA_LABELS=paneles.IDIOMA_LABELS,
-        es_vencido=paneles.es_vencido, page_url=comun.page_url, filter_args=comun.filter_args, csrf_token=generate_csrf,
+        es_vencido=tickets.es_vencido, page_url=comun.page_url, filter_args=comun.filter_args,
+        csrf_token=generate_csrf,
         current_user=current_user, has_endpoint=lambda name: name in current_app.view_functions,
     )
     app.context_processor(lambda: {"locale": str(get_locale() or "es")})
