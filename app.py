@@ -27,10 +27,12 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+import adjuntos
 import email_manager
 import outbox
 import paneles
 import rutas
+import soporte
 from auth import (
     csrf,
     csrf_check,
@@ -39,7 +41,7 @@ from auth import (
     wants_json,
 )
 from config import load_config
-from errors import DomainError
+from errors import DomainError, envolver
 from models import IDIOMAS, db
 from rutas import comun
 from schemas import (
@@ -79,6 +81,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_panels(app)
     email_manager.init_app(app)  # email receivers and the outbox's email channel
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
+    soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)
+    adjuntos.init_app(app)  # `flask limpiar-adjuntos` (orphan files)
 
     @app.context_processor
     def _inject():
@@ -94,7 +98,7 @@ def _error_response(status: int, code: str, message: str, fields: dict | None = 
         body = {"code": code, "message": message}
         if fields:
             body["fields"] = fields
-        return jsonify({"error": body}), status
+        return jsonify(envolver(request.path, {"error": body})), status
     return render_template("error.html", status=status, message=message), status
 
 

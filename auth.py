@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, jsonify, redirect, request, url_for
+from flask import current_app, g, redirect, request, url_for
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from errors import Forbidden
+from errors import DomainError, Forbidden
 from models import Usuario, db
 from usuarios import usuario_por_token
 
@@ -62,8 +62,8 @@ def load_user_from_token(req):
 
 @login_manager.unauthorized_handler
 def unauthorized():
-    if wants_json():
-        return jsonify({"error": {"code": "unauthorized", "message": "Authentication required."}}), 401
+    if wants_json():  # rendered by app.py's one error handler (and its envelopes)
+        raise DomainError("Authentication required.", status=401, code="unauthorized")
     return redirect(url_for("login", next=request.full_path if request.query_string else request.path))
 
 

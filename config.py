@@ -62,4 +62,7 @@ def load_config(instance_path: str) -> dict:
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
+        # Seed 003's support API: its categories → Mesa's (unknown → General); auto-close delay.
+        "SUPPORT_CATEGORIAS": env.get("SUPPORT_CATEGORIAS", "general=General,technical=Software,billing=Facturación"),
+        "AUTO_CLOSE_DAYS": int(env.get("AUTO_CLOSE_DAYS", "7")),
     }

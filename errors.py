@@ -42,3 +42,15 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     status = 409
     code = "conflict"
+
+
+# Path prefix -> function wrapping the error body ({"error": {...}}) of responses under it
+# (seed 003's API answers {"success": false, "error": ...}). app.py's one handler applies it.
+ENVOLTORIOS: dict = {}
+
+
+def envolver(path: str, body: dict) -> dict:
+    for prefijo, envolver_ in ENVOLTORIOS.items():
+        if path.startswith(prefijo):
+            return envolver_(body)
+    return body

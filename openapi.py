@@ -29,6 +29,7 @@ TICKET = {
         "estado": {"enum": ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]},
         "categoria": {"type": "string"}, "etiquetas": {"type": "array", "items": {"type": "string"}},
         "usuario": PERSONA, "cliente": PERSONA, "ingeniero": PERSONA,
+        "usuario_id": {"type": ["integer", "null"]}, "ingeniero_id": {"type": ["integer", "null"]},
         "canal": {"enum": ["web", "api", "whatsapp", "email"]},
         "fecha_creacion": DATE, "fecha_actualizacion": DATE, "fecha_primera_respuesta": DATE,
         "fecha_resolucion": DATE, "fecha_cierre": DATE,

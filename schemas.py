@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal, Optional, TypeVar
 
 import email_validator
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
 
 from errors import ValidationFailed
 from models import CANALES_SALIDA, ESTADOS, ESTADOS_SALIDA, PRIORIDADES
@@ -83,7 +83,7 @@ class EstadoChange(Body):
 
 
 class NotaCreate(Body):
-    nota: Texto
+    nota: Texto = Field(validation_alias=AliasChoices("nota", "notas"))  # seed 001 sends "notas"
 
 
 class MensajeCreate(Body):
@@ -235,6 +235,8 @@ def ticket_dict(ticket, viewer) -> dict:
         "categoria": ticket.categoria.nombre,
         "etiquetas": [e.nombre for e in ticket.etiquetas],
         "usuario": persona(ticket.usuario),
+        "usuario_id": ticket.usuario_id,  # seed 001's flat ids
+        "ingeniero_id": ticket.ingeniero_id,
         "cliente": (None if ticket.cliente is None
                     else {"id": ticket.cliente.id, "nombre": ticket.cliente.nombre}),
         "ingeniero": (None if ticket.ingeniero is None

@@ -25,6 +25,9 @@ MODULOS = (
     "rutas.api_personas",
     "rutas.informes",
     "rutas.correo",
+    "rutas.adjuntos",
+    "rutas.soporte",
+    "rutas.api_v1",
 )
 
 
