@@ -557,3 +557,14 @@ class Adjunto(db.Model):
                                                            index=True)
     subido_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
     fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- issue 11: attachments shown with their message / note / ticket (no schema change) ----------
+
+Mensaje.adjuntos = relationship(Adjunto, primaryjoin=Adjunto.mensaje_id == Mensaje.id, viewonly=True,
+                                order_by=Adjunto.id, lazy="selectin")
+NotaInterna.adjuntos = relationship(Adjunto, primaryjoin=NotaInterna.id == Adjunto.nota_id, viewonly=True,
+                                    order_by=Adjunto.id, lazy="selectin")
+Ticket.adjuntos_propios = relationship(
+    Adjunto, primaryjoin=(Ticket.id == Adjunto.ticket_id) & Adjunto.mensaje_id.is_(None) & Adjunto.nota_id.is_(None)
+    & Adjunto.comunicacion_id.is_(None), viewonly=True, order_by=Adjunto.id)

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+import adjuntos
 import paneles
 import tickets
 import usuarios
@@ -33,6 +34,7 @@ from forms import (
 )
 from models import Categoria, Ingeniero, Usuario, db
 from rutas import route
+from rutas.adjuntos import archivos_de_la_peticion
 from rutas.comun import (
     categoria_choices,
     form_status,
@@ -60,8 +62,14 @@ def panel_usuario():
     """Usuario panel: the new-ticket form and my tickets (their estado refreshes live)."""
     form = TicketForm()
     form.categoria.choices = categoria_choices()
-    created = form_submit(form, lambda: tickets.crear_ticket(parse(TicketCreate, {
-        **form.data, "etiquetas": etiquetas_lista(form.etiquetas.data)}), usuario=current_user, canal="web"))
+
+    def crear():
+        ticket = tickets.crear_ticket(parse(TicketCreate, {**form.data, "etiquetas": etiquetas_lista(form.etiquetas.data)}),
+                                      usuario=current_user, canal="web")
+        adjuntos.guardar_varios(archivos_de_la_peticion(), ticket_id=ticket.id, subido_por_id=current_user.id)
+        return ticket
+
+    created = form_submit(form, crear)
     if created:
         flash(_("Ticket %(numero)s created. We will keep you informed.", numero=created.numero_ticket), "success")
         return redirect(url_for("ticket_detalle", numero=created.numero_ticket))
@@ -147,7 +155,13 @@ def ticket_mensaje(numero: str):
     """Post a public reply on the thread."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
     form = MensajeForm()
-    if form_submit(form, lambda: tickets.agregar_mensaje(ticket, current_user, form.cuerpo.data.strip())):
+
+    def responder():
+        mensaje = tickets.agregar_mensaje(ticket, current_user, form.cuerpo.data.strip())
+        adjuntos.guardar_varios(archivos_de_la_peticion(), ticket_id=ticket.id, mensaje_id=mensaje.id,
+                                subido_por_id=current_user.id)
+
+    if form_submit(form, responder):
         flash(_("Reply sent."), "success")
         return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor="hilo"))
     return _detalle(ticket, form_status(form), mensaje_form=form)
@@ -159,7 +173,13 @@ def ticket_nota(numero: str):
     """Add an internal note (staff only; never shown to the requester)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
     form = NotaForm()
-    if form_submit(form, lambda: tickets.agregar_nota(ticket, current_user, form.nota.data.strip())):
+
+    def anotar():
+        nota = tickets.agregar_nota(ticket, current_user, form.nota.data.strip())
+        adjuntos.guardar_varios(archivos_de_la_peticion(), ticket_id=ticket.id, nota_id=nota.id,
+                                subido_por_id=current_user.id)
+
+    if form_submit(form, anotar):
         flash(_("Internal note added."), "success")
         return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor="notas"))
     return _detalle(ticket, form_status(form), nota_form=form)
