@@ -27,6 +27,8 @@ def load_config(instance_path: str) -> dict:
             raise RuntimeError("SECRET_KEY must be set when APP_ENV=production")
         secret = "dev-only-insecure-key"
     default_db = "sqlite:///" + str(Path(instance_path) / "mesa_de_ayuda.db")
+    upload_max_bytes = int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+    upload_max_files = int(env.get("UPLOAD_MAX_FILES", "5"))
     return {
         "APP_ENV": app_env,
         "SECRET_KEY": secret,
@@ -60,8 +62,10 @@ def load_config(instance_path: str) -> dict:
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "30")),
         # Attachments (adjuntos.py): stored outside the web root, content-addressed.
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
-        "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
-        "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
+        "UPLOAD_MAX_BYTES": upload_max_bytes,
+        "UPLOAD_MAX_FILES": upload_max_files,
+        # A request never carries more than a full message of files (plus its form): 413 beyond.
+        "MAX_CONTENT_LENGTH": upload_max_bytes * upload_max_files + 1024 * 1024,
         # Seed 003's support API: its categories → Mesa's (unknown → General); auto-close delay.
         "SUPPORT_CATEGORIAS": env.get("SUPPORT_CATEGORIAS", "general=General,technical=Software,billing=Facturación"),
         "AUTO_CLOSE_DAYS": int(env.get("AUTO_CLOSE_DAYS", "7")),

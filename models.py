@@ -568,3 +568,17 @@ NotaInterna.adjuntos = relationship(Adjunto, primaryjoin=NotaInterna.id == Adjun
 Ticket.adjuntos_propios = relationship(
     Adjunto, primaryjoin=(Ticket.id == Adjunto.ticket_id) & Adjunto.mensaje_id.is_(None) & Adjunto.nota_id.is_(None)
     & Adjunto.comunicacion_id.is_(None), viewonly=True, order_by=Adjunto.id)
+
+
+class SoporteCategoria(db.Model):
+    """Seed 003's category value (general, technical, billing, flight, order, or any other the
+    app sends) → a Mesa category, set by an admin. Without a row, SUPPORT_CATEGORIAS (config)
+    decides, then General."""
+
+    __tablename__ = "soporte_categorias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clave: Mapped[str] = mapped_column(String(40), unique=True)
+    categoria_id: Mapped[int] = mapped_column(ForeignKey("categorias.id"), index=True)
+
+    categoria: Mapped[Categoria] = relationship()

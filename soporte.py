@@ -12,16 +12,17 @@ Plain domain functions: they raise ``DomainError``s, flush, never commit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import click
 from flask import current_app, url_for
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 import tickets
 from errors import Forbidden, ValidationFailed
-from models import Adjunto, Categoria, Ingeniero, Mensaje, Ticket, Usuario, db
+from models import Adjunto, Categoria, Ingeniero, Mensaje, SoporteCategoria, Ticket, Usuario, db
 from schemas import Body, DbId, Salida, Texto, TicketCreate, Titulo, parse
 
 PREFIJO = "/admin/api/support/"
@@ -108,13 +109,17 @@ class SoporteEstadisticasOut(Salida):
 # --- mapping ----------------------------------------------------------------------------------------
 
 def mapa_categorias() -> dict[str, str]:
-    """seed 003 category → Mesa category name, from SUPPORT_CATEGORIAS (``technical=Software,...``)."""
+    """seed 003 category → Mesa category name: the admins' rows (``SoporteCategoria``) over
+    SUPPORT_CATEGORIAS in config (``technical=Software,...``)."""
     mapa = {}
     for par in (current_app.config.get("SUPPORT_CATEGORIAS") or "").split(","):
         if "=" in par:
             clave, nombre = par.split("=", 1)
             if clave.strip() and nombre.strip():
                 mapa[clave.strip().lower()] = nombre.strip()
+    for fila in db.session.execute(select(SoporteCategoria).options(selectinload(SoporteCategoria.categoria))
+                                   ).scalars():
+        mapa[fila.clave] = fila.categoria.nombre
     return mapa
 
 
@@ -131,6 +136,29 @@ def categoria_seed(nombre: str) -> str:
         if destino.lower() == nombre.lower():
             return clave
     return "general"
+
+
+def mapeo(clave: str, categoria: str) -> SoporteCategoria:
+    """An admin maps seed 003's ``clave`` to the Mesa category named ``categoria`` (422 if unknown)."""
+    clave = clave.strip().lower()
+    destino = tickets.categoria_por_nombre(categoria)
+    fila = db.session.execute(select(SoporteCategoria).where(SoporteCategoria.clave == clave)).scalar_one_or_none()
+    if fila is None:
+        fila = SoporteCategoria(clave=clave, categoria=destino)
+        db.session.add(fila)
+    fila.categoria = destino
+    db.session.flush()
+    return fila
+
+
+def mapeos() -> list[dict]:
+    mapa = mapa_categorias()
+    claves = list(CATEGORIAS_SEED) + sorted(k for k in mapa if k not in CATEGORIAS_SEED)
+    return [{"clave": c, "categoria": categoria_mesa(c)} for c in claves]
+
+
+class MapeoCategoria(Body):
+    categoria: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 
 
 def _autorizar_usuario(actor: Usuario, user_id: Optional[int]) -> Usuario:

@@ -138,3 +138,25 @@ def soporte_estadisticas():
 def soporte_panel():
     """Seed 003's admin page is Mesa's own panel."""
     return redirect(home_for(current_user))
+
+
+MAPEO = {"type": "object", "properties": {"clave": {"type": "string"}, "categoria": {"type": "string"}}}
+
+
+@route("/api/soporte/categorias", doc=openapi.op(
+    "Seed 003's categories and the Mesa category each maps to (unknown → General)", "admin",
+    schema={"type": "object", "properties": {"items": {"type": "array", "items": MAPEO}}}, tag=TAG))
+@role_required("admin")
+def api_soporte_categorias():
+    return jsonify({"items": soporte.mapeos()})
+
+
+@route("/api/soporte/categorias/<clave>", methods=["PUT"], doc=openapi.op(
+    "Map a seed 003 category (general, technical, billing, flight, order, ...) to a Mesa category", "admin",
+    soporte.MapeoCategoria, schema=MAPEO, params=[{"name": "clave", "in": "path", "required": True,
+                                                  "schema": {"type": "string", "maxLength": 40}}], tag=TAG))
+@role_required("admin")
+def api_soporte_mapear_categoria(clave: str):
+    fila = soporte.mapeo(clave[:40], parse(soporte.MapeoCategoria, json_body()).categoria)
+    db.session.commit()
+    return jsonify({"clave": fila.clave, "categoria": fila.categoria.nombre})

@@ -251,3 +251,15 @@ def test_cerrar_resueltos_closes_silent_resolved_tickets(app, cast, make_ticket)
     assert (last.antes, last.despues, last.actor_id) == ("resuelto", "cerrado", None)
     nuevos = db.session.execute(select(Envio).order_by(Envio.id).offset(emails_before)).scalars().all()
     assert [(e.tipo, e.ticket_id, e.destinatarios) for e in nuevos] == [("ticket_cerrado", silent.id, cast["user"].email)]
+
+
+def test_admin_maps_a_category(api, cast):
+    admin = api(cast["admin"])
+    assert {"clave": "flight", "categoria": "General"} in admin.get("/api/soporte/categorias").get_json()["items"]
+    r = admin.put("/api/soporte/categorias/flight", json={"categoria": "Redes"})
+    assert r.status_code == 200 and r.get_json() == {"clave": "flight", "categoria": "Redes"}
+    assert admin.put("/api/soporte/categorias/flight", json={"categoria": "Nope"}).status_code == 422
+    assert api(cast["user"]).put("/api/soporte/categorias/flight", json={"categoria": "Redes"}).status_code == 403
+    r = api(cast["user"]).post(f"{BASE}/create-ticket", json={"subject": "Vuelo", "description": "D", "category": "flight"})
+    assert r.get_json()["data"]["category"] == "flight"
+    assert db.session.get(Ticket, r.get_json()["data"]["id"]).categoria.nombre == "Redes"
