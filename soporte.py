@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Literal, Optional
 
 import click
-from flask import current_app, url_for
+from flask import current_app, g, url_for
 from pydantic import Field, StringConstraints
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -110,7 +110,9 @@ class SoporteEstadisticasOut(Salida):
 
 def mapa_categorias() -> dict[str, str]:
     """seed 003 category → Mesa category name: the admins' rows (``SoporteCategoria``) over
-    SUPPORT_CATEGORIAS in config (``technical=Software,...``)."""
+    SUPPORT_CATEGORIAS in config (``technical=Software,...``). Read once per request."""
+    if "soporte_mapa" in g:
+        return g.soporte_mapa
     mapa = {}
     for par in (current_app.config.get("SUPPORT_CATEGORIAS") or "").split(","):
         if "=" in par:
@@ -120,6 +122,7 @@ def mapa_categorias() -> dict[str, str]:
     for fila in db.session.execute(select(SoporteCategoria).options(selectinload(SoporteCategoria.categoria))
                                    ).scalars():
         mapa[fila.clave] = fila.categoria.nombre
+    g.soporte_mapa = mapa
     return mapa
 
 
@@ -148,6 +151,7 @@ def mapeo(clave: str, categoria: str) -> SoporteCategoria:
         db.session.add(fila)
     fila.categoria = destino
     db.session.flush()
+    g.pop("soporte_mapa", None)
     return fila
 
 
