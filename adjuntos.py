@@ -96,3 +96,103 @@ def guardar(datos: bytes, nombre: Optional[str], **pertenece) -> Adjunto:
 
 def leer(adjunto: Adjunto) -> bytes:
     return ruta(adjunto.sha256).read_bytes()
+
+
+def guardar_varios(archivos, **pertenece) -> list[Adjunto]:
+    """Store each ``(nombre, bytes)`` of one message/note/ticket, at most UPLOAD_MAX_FILES.
+    All or nothing: when one is refused, the files this call wrote are removed again (the
+    request rolls back its rows), so a failed upload leaves no orphan on disk."""
+    archivos = list(archivos)
+    maximo = int(current_app.config["UPLOAD_MAX_FILES"])
+    if len(archivos) > maximo:
+        raise ValidationFailed(f"At most {maximo} files per message.", code="too_many_files",
+                               fields={"archivo": f"At most {maximo} files."})
+    nuevos: list[Path] = []
+    guardados = []
+    try:
+        for nombre, datos in archivos:
+            destino = ruta(hashlib.sha256(datos).hexdigest())
+            existia = destino.exists()
+            guardados.append(guardar(datos, nombre, **pertenece))
+            if not existia:
+                nuevos.append(destino)
+    except Exception:
+        for destino in nuevos:
+            _borrar_si_huerfano(destino)
+        raise
+    return guardados
+
+
+def _borrar_si_huerfano(destino: Path) -> None:
+    from sqlalchemy import select
+
+    with db.engine.connect() as conn:  # outside the failing transaction: rows other requests committed
+        usado = conn.execute(select(Adjunto.id).where(Adjunto.sha256 == destino.name).limit(1)).first()
+    if usado is None:
+        destino.unlink(missing_ok=True)
+
+
+def limpiar_huerfanos(min_edad_segundos: int = 3600) -> list[str]:
+    """Remove stored files no ``Adjunto`` row names (e.g. a crash between write and commit),
+    older than ``min_edad_segundos`` so an upload in flight is never touched."""
+    import time
+
+    from sqlalchemy import select
+
+    base = directorio()
+    if not base.exists():
+        return []
+    usados = set(db.session.execute(select(Adjunto.sha256).distinct()).scalars())
+    borrados = []
+    limite = time.time() - min_edad_segundos
+    for f in base.glob("*/*/*"):
+        if f.is_file() and f.name not in usados and f.stat().st_mtime < limite:
+            f.unlink(missing_ok=True)
+            borrados.append(f.name)
+    return borrados
+
+
+def init_app(app) -> None:
+    import click
+
+    @app.cli.command("limpiar-adjuntos")
+    @click.option("--min-edad", type=int, default=3600, help="Only files older than this many seconds.")
+    def limpiar_adjuntos_command(min_edad: int):
+        """Remove attachment files on disk that no row names (orphans of failed uploads)."""
+        borrados = limpiar_huerfanos(min_edad)
+        click.echo(f"{len(borrados)} orphan file(s) removed.")
+
+
+def visible(adjunto_id: int, viewer) -> Adjunto:
+    """The attachment if ``viewer`` may see its ticket (and, for an internal note's, is staff);
+    otherwise it does not exist for them (404), like the ticket."""
+    import tickets
+    from errors import NotFound
+    from models import Mensaje, NotaInterna
+
+    adjunto = db.session.get(Adjunto, adjunto_id)
+    if adjunto is None:
+        raise NotFound("Attachment not found.")
+    ticket_id = adjunto.ticket_id
+    if ticket_id is None and adjunto.mensaje_id is not None:
+        ticket_id = db.session.get(Mensaje, adjunto.mensaje_id).ticket_id
+    if ticket_id is None and adjunto.nota_id is not None:
+        ticket_id = db.session.get(NotaInterna, adjunto.nota_id).ticket_id
+    if ticket_id is None:  # a communication's file not (yet) on a ticket: the admins' inbox
+        if viewer.rol != "admin":
+            raise NotFound("Attachment not found.")
+        return adjunto
+    tickets.get_visible(ticket_id, viewer)
+    if adjunto.nota_id is not None and not viewer.es_staff:
+        raise NotFound("Attachment not found.")
+    return adjunto
+
+
+def del_ticket(ticket, viewer) -> list[Adjunto]:
+    """The ticket's attachments ``viewer`` may see (internal notes' only for staff)."""
+    from sqlalchemy import select
+
+    stmt = select(Adjunto).where(Adjunto.ticket_id == ticket.id).order_by(Adjunto.id)
+    if not viewer.es_staff:
+        stmt = stmt.where(Adjunto.nota_id.is_(None))
+    return list(db.session.execute(stmt).scalars())

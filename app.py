@@ -33,12 +33,14 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+import adjuntos
 import email_manager
 import envio_email
 import operaciones
 import outbox
 import paneles
 import rutas
+import soporte
 import tickets
 from auth import (
     csrf,
@@ -48,7 +50,7 @@ from auth import (
     wants_json,
 )
 from config import load_config
-from errors import N_, DomainError, error_body, traducir
+from errors import N_, DomainError, envolver, error_body, traducir
 from models import IDIOMAS, db
 from rutas import comun
 from schemas import (
@@ -103,6 +105,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
     operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
+    soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)
+    adjuntos.init_app(app)  # `flask limpiar-adjuntos` (orphan files)
 
     @app.context_processor
     def _inject():
@@ -116,7 +120,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 def _error_response(status: int, code: str, message: str, fields: dict | None = None):
     """Every error response: ``errors.error_body`` as JSON, or the error page; translated."""
     if wants_json():
-        return jsonify(error_body(code, message, fields)), status
+        return jsonify(envolver(request.path, error_body(code, message, fields))), status
     return render_template("error.html", status=status, message=traducir(message)), status
 
 

@@ -27,6 +27,8 @@ def load_config(instance_path: str) -> dict:
             raise RuntimeError("SECRET_KEY must be set when APP_ENV=production")
         secret = "dev-only-insecure-key"
     default_db = "sqlite:///" + str(Path(instance_path) / "mesa_de_ayuda.db")
+    upload_max_bytes = int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024)))
+    upload_max_files = int(env.get("UPLOAD_MAX_FILES", "5"))
     return {
         "APP_ENV": app_env,
         "SECRET_KEY": secret,
@@ -34,7 +36,9 @@ def load_config(instance_path: str) -> dict:
         # hide_parameters: a failed statement's log line never carries its values (password hashes).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # Largest request body (413 beyond); JSON bodies are capped lower (rutas.comun.json_body).
-        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024))),
+        # Largest request body (413 beyond): by default a full message of attachments plus its form.
+        "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH")
+                                  or max(16 * 1024 * 1024, upload_max_bytes * upload_max_files + 1024 * 1024)),
         "MAX_JSON_BYTES": int(env.get("MAX_JSON_BYTES", str(1024 * 1024))),
         # Bearer tokens expire this many days after they are issued.
         "API_TOKEN_DAYS": int(env.get("API_TOKEN_DAYS", "90")),
@@ -67,6 +71,9 @@ def load_config(instance_path: str) -> dict:
         "MAIL_TIMEOUT": float(env.get("MAIL_TIMEOUT", "30")),
         # Attachments (adjuntos.py): stored outside the web root, content-addressed.
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
-        "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
-        "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
+        "UPLOAD_MAX_BYTES": upload_max_bytes,
+        "UPLOAD_MAX_FILES": upload_max_files,
+        # Seed 003's support API: its categories → Mesa's (unknown → General); auto-close delay.
+        "SUPPORT_CATEGORIAS": env.get("SUPPORT_CATEGORIAS", "general=General,technical=Software,billing=Facturación"),
+        "AUTO_CLOSE_DAYS": int(env.get("AUTO_CLOSE_DAYS", "7")),
     }

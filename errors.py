@@ -79,3 +79,15 @@ MENSAJES_DE_TERCEROS = (
     N_("You don't have the permission to access the requested resource. It is either read-protected "
        "or not readable by the server."),
 )
+
+
+# Path prefix -> function wrapping the error body ({"error": {...}}) of responses under it
+# (seed 003's API answers {"success": false, "error": ...}). app.py's one handler applies it.
+ENVOLTORIOS: dict = {}
+
+
+def envolver(path: str, body: dict) -> dict:
+    for prefijo, envolver_ in ENVOLTORIOS.items():
+        if path.startswith(prefijo):
+            return envolver_(body)
+    return body

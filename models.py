@@ -569,3 +569,28 @@ class Adjunto(db.Model):
                                                            index=True)
     subido_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
     fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- issue 11: attachments shown with their message / note / ticket (no schema change) ----------
+
+Mensaje.adjuntos = relationship(Adjunto, primaryjoin=Adjunto.mensaje_id == Mensaje.id, viewonly=True,
+                                order_by=Adjunto.id, lazy="selectin")
+NotaInterna.adjuntos = relationship(Adjunto, primaryjoin=NotaInterna.id == Adjunto.nota_id, viewonly=True,
+                                    order_by=Adjunto.id, lazy="selectin")
+Ticket.adjuntos_propios = relationship(
+    Adjunto, primaryjoin=(Ticket.id == Adjunto.ticket_id) & Adjunto.mensaje_id.is_(None) & Adjunto.nota_id.is_(None)
+    & Adjunto.comunicacion_id.is_(None), viewonly=True, order_by=Adjunto.id)
+
+
+class SoporteCategoria(db.Model):
+    """Seed 003's category value (general, technical, billing, flight, order, or any other the
+    app sends) → a Mesa category, set by an admin. Without a row, SUPPORT_CATEGORIAS (config)
+    decides, then General."""
+
+    __tablename__ = "soporte_categorias"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clave: Mapped[str] = mapped_column(String(40), unique=True)
+    categoria_id: Mapped[int] = mapped_column(ForeignKey("categorias.id"), index=True)
+
+    categoria: Mapped[Categoria] = relationship()

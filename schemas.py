@@ -11,6 +11,7 @@ from typing import Annotated, Literal, Optional, TypeVar
 
 import email_validator
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -93,7 +94,7 @@ class EstadoChange(Body):
 
 
 class NotaCreate(Body):
-    nota: Texto
+    nota: Texto = Field(validation_alias=AliasChoices("nota", "notas"))  # seed 001 sends "notas"
 
 
 class MensajeCreate(Body):
@@ -310,8 +311,10 @@ class TicketOut(Salida):
     categoria: str
     etiquetas: list[str]
     usuario: Optional[PersonaOut]
+    usuario_id: Optional[int] = Field(description="Seed 001's flat id of the requesting usuario")
     cliente: Optional[PersonaOut]
     ingeniero: Optional[PersonaOut]
+    ingeniero_id: Optional[int] = Field(description="Seed 001's flat id of the assigned ingeniero")
     canal: str
     fecha_creacion: Fecha
     fecha_actualizacion: Fecha

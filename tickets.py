@@ -59,6 +59,9 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "cerrado": ("abierto",),
 }
 REQUESTER_MOVES = {("resuelto", "abierto"), ("resuelto", "cerrado")}
+# Seed 001: staff close straight from the work states; the implied ``resuelto`` step is still
+# recorded in the history (and dated), so resolution metrics stay right.
+CIERRE_DIRECTO = ("en_progreso", "en_espera")
 PRIORIDAD_RANK = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
 NUMERO_FORMAT = "TKT-{:06d}"
 
@@ -295,7 +298,7 @@ def _marcar_primera_respuesta(ticket: Ticket) -> None:
 def allowed_moves(ticket: Ticket, actor: Usuario) -> list[str]:
     """The estados ``actor`` may move ``ticket`` to right now (drives the panels' buttons)."""
     if can_manage(ticket, actor):
-        return list(TRANSITIONS[ticket.estado])
+        return list(TRANSITIONS[ticket.estado]) + (["cerrado"] if ticket.estado in CIERRE_DIRECTO else [])
     if is_requester(ticket, actor):
         return [b for (a, b) in REQUESTER_MOVES if a == ticket.estado]
     return []
@@ -321,7 +324,8 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     staff = can_manage(ticket, actor)
     if not staff and not is_requester(ticket, actor):
         raise Forbidden("You may not change this ticket.")
-    if nuevo not in TRANSITIONS[anterior]:
+    directo = staff and nuevo == "cerrado" and anterior in CIERRE_DIRECTO  # seed 001: close from en_progreso
+    if nuevo not in TRANSITIONS[anterior] and not directo:
         raise Conflict("That status change is not possible from the current status. From '%(antes)s' a "
                        "ticket may go to %(permitidos)s, not to '%(despues)s'.",
                        code="invalid_transition", antes=anterior, despues=nuevo,
@@ -333,6 +337,10 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     ticket.estado = nuevo
     if anterior == "abierto" and staff:
         _marcar_primera_respuesta(ticket)
+    if directo:  # the implied resuelto step, in the history and dated
+        ticket.fecha_resolucion = now
+        record(ticket, actor, "estado", "estado", anterior, "resuelto")
+        anterior = "resuelto"
     if nuevo == "resuelto":
         ticket.fecha_resolucion = now
     elif nuevo == "cerrado":
@@ -344,6 +352,28 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     guardar(ticket)
     estado_cambiado.send(ticket, actor=actor, antes=anterior, despues=nuevo)
     return ticket
+
+
+def cerrar_resueltos(dias: int) -> list[Ticket]:
+    """Close every ``resuelto`` ticket resolved more than ``dias`` days ago whose requester has
+    not written since (seed 003: "puede cerrarse automáticamente"). The system is the actor
+    (``None`` in the history); the usual closing email goes out through the signal."""
+    from datetime import timedelta
+
+    limite = utcnow() - timedelta(days=dias)
+    respondio = select(Mensaje.id).where(Mensaje.ticket_id == Ticket.id, Mensaje.es_staff.is_(False),
+                                         Mensaje.fecha > Ticket.fecha_resolucion).exists()
+    candidatos = db.session.execute(
+        select(Ticket).where(Ticket.estado == "resuelto", Ticket.fecha_resolucion <= limite, ~respondio)
+        .order_by(Ticket.id)
+    ).scalars().all()
+    for ticket in candidatos:
+        ticket.estado = "cerrado"
+        ticket.fecha_cierre = utcnow()
+        record(ticket, None, "estado", "estado", "resuelto", "cerrado")
+        db.session.flush()
+        estado_cambiado.send(ticket, actor=None, antes="resuelto", despues="cerrado")
+    return list(candidatos)
 
 
 def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Ticket:

@@ -26,6 +26,9 @@ MODULOS = (
     "rutas.informes",
     "rutas.correo",
     "rutas.operaciones",
+    "rutas.adjuntos",
+    "rutas.soporte",
+    "rutas.api_v1",
 )
 
 

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+import adjuntos
 import paneles
 import tickets
 import usuarios
@@ -33,6 +34,7 @@ from forms import (
 )
 from models import Categoria, Ingeniero, Usuario, db
 from rutas import route
+from rutas.adjuntos import archivos_de_la_peticion
 from rutas.comun import (
     al_fallar_volver_a,
     categoria_choices,
@@ -60,8 +62,14 @@ def panel_usuario():
     """Usuario panel: the new-ticket form and my tickets (their estado refreshes live)."""
     form = TicketForm()
     form.categoria.choices = categoria_choices()
-    created = form_submit(form, lambda: tickets.crear_ticket(parse(TicketCreate, {
-        **form.data, "etiquetas": etiquetas_lista(form.etiquetas.data)}), usuario=current_user, canal="web"))
+
+    def crear():
+        ticket = tickets.crear_ticket(parse(TicketCreate, {**form.data, "etiquetas": etiquetas_lista(form.etiquetas.data)}),
+                                      usuario=current_user, canal="web")
+        adjuntos.guardar_varios(archivos_de_la_peticion(), ticket_id=ticket.id, subido_por_id=current_user.id)
+        return ticket
+
+    created = form_submit(form, crear)
     if created:
         flash(_("Ticket %(numero)s created. We will keep you informed.", numero=created.numero_ticket), "success")
         return redirect(url_for("ticket_detalle", numero=created.numero_ticket))
@@ -138,10 +146,17 @@ def ticket_estado(numero: str):
     return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket))
 
 
-def _escribir(numero: str, form, texto: str, accion, aviso: str, ancla: str, form_kw: str):
-    """A reply or a note: the form's ``texto`` to the domain ``accion``, back to its place."""
+def _escribir(numero: str, form, texto: str, accion, aviso: str, ancla: str, form_kw: str, adjunto_de: str):
+    """A reply or a note (with its attached files): the form's ``texto`` to the domain ``accion``,
+    back to its place."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
-    if form_submit(form, lambda: accion(ticket, current_user, getattr(form, texto).data.strip())):
+
+    def escribir():
+        escrito = accion(ticket, current_user, getattr(form, texto).data.strip())
+        adjuntos.guardar_varios(archivos_de_la_peticion(), ticket_id=ticket.id, subido_por_id=current_user.id,
+                                **{adjunto_de: escrito.id})
+
+    if form_submit(form, escribir):
         flash(aviso, "success")
         return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket, _anchor=ancla))
     return _detalle(ticket, form_status(form), **{form_kw: form})
@@ -152,7 +167,7 @@ def _escribir(numero: str, form, texto: str, accion, aviso: str, ancla: str, for
 def ticket_mensaje(numero: str):
     """Post a public reply on the thread."""
     return _escribir(numero, MensajeForm(), "cuerpo", tickets.agregar_mensaje, _("Reply sent."), "hilo",
-                     "mensaje_form")
+                     "mensaje_form", "mensaje_id")
 
 
 @route("/tickets/<numero>/notas", methods=["POST"])
@@ -160,7 +175,7 @@ def ticket_mensaje(numero: str):
 def ticket_nota(numero: str):
     """Add an internal note (staff only; never shown to the requester)."""
     return _escribir(numero, NotaForm(), "nota", tickets.agregar_nota, _("Internal note added."), "notas",
-                     "nota_form")
+                     "nota_form", "nota_id")
 
 
 @route("/tickets/<numero>/editar", methods=["POST"])

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Evento, Ticket, db
-from tickets import TRANSITIONS
+from tickets import CIERRE_DIRECTO, TRANSITIONS
 
 ESTADOS = ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]
 ALL_PAIRS = [(a, b) for a in ESTADOS for b in ESTADOS if a != b]
@@ -26,7 +26,11 @@ def test_staff_transition_allowed_or_refused_with_409(api, cast, make_ticket, de
 
     db.session.expire_all()
     after = db.session.execute(select(Evento).where(Evento.ticket_id == ticket.id)).scalars().all()
-    if hacia in TRANSITIONS[desde]:
+    if hacia == "cerrado" and desde in CIERRE_DIRECTO:  # seed 001: direct close, implied resuelto recorded
+        assert r.status_code == 200, r.get_json()
+        assert [(e.antes, e.despues) for e in after[len(before):]] == [(desde, "resuelto"), ("resuelto", "cerrado")]
+        assert r.get_json()["fecha_resolucion"] is not None
+    elif hacia in TRANSITIONS[desde]:
         assert r.status_code == 200, r.get_json()
         assert r.get_json()["estado"] == hacia
         assert len(after) == len(before) + 1

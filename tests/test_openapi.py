@@ -11,7 +11,7 @@ def test_every_api_route_is_documented(app, client):
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     served = set()
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/api/"):
+        if not rule.rule.startswith(("/api/", "/admin/api/")):
             continue
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
         for method in rule.methods - {"HEAD", "OPTIONS"}:

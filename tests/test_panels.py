@@ -113,7 +113,7 @@ def test_engineer_works_a_ticket_through_the_detail_forms(login, make_user, make
     assert r.status_code == 422 and 'id="nota-error"' in text(r)
     assert count(NotaInterna) == 1
 
-    r = client.post(f"{url}/estado", data={"csrf_token": csrf, "estado": "cerrado"}, follow_redirects=True)
+    r = client.post(f"{url}/estado", data={"csrf_token": csrf, "estado": "abierto"}, follow_redirects=True)
     assert "Ese cambio de estado no es posible desde el estado actual." in text(r)
     assert client.post(f"{url}/estado", data={"csrf_token": csrf, "estado": "volando"}).status_code == 422
 
