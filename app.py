@@ -134,7 +134,7 @@ def _register_errors(app: Flask) -> None:
             flash(exc.mensaje(), "danger")
             return redirect(volver)
         if wants_json():
-            return jsonify(exc.to_dict()), exc.status
+            return jsonify(envolver(request.path, exc.to_dict())), exc.status
         return _error_response(exc.status, exc.code, exc.mensaje())
 
     @app.errorhandler(CSRFError)
@@ -166,7 +166,6 @@ def _register_errors(app: Flask) -> None:
         db.session.rollback()
         app.logger.exception("Unhandled error")
         return _error_response(500, "internal_error", N_("Unexpected error; nothing was saved."))
-
 
 
 # --- panels (HTML) -------------------------------------------------------------------

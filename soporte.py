@@ -265,7 +265,7 @@ def tickets_de_usuario(actor: Usuario, user_id: int) -> list[Ticket]:
 
 def detalle(ticket: Ticket, lector: Usuario) -> dict:
     """The ticket with its whole thread; reading marks the other side's messages read."""
-    lista = tickets.mensajes(ticket, lector)
+    lista = tickets.marcar_leidos(ticket, lector)  # seed 003: reading the detail marks them read
     adj = adjuntos_de(lista)
     return ticket_data(ticket, 0, [mensaje_data(m, adj.get(m.id)) for m in lista])
 

@@ -83,7 +83,7 @@ def test_errors_are_wrapped_with_the_right_status(api, cast):
     r = api(None).post(f"{BASE}/create-ticket", json={})
     assert r.status_code == 401 and r.get_json()["success"] is False
     assert api(cast["user"]).get(f"{BASE}/tickets/999999").get_json() == {
-        "success": False, "error": {"code": "not_found", "message": "Ticket not found."}}
+        "success": False, "error": {"code": "not_found", "message": "Ticket no encontrado."}}  # in the caller's language
     assert api(cast["user"]).get(f"{BASE}/tickets").status_code == 403  # admin list
     assert api(cast["user"]).get(f"{BASE}/statistics").status_code == 403
     r = api(cast["admin"]).get(f"{BASE}/tickets?status=bogus")
