@@ -27,6 +27,7 @@ from flask_wtf.csrf import CSRFError, generate_csrf
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+import correo_entrante
 import email_manager
 import outbox
 import paneles
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rutas.registrar(app)
     register_panels(app)
     email_manager.init_app(app)  # email receivers and the outbox's email channel
+    correo_entrante.init_app(app)  # `flask ingest-email` (MTA pipe), `flask fetch-email` (IMAP)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
 
     @app.context_processor

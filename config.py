@@ -62,4 +62,14 @@ def load_config(instance_path: str) -> dict:
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
+        # Email in (correo_entrante.py): size limit, unknown senders, the IMAP mailbox fetch-email polls.
+        "INBOUND_MAX_BYTES": int(env.get("INBOUND_MAX_BYTES", str(25 * 1024 * 1024))),
+        "INBOUND_UNKNOWN_SENDER": (env.get("INBOUND_UNKNOWN_SENDER") or "crear").strip().lower(),
+        "INBOUND_CATEGORIA": env.get("INBOUND_CATEGORIA") or "General",
+        "IMAP_HOST": env.get("IMAP_HOST", ""),
+        "IMAP_PORT": int(env.get("IMAP_PORT", "993")),
+        "IMAP_SSL": _bool(env.get("IMAP_SSL"), True),
+        "IMAP_USER": env.get("IMAP_USER") or None,
+        "IMAP_PASSWORD": env.get("IMAP_PASSWORD") or None,
+        "IMAP_FOLDER": env.get("IMAP_FOLDER") or "INBOX",
     }
