@@ -66,7 +66,7 @@ def test_reply_to_a_mesa_email_lands_on_the_thread_once_and_notifies_the_enginee
     deliver()
     enviado = smtp_server.to("ana@cliente.test")[-1]
     mid = enviado["Message-ID"]
-    assert mid.startswith(f"<envio-") and ticket.numero_ticket in mid
+    assert mid.startswith("<envio-") and ticket.numero_ticket in mid
     # The outbox row keeps it and the sent email is an outbound communication.
     assert db.session.execute(select(Envio).where(Envio.id_externo == mid)).scalar_one().ticket_id == ticket.id
     saliente = db.session.execute(select(Comunicacion).where(Comunicacion.id_externo == mid)).scalar_one()
