@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from imap_fixture import dovecot, imap  # noqa: F401 - fixtures
+import imap_fixture
 from sqlalchemy import func, select
 from test_correo_entrante import eml
 
 from models import Comunicacion, Mensaje, Ticket, db
 
+dovecot, imap = imap_fixture.dovecot, imap_fixture.imap  # the real IMAP server fixtures
 ROOT = Path(__file__).resolve().parent.parent
 
 
