@@ -241,3 +241,29 @@ def test_malformed_and_oversized_messages_are_stored_as_failed(app):
     com = db.session.get(Comunicacion, r.comunicacion.id)
     assert com.estado == "fallido" and "too large" in com.error
     assert db.session.scalar(select(func.count()).select_from(Ticket)) == 0
+
+
+def test_comunicaciones_page_shows_both_directions_within_scope(app, escena, smtp_server, deliver, login, make_user):
+    ticket, engineer = escena["ticket"], escena["engineer"]
+    tickets.agregar_mensaje(ticket, engineer, "¿Puedes probar otra vez?")
+    db.session.commit()
+    deliver()
+    mid = smtp_server.to("ana@cliente.test")[-1]["Message-ID"]
+    r = ingest(eml("ana@cliente.test", "Re: algo", "Ya va", cabeceras={"In-Reply-To": mid}))
+    assert r.estado == "respuesta"
+    c, _ = login(engineer)
+    html = c.get(f"/comunicaciones?ticket={ticket.numero_ticket}").get_data(as_text=True)
+    assert 'data-direccion="saliente"' in html and 'data-direccion="entrante"' in html and "Ya va" in html
+    solo = c.get("/comunicaciones?direccion=entrante").get_data(as_text=True)
+    assert 'data-direccion="saliente"' not in solo and "Ya va" in solo
+    hilo = c.get(f"/comunicaciones?conversacion_id={r.comunicacion.conversacion_id}")
+    assert hilo.status_code == 200 and "Ya va" in hilo.get_data(as_text=True)
+    # the ticket page links to its communications
+    assert "/comunicaciones?ticket=" in c.get(f"/tickets/{ticket.numero_ticket}").get_data(as_text=True)
+    # another engineer sees none of it; a requester may not open the page; bad filters are a 4xx
+    otro, _ = login(make_user("ingeniero"))
+    assert "Ya va" not in otro.get("/comunicaciones").get_data(as_text=True)
+    assert otro.get(f"/comunicaciones?conversacion_id={r.comunicacion.conversacion_id}").status_code == 404
+    requester, _ = login(escena["requester"])
+    assert requester.get("/comunicaciones").status_code == 403
+    assert c.get("/comunicaciones?direccion=arriba").status_code in (400, 422)

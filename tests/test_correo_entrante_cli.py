@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
 import imap_fixture
+from click.testing import CliRunner
 from sqlalchemy import func, select
 from test_correo_entrante import eml
 
