@@ -40,7 +40,7 @@ from typing import Optional
 import click
 from flask import Flask, current_app
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 import adjuntos
 import tickets
@@ -323,10 +323,15 @@ def _guardar_adjuntos(msg: EmailMessage, com: Comunicacion, ticket: Optional[Tic
 
 # --- the one ingest path -----------------------------------------------------------------------
 
+def _txt(valor: Optional[str]) -> Optional[str]:
+    """Text the database takes: PostgreSQL refuses NUL characters."""
+    return valor.replace("\x00", "\ufffd") if valor else valor
+
+
 def _fallido(raw: bytes, motivo: str, id_externo: Optional[str] = None) -> Resultado:
     com = Comunicacion(canal="email", direccion="entrante", id_externo=id_externo or "sha256:" + hashlib.sha256(raw).hexdigest(),
-                       cuerpo="", original=raw[:1_000_000].decode("utf-8", errors="replace"), estado="fallido",
-                       error=motivo[:2000], fecha=utcnow())
+                       cuerpo="", original=_txt(raw[:1_000_000].decode("utf-8", errors="replace")), estado="fallido",
+                       error=_txt(motivo[:2000]), fecha=utcnow())
     existente = db.session.execute(select(Comunicacion).where(Comunicacion.canal == "email",
                                                               Comunicacion.id_externo == com.id_externo)).scalar_one_or_none()
     if existente is not None:
@@ -349,7 +354,8 @@ def ingerir(raw: bytes) -> Resultado:
         message_id = (MSGID_RE.findall(_cabecera(msg, "Message-ID")) or [None])[0]
         nombre, remitente = parseaddr(_cabecera(msg, "From"))
         remitente = remitente.strip().lower()
-        asunto = _cabecera(msg, "Subject")
+        asunto = _txt(_cabecera(msg, "Subject"))
+        nombre = _txt(nombre)
         if not _cabecera(msg, "From"):
             defectos = "; ".join(type(d).__name__ for d in msg.defects)
             return _fallido(raw, "malformed message: no From header" + (f" ({defectos})" if defectos else ""))
@@ -366,8 +372,10 @@ def ingerir(raw: bytes) -> Resultado:
         log.warning("Unreadable inbound email: %s", exc)
         return _fallido(raw, f"unreadable message: {type(exc).__name__}: {exc}")
 
-    com = Comunicacion(canal="email", direccion="entrante", id_externo=clave, de=remitente[:320], para=para,
-                       asunto=asunto[:400], tipo="text", cuerpo=recortar(texto), original=raw.decode("utf-8", "replace"),
+    texto = _txt(texto)
+    com = Comunicacion(canal="email", direccion="entrante", id_externo=_txt(clave), de=_txt(remitente[:320]),
+                       para=_txt(para), asunto=_txt(asunto[:400]), tipo="text", cuerpo=recortar(texto),
+                       original=_txt(raw.decode("utf-8", "replace")),
                        estado="recibido", es_bot=False, fecha=utcnow(),
                        datos={"nombre": nombre} if nombre else None)
     db.session.add(com)
@@ -452,9 +460,11 @@ def ingerir_y_confirmar(raw: bytes) -> Resultado:
     except (OperationalError, OSError):
         db.session.rollback()
         raise
-    except DomainError as exc:  # a rule refused it (e.g. unknown category): keep the message, failed
+    except Exception as exc:  # noqa: BLE001 - e.g. a rule refused it (unknown category): keep it, failed
         db.session.rollback()
-        resultado = _fallido(raw, f"{exc.code}: {exc.message}")
+        motivo = f"{exc.code}: {exc.message}" if isinstance(exc, DomainError) else f"{type(exc).__name__}: {exc}"
+        log.exception("Inbound email not processed: %s", motivo)
+        resultado = _fallido(raw, motivo)
         db.session.commit()
         return resultado
 
@@ -511,7 +521,7 @@ def ingest_email_command() -> None:
     raw = sys.stdin.buffer.read()
     try:
         resultado = ingerir_y_confirmar(raw)
-    except (OperationalError, OSError) as exc:
+    except (SQLAlchemyError, OSError) as exc:  # the database (or disk) is away: the MTA keeps it and retries
         click.echo(f"temporary failure: {exc}", err=True)
         sys.exit(EX_TEMPFAIL)
     com = resultado.comunicacion
