@@ -75,6 +75,7 @@ update-translations: deps
 
 bench: deps
 	$(PY) bench/bench.py
+	$(PY) bench/bench_email.py
 
 lint: deps
 	$(VENV)/bin/ruff check .
