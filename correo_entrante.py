@@ -213,9 +213,11 @@ def motivo_automatico(msg: EmailMessage, remitente: str) -> Optional[str]:
 
 
 def _remitente_propio() -> str:
-    import email_manager
-
-    return email_manager.ajustes().remitente_email or ""
+    try:  # Configuración > Email's effective settings (ajustes_email.py after the settings refactor)
+        from ajustes_email import ajustes
+    except ImportError:
+        from email_manager import ajustes
+    return ajustes().remitente_email or ""
 
 
 # --- who and what ----------------------------------------------------------------------------
