@@ -267,3 +267,14 @@ def test_comunicaciones_page_shows_both_directions_within_scope(app, escena, smt
     requester, _ = login(escena["requester"])
     assert requester.get("/comunicaciones").status_code == 403
     assert c.get("/comunicaciones?direccion=arriba").status_code in (400, 422)
+
+
+def test_reply_to_a_closed_ticket_opens_a_new_one(app, make_user, make_ticket):
+    requester = make_user("usuario", email="eva@cliente.test")
+    engineer = make_user("ingeniero")
+    cerrado = make_ticket(requester, engineer, estado="cerrado")
+    r = ingest(eml("eva@cliente.test", f"Re: [{cerrado.numero_ticket}] Tu ticket fue CERRADO", "Ha vuelto a pasar"))
+    assert r.estado == "creado" and r.ticket.id != cerrado.id
+    nuevo = db.session.get(Ticket, r.ticket.id)
+    assert nuevo.titulo == "Tu ticket fue CERRADO" and nuevo.usuario_id == requester.id
+    assert db.session.get(Ticket, cerrado.id).estado == "cerrado"
