@@ -31,6 +31,7 @@ system-deps:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
+	[ -x /usr/sbin/dovecot ] && [ -d /usr/lib/dovecot ] && ls /usr/lib/dovecot/imap >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO="sudo"; \
@@ -75,6 +76,7 @@ update-translations: deps
 
 bench: deps
 	$(PY) bench/bench.py
+	$(PY) bench/bench_email.py
 
 lint: deps
 	$(VENV)/bin/ruff check .

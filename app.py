@@ -34,6 +34,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
 import adjuntos
+import correo_entrante
 import email_manager
 import envio_email
 import operaciones
@@ -103,6 +104,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     register_panels(app)
     email_manager.init_app(app)  # the email kinds follow the lifecycle's signals
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
+    correo_entrante.init_app(app)  # `flask ingest-email` (MTA pipe), `flask fetch-email` (IMAP)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
     operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
     soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)

@@ -76,4 +76,14 @@ def load_config(instance_path: str) -> dict:
         # Seed 003's support API: its categories → Mesa's (unknown → General); auto-close delay.
         "SUPPORT_CATEGORIAS": env.get("SUPPORT_CATEGORIAS", "general=General,technical=Software,billing=Facturación"),
         "AUTO_CLOSE_DAYS": int(env.get("AUTO_CLOSE_DAYS", "7")),
+        # Email in (correo_entrante.py): size limit, unknown senders, the IMAP mailbox fetch-email polls.
+        "INBOUND_MAX_BYTES": int(env.get("INBOUND_MAX_BYTES", str(25 * 1024 * 1024))),
+        "INBOUND_UNKNOWN_SENDER": (env.get("INBOUND_UNKNOWN_SENDER") or "crear").strip().lower(),
+        "INBOUND_CATEGORIA": env.get("INBOUND_CATEGORIA") or "General",
+        "IMAP_HOST": env.get("IMAP_HOST", ""),
+        "IMAP_PORT": int(env.get("IMAP_PORT", "993")),
+        "IMAP_SSL": _bool(env.get("IMAP_SSL"), True),
+        "IMAP_USER": env.get("IMAP_USER") or None,
+        "IMAP_PASSWORD": env.get("IMAP_PASSWORD") or None,
+        "IMAP_FOLDER": env.get("IMAP_FOLDER") or "INBOX",
     }

@@ -13,12 +13,13 @@ from typing import Optional
 from flask import Flask, current_app
 from flask_babel import force_locale, gettext
 from flask_mail import Attachment, Connection, Mail, Message
+from sqlalchemy import select
 
 import outbox
 from ajustes_email import Ajustes, ajustes, separar_contactos
 from email_manager import AVISO_HTML, AVISO_TEXTO, correo_prueba
 from errors import DomainError
-from models import IDIOMAS, Envio, Ticket, Usuario, db
+from models import IDIOMAS, Comunicacion, Envio, Ticket, Usuario, db, utcnow
 
 log = logging.getLogger(__name__)
 mail = Mail()
@@ -76,14 +77,36 @@ def construir_mensaje(correo: Envio, cfg: Ajustes) -> Message:
         f'<p style="margin:0 0 16px;padding:12px;border-radius:6px;background:#fff3cd;color:#664d03;">{a}</p>'
         for a in avisos)
     headers = {"Auto-Submitted": "auto-generated", "X-Mesa-Correo-Id": str(correo.id)}
+    dominio = (parseaddr(cfg.remitente_email)[1].rpartition("@")[2] or "mesa-de-ayuda").strip() or "mesa-de-ayuda"
     if correo.ticket_id is not None and correo.ticket is not None:
         # Threads every email of one ticket together in the reader's client.
-        dominio = (parseaddr(cfg.remitente_email)[1].rpartition("@")[2] or "mesa-de-ayuda").strip() or "mesa-de-ayuda"
         headers["References"] = f"<{correo.ticket.numero_ticket}@{dominio}>"
-    return Message(subject=correo.asunto, recipients=separar_contactos(correo.destinatarios),
-                   body=correo.cuerpo_texto.replace(AVISO_TEXTO, aviso_texto, 1),
-                   html=correo.cuerpo_html.replace(AVISO_HTML, aviso_html, 1),
-                   sender=cfg.remitente, attachments=adjuntos, extra_headers=headers)
+    mensaje = Message(subject=correo.asunto, recipients=separar_contactos(correo.destinatarios),
+                      body=correo.cuerpo_texto.replace(AVISO_TEXTO, aviso_texto, 1),
+                      html=correo.cuerpo_html.replace(AVISO_HTML, aviso_html, 1),
+                      sender=cfg.remitente, attachments=adjuntos, extra_headers=headers)
+    mensaje.msgId = message_id(correo, dominio)  # replies name it in In-Reply-To (correo_entrante)
+    return mensaje
+
+
+def message_id(correo: Envio, dominio: str) -> str:
+    """This outbox row's own Message-ID (the same on every retry): ``<envio-{id}.{numero}@{domain}>``."""
+    numero = correo.ticket.numero_ticket if correo.ticket is not None else "mesa"
+    return f"<envio-{correo.id}.{numero}@{dominio}>"
+
+
+def registrar_comunicacion(correo: Envio, mensaje: Message, cfg: Ajustes) -> None:
+    """A sent ticket email as an outbound ``Comunicacion`` (the Comunicaciones page shows both ways)."""
+    if correo.ticket_id is None:
+        return
+    existe = db.session.execute(select(Comunicacion.id).where(Comunicacion.canal == "email",
+                                                              Comunicacion.id_externo == mensaje.msgId)).first()
+    if existe is None:
+        db.session.add(Comunicacion(
+            canal="email", direccion="saliente", id_externo=mensaje.msgId, de=cfg.remitente_email,
+            para=correo.destinatarios, asunto=correo.asunto, tipo="text", cuerpo=mensaje.body or "",
+            estado="enviado", ticket_id=correo.ticket_id, envio_id=correo.id,
+            cliente_id=correo.ticket.cliente_id if correo.ticket is not None else None, fecha=utcnow()))
 
 
 class AdaptadorSMTP:
@@ -94,11 +117,13 @@ class AdaptadorSMTP:
         self.timeout = float(current_app.config["MAIL_TIMEOUT"])
         self.conexion = None
 
-    def enviar(self, envio: Envio) -> None:
+    def enviar(self, envio: Envio) -> Optional[str]:
         mensaje = construir_mensaje(envio, self.cfg)
         if self.conexion is None:
             self.conexion = _Conexion(self.cfg, self.timeout).__enter__()
         self.conexion.send(mensaje)
+        registrar_comunicacion(envio, mensaje, self.cfg)
+        return mensaje.msgId
 
     def cerrar(self) -> None:
         if self.conexion is not None:

@@ -29,6 +29,7 @@ MODULOS = (
     "rutas.adjuntos",
     "rutas.soporte",
     "rutas.api_v1",
+    "rutas.comunicaciones",
 )
 
 
