@@ -31,6 +31,7 @@ import email_manager
 import outbox
 import paneles
 import rutas
+import whatsapp
 from auth import (
     csrf,
     csrf_check,
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rutas.registrar(app)
     register_panels(app)
     email_manager.init_app(app)  # email receivers and the outbox's email channel
+    whatsapp.init_app(app)  # ticket replies on WhatsApp and the outbox's whatsapp channel
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
 
     @app.context_processor

@@ -25,6 +25,7 @@ MODULOS = (
     "rutas.api_personas",
     "rutas.informes",
     "rutas.correo",
+    "rutas.whatsapp",
 )
 
 
