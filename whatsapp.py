@@ -563,6 +563,16 @@ def mensajes_de(conv: Conversacion) -> list[Comunicacion]:
                                    .order_by(Comunicacion.fecha, Comunicacion.id)).scalars())
 
 
+def ultimos_mensajes(conv_ids: list[int]) -> dict[int, Comunicacion]:
+    """The last message of each conversation (the inbox's preview), in one query."""
+    if not conv_ids:
+        return {}
+    ultimo = (select(func.max(Comunicacion.id)).where(Comunicacion.conversacion_id.in_(conv_ids))
+              .group_by(Comunicacion.conversacion_id))
+    filas = db.session.execute(select(Comunicacion).where(Comunicacion.id.in_(ultimo))).scalars()
+    return {c.conversacion_id: c for c in filas}
+
+
 def estadisticas(viewer: Usuario) -> dict:
     convs = select(Conversacion.id).where(scope(viewer))
     por_dia: dict[str, dict[str, int]] = {}
@@ -596,3 +606,60 @@ def estadisticas(viewer: Usuario) -> dict:
 def init_app(app: Flask) -> None:
     tickets.mensaje_publicado.connect(_on_mensaje)
     outbox.registrar_canal(CANAL, AdaptadorGraph)
+
+
+# --- what agents do from the app -----------------------------------------------------------------
+
+def responder(conv: Conversacion, actor: Usuario, texto: str) -> Comunicacion:
+    """An agent's reply from the chat view; on an escalated conversation it is also a public
+    message on the ticket (its signal sends nothing twice: the message goes out once, here)."""
+    com = enviar_texto(conv, texto, autor=actor)
+    ticket = conv.ticket
+    if ticket is not None and ticket.estado in ESTADOS_ABIERTOS:
+        com.ticket_id = ticket.id
+        db.session.add(Mensaje(ticket=ticket, autor=actor, es_staff=True, cuerpo=com.cuerpo, fecha=com.fecha))
+        tickets.record(ticket, actor, "mensaje_whatsapp")
+    db.session.flush()
+    return com
+
+
+def escalar_a_mano(conv: Conversacion, actor: Usuario) -> Ticket:
+    return escalar(conv, "agente", actor=actor)
+
+
+def marcar_leida(conv: Conversacion) -> None:
+    if conv.no_leidos:
+        conv.no_leidos = 0
+        db.session.flush()
+
+
+def vincular_cliente(conv: Conversacion, cliente_id: Optional[int] = None, nombre: Optional[str] = None) -> Cliente:
+    """Link the number to an existing client, or to a new one named ``nombre`` (seed 004)."""
+    if cliente_id:
+        cliente = db.session.get(Cliente, cliente_id)
+        if cliente is None:
+            raise ValidationFailed("No client has this id.", fields={"cliente_id": "Unknown client."})
+    else:
+        nombre = (nombre or "").strip()
+        if not nombre:
+            raise ValidationFailed("Choose a client or give the new client's name.", fields={"nombre": "Required."})
+        existente = db.session.execute(select(Cliente).where(Cliente.telefono == conv.contacto)).scalar_one_or_none()
+        if existente is not None:
+            raise Conflict("A client already has this number.", fields={"cliente_id": str(existente.id)})
+        cliente = Cliente(nombre=nombre[:120], telefono=conv.contacto, fecha_creacion=utcnow())
+        db.session.add(cliente)
+        db.session.flush()
+    conv.cliente = cliente
+    db.session.execute(Comunicacion.__table__.update().where(Comunicacion.conversacion_id == conv.id)
+                       .values(cliente_id=cliente.id))
+    db.session.flush()
+    return cliente
+
+
+def clientes(q: Optional[str] = None):
+    stmt = select(Cliente).order_by(Cliente.nombre, Cliente.id)
+    if q:
+        patron = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(Cliente.nombre).like(patron), func.lower(Cliente.email).like(patron),
+                              Cliente.telefono.like(patron), func.lower(Cliente.empresa).like(patron)))
+    return stmt
