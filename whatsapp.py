@@ -295,7 +295,7 @@ def procesar(ids: list[int]) -> None:
             continue
         conv = com.conversacion
         if com.tipo in TIPOS_MEDIA and com.datos and com.datos.get("media_id"):
-            com.datos = {**com.datos, "media_estado": "pendiente"}
+            _pedir_medio(com)
         ticket = conv.ticket
         if ticket is not None and ticket.estado in ESTADOS_ABIERTOS:
             _al_hilo(ticket, conv, com)
@@ -322,6 +322,56 @@ def _al_hilo(ticket: Ticket, conv: Conversacion, com: Comunicacion) -> None:
     db.session.add(Mensaje(ticket=ticket, cliente_id=ticket.cliente_id or conv.cliente_id, es_staff=False,
                            cuerpo=cuerpo, fecha=com.fecha))
     tickets.record(ticket, None, "mensaje_whatsapp")
+
+
+def _pedir_medio(com: Comunicacion) -> None:
+    """Fetch the media promptly (Meta's URL lives minutes) through the outbox's job discipline:
+    claimed once, retried with backoff, failed visibly ("not available")."""
+    com.datos = {**com.datos, "media_estado": "pendiente"}
+    envio = outbox.encolar(CANAL, "whatsapp_media", com.de or "", datos={
+        "comunicacion_id": com.id, "media_id": com.datos["media_id"]})
+    db.session.flush()
+    com.envio_id = envio.id
+
+
+def _descargar_medio(cfg: Ajustes, envio: Envio, com: Optional[Comunicacion]) -> None:
+    import adjuntos
+
+    if com is None:
+        return
+    media_id = str((envio.datos or {}).get("media_id") or "")
+    try:
+        cuerpo, _ = _graph(cfg, f"{cfg.graph_base}/{media_id}")
+        url = json.loads(cuerpo)["url"]
+        if not str(url).startswith(("http://", "https://")):
+            raise outbox.ErrorPermanente("media URL is not http(s)")
+        datos, _ = _graph(cfg, url)
+        nombre = (com.datos or {}).get("filename") or f"whatsapp-{com.tipo}-{media_id}"
+        try:
+            adjunto = adjuntos.guardar(datos, nombre, comunicacion_id=com.id, ticket_id=com.ticket_id)
+        except ValidationFailed as exc:
+            raise outbox.ErrorPermanente(f"{exc.message} {exc.fields or ''}") from exc
+    except Exception as exc:
+        permanente = isinstance(exc, (outbox.ErrorPermanente, KeyError, ValueError, TypeError))
+        if permanente or envio.intentos >= int(current_app.config["OUTBOX_MAX_INTENTOS"]):
+            com.datos = {**(com.datos or {}), "media_estado": "fallido", "media_error": str(exc)[:500]}
+            if not isinstance(exc, outbox.ErrorPermanente):
+                raise outbox.ErrorPermanente(str(exc)) from exc
+        raise
+    com.datos = {**(com.datos or {}), "media_estado": "ok", "adjunto_id": adjunto.id,
+                 "mime_sniffed": adjunto.tipo_mime}
+
+
+def adjunto_de(conv: Conversacion, adjunto_id: int):
+    """An attachment of a message of this (visible) conversation, or 404."""
+    from models import Adjunto
+
+    adjunto = db.session.execute(select(Adjunto).join(Comunicacion, Adjunto.comunicacion_id == Comunicacion.id)
+                                 .where(Adjunto.id == adjunto_id, Comunicacion.conversacion_id == conv.id)
+                                 ).scalar_one_or_none()
+    if adjunto is None:
+        raise NotFound("Attachment not found.")
+    return adjunto
 
 
 # --- escalation ----------------------------------------------------------------------------------
@@ -469,6 +519,9 @@ class AdaptadorGraph:
             raise ErrorGraph("WhatsApp is not configured (no access token / phone number id).")
         datos = envio.datos or {}
         com = db.session.get(Comunicacion, datos.get("comunicacion_id")) if datos.get("comunicacion_id") else None
+        if envio.tipo == "whatsapp_media":
+            _descargar_medio(self.cfg, envio, com)
+            return None
         url = f"{self.cfg.graph_base}/{self.cfg.phone_number_id}/messages"
         try:
             cuerpo, _ = _graph(self.cfg, url, datos.get("payload") or {})

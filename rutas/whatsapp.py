@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Optional
+from urllib.parse import quote
 
 from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -289,3 +290,19 @@ def cliente_detalle(cliente_id: int):
                                  .order_by(Ticket.fecha_creacion.desc()).limit(20)).scalars().all()
     return render_template("clientes_detalle.html", cliente=cliente, hilos=hilos, tickets_cliente=ultimos,
                            pestana=request.args.get("pestana", "whatsapp"))
+
+
+@route("/conversaciones/<int:conversacion_id>/adjuntos/<int:adjunto_id>")
+@role_required(*STAFF)
+def conversacion_adjunto(conversacion_id: int, adjunto_id: int):
+    """A fetched WhatsApp media file, access-checked like the conversation (404 outside scope)."""
+    import adjuntos
+
+    adjunto = whatsapp.adjunto_de(whatsapp.visible(conversacion_id, current_user), adjunto_id)
+    en_linea = adjunto.tipo_mime in adjuntos.INLINE or adjunto.tipo_mime.startswith(("audio/", "video/"))
+    resp = Response(adjuntos.leer(adjunto), mimetype=adjunto.tipo_mime)
+    resp.headers["Content-Disposition"] = ("inline" if en_linea else "attachment") + \
+        f"; filename*=UTF-8''{quote(adjunto.nombre)}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
