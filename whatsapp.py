@@ -716,3 +716,119 @@ def clientes(q: Optional[str] = None):
         stmt = stmt.where(or_(func.lower(Cliente.nombre).like(patron), func.lower(Cliente.email).like(patron),
                               Cliente.telefono.like(patron), func.lower(Cliente.empresa).like(patron)))
     return stmt
+
+
+# --- Configuración > WhatsApp and the bot's rules ------------------------------------------------
+
+SECRETOS = ("verify_token", "app_secret", "access_token")
+CAMPOS_TEXTO = {"phone_number_id": 40, "graph_base": 255, "plantilla": 120, "saludo": 4096,
+                "fuera_de_horario": 4096, "horario": 20, "palabras_escalado": 2000}
+
+
+def configuracion_dict() -> dict:
+    """The effective settings for the page/API: secrets never returned, only whether they are set."""
+    cfg, f = ajustes(), fila()
+    return {"activo": cfg.activo, "phone_number_id": cfg.phone_number_id, "graph_base": cfg.graph_base,
+            "plantilla": cfg.plantilla, "saludo": cfg.saludo or whatsapp_bot.SALUDO,
+            "fuera_de_horario": cfg.fuera_de_horario or whatsapp_bot.FUERA_DE_HORARIO, "horario": cfg.horario,
+            "palabras_escalado": ", ".join(cfg.palabras_escalado), "fallos_para_escalar": cfg.fallos_para_escalar,
+            **{f"{s}_configurado": bool(getattr(cfg, s)) for s in SECRETOS},
+            "fecha_actualizacion": f.fecha_actualizacion if f is not None else None}
+
+
+def guardar_configuracion(form: dict, actor: Usuario) -> list[str]:
+    """Save the page's form: an empty secret keeps the stored one (``borrar_<secreto>`` clears it).
+    Audited (field names, never secret values). Returns the changed fields."""
+    from models import CambioConfiguracion
+
+    f = fila()
+    if f is None:
+        f = ConfiguracionWhatsapp(id=1)
+        db.session.add(f)
+    errores, cambios = {}, []
+    nuevos: dict = {}
+    for campo, largo in CAMPOS_TEXTO.items():
+        if campo not in form:
+            continue
+        valor = (form.get(campo) or "").strip() or None
+        if valor is not None and len(valor) > largo:
+            errores[campo] = f"At most {largo} characters."
+        nuevos[campo] = valor
+    if nuevos.get("graph_base") and not nuevos["graph_base"].startswith(("http://", "https://")):
+        errores["graph_base"] = "Must start with https:// (or http:// for a local test server)."
+    if nuevos.get("horario") and not whatsapp_bot.re.fullmatch(r"\d{1,2}:\d{2}-\d{1,2}:\d{2}", nuevos["horario"]):
+        errores["horario"] = "Use HH:MM-HH:MM, e.g. 09:00-18:00."
+    if "fallos_para_escalar" in form:
+        raw = (form.get("fallos_para_escalar") or "").strip()
+        if raw and (not raw.isdigit() or not 1 <= int(raw) <= 20):
+            errores["fallos_para_escalar"] = "A number from 1 to 20."
+        nuevos["fallos_para_escalar"] = int(raw) if raw.isdigit() else None
+    for secreto in SECRETOS:
+        valor = (form.get(secreto) or "").strip()
+        if len(valor) > 1000:
+            errores[secreto] = "Too long."
+        if valor:
+            nuevos[secreto] = valor
+        elif form.get(f"borrar_{secreto}"):
+            nuevos[secreto] = None
+    if errores:
+        raise ValidationFailed("Some settings are not valid.", fields=errores)
+    for campo, valor in nuevos.items():
+        if getattr(f, campo) != valor:
+            setattr(f, campo, valor)
+            cambios.append(campo)
+    if cambios:
+        f.fecha_actualizacion, f.actualizado_por_id = utcnow(), actor.id
+        db.session.add(CambioConfiguracion(seccion="whatsapp", usuario_id=actor.id, campos=cambios,
+                                           detalle={}, fecha=utcnow()))
+    db.session.flush()
+    return cambios
+
+
+def reglas() -> list:
+    from models import ReglaBot
+
+    return list(db.session.execute(select(ReglaBot).order_by(ReglaBot.orden, ReglaBot.id)).scalars())
+
+
+def guardar_regla(form: dict, regla_id: Optional[int] = None):
+    """Create or change a keyword rule (palabras clave, respuesta, idioma, activa, orden)."""
+    from models import ReglaBot
+
+    regla = None
+    if regla_id is not None:
+        regla = db.session.get(ReglaBot, regla_id)
+        if regla is None:
+            raise NotFound("Rule not found.")
+    palabras = ", ".join(whatsapp_bot.palabras(form.get("palabras_clave") or ""))
+    respuesta = (form.get("respuesta") or "").strip()
+    idioma = (form.get("idioma") or "es").strip()
+    orden = (form.get("orden") or "0").strip()
+    errores = {}
+    if not palabras or len(palabras) > 500:
+        errores["palabras_clave"] = "One or more comma-separated keywords (500 characters at most)."
+    if not respuesta or len(respuesta) > 4096:
+        errores["respuesta"] = "Required, 4096 characters at most."
+    if idioma not in ("es", "en"):
+        errores["idioma"] = "es or en."
+    if not orden.lstrip("-").isdigit() or abs(int(orden)) > 10000:
+        errores["orden"] = "A whole number."
+    if errores:
+        raise ValidationFailed("The rule is not valid.", fields=errores)
+    if regla is None:
+        regla = ReglaBot()
+        db.session.add(regla)
+    regla.palabras_clave, regla.respuesta, regla.idioma = palabras, respuesta, idioma
+    regla.orden, regla.activa = int(orden), bool(form.get("activa"))
+    db.session.flush()
+    return regla
+
+
+def borrar_regla(regla_id: int) -> None:
+    from models import ReglaBot
+
+    regla = db.session.get(ReglaBot, regla_id)
+    if regla is None:
+        raise NotFound("Rule not found.")
+    db.session.delete(regla)
+    db.session.flush()

@@ -18,7 +18,7 @@ import openapi
 import tickets
 import whatsapp
 from auth import csrf_exempt, role_required
-from errors import DomainError, NotFound
+from errors import DomainError, NotFound, ValidationFailed
 from models import ESTADOS_CONVERSACION, Cliente, Ticket, db
 from rutas import route
 from rutas.comun import paginar
@@ -306,3 +306,52 @@ def conversacion_adjunto(conversacion_id: int, adjunto_id: int):
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Cache-Control"] = "private, max-age=300"
     return resp
+
+
+# --- Configuración > WhatsApp and the bot's rules (admins) ---------------------------------------
+
+@route("/admin/configuracion/whatsapp", methods=["GET", "POST"])
+@role_required("admin")
+def admin_config_whatsapp():
+    """Settings (secrets write-only, encrypted at rest) and the bot's keyword rules."""
+    errores = {}
+    if request.method == "POST":
+        try:
+            campos = whatsapp.guardar_configuracion(request.form, current_user)
+            db.session.commit()
+            flash(_("WhatsApp settings saved.") if campos else _("Nothing changed."), "success")
+            return redirect(url_for("admin_config_whatsapp"))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            errores = exc.fields or {"__all__": exc.message}
+    return render_template("whatsapp_config.html", cfg=whatsapp.configuracion_dict(), errores=errores,
+                           reglas=whatsapp.reglas()), 422 if errores else 200
+
+
+@route("/admin/configuracion/whatsapp/reglas", methods=["POST"])
+@role_required("admin")
+def admin_whatsapp_regla_nueva():
+    try:
+        whatsapp.guardar_regla(request.form)
+        db.session.commit()
+        flash(_("Rule saved."), "success")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(exc.message + " " + "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items()), "danger")
+    return redirect(url_for("admin_config_whatsapp") + "#reglas")
+
+
+@route("/admin/configuracion/whatsapp/reglas/<int:regla_id>", methods=["POST"])
+@role_required("admin")
+def admin_whatsapp_regla(regla_id: int):
+    try:
+        if request.form.get("borrar"):
+            whatsapp.borrar_regla(regla_id)
+        else:
+            whatsapp.guardar_regla(request.form, regla_id)
+        db.session.commit()
+        flash(_("Rule saved."), "success")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash(exc.message + " " + "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items()), "danger")
+    return redirect(url_for("admin_config_whatsapp") + "#reglas")
