@@ -61,7 +61,7 @@ def test_a_media_fetch_is_retried_then_shown_as_not_available(client, graph, mak
     db.session.expire_all()
     assert com.datos["media_estado"] == "fallido"
     c, _ = login(make_user("admin"))
-    assert "not available" in c.get(f"/conversaciones/{com.conversacion_id}").get_data(as_text=True)
+    assert "no disponible" in c.get(f"/conversaciones/{com.conversacion_id}").get_data(as_text=True)
 
 
 def test_unknown_media_fails_at_once(client, graph, tmp_path, app):

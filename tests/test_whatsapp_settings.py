@@ -17,14 +17,14 @@ def test_settings_page_saves_secrets_encrypted_and_never_shows_them(client, grap
     admin = make_user("admin")
     c, csrf = login(admin)
     pagina = c.get("/admin/configuracion/whatsapp").get_data(as_text=True)
-    assert "WhatsApp is off" in pagina
+    assert "WhatsApp está desactivado" in pagina
     r = c.post("/admin/configuracion/whatsapp", data={
         "csrf_token": csrf, "access_token": "EAAG-token-secreto", "app_secret": "secreto-nuevo",
         "phone_number_id": "106540352242922", "graph_base": graph.base, "horario": "",
         "palabras_escalado": "agente, humano", "fallos_para_escalar": "3"})
     assert r.status_code == 302
     pagina = c.get("/admin/configuracion/whatsapp").get_data(as_text=True)
-    assert "WhatsApp is on" in pagina and "EAAG-token-secreto" not in pagina and "secreto-nuevo" not in pagina
+    assert "WhatsApp está activado" in pagina and "EAAG-token-secreto" not in pagina and "secreto-nuevo" not in pagina
     crudo = db.session.execute(text("SELECT access_token, app_secret FROM configuracion_whatsapp")).one()
     assert all(v.startswith("fernet:") and "secreto" not in v for v in crudo)
     cambio = db.session.scalars(select(CambioConfiguracion).where(CambioConfiguracion.seccion == "whatsapp")).one()
