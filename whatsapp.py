@@ -657,8 +657,21 @@ def estadisticas(viewer: Usuario) -> dict:
 
 
 def init_app(app: Flask) -> None:
+    """Ticket replies go out on WhatsApp; the outbox's whatsapp channel; ``flask whatsapp-procesar``."""
+    import click
+
     tickets.mensaje_publicado.connect(_on_mensaje)
     outbox.registrar_canal(CANAL, AdaptadorGraph)
+
+    @app.cli.command("whatsapp-procesar")
+    def whatsapp_procesar_command() -> None:
+        """Run the bot's step for inbound WhatsApp messages left 'recibido' (e.g. a database hiccup)."""
+        total = 0
+        while ids := pendientes_de_procesar():
+            procesar(ids)
+            db.session.commit()
+            total += len(ids)
+        click.echo(f"processed: {total}")
 
 
 # --- what agents do from the app -----------------------------------------------------------------
@@ -832,3 +845,10 @@ def borrar_regla(regla_id: int) -> None:
         raise NotFound("Rule not found.")
     db.session.delete(regla)
     db.session.flush()
+
+
+def pendientes_de_procesar(limite: int = 200) -> list[int]:
+    """Inbound messages stored but not processed (the bot's step failed after the 200)."""
+    return list(db.session.execute(select(Comunicacion.id).where(
+        Comunicacion.canal == CANAL, Comunicacion.direccion == "entrante", Comunicacion.estado == "recibido")
+        .order_by(Comunicacion.id).limit(limite)).scalars())

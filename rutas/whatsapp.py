@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Optional
 from urllib.parse import quote
@@ -13,6 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 import openapi
 import tickets
@@ -52,20 +54,36 @@ def whatsapp_webhook():
         log.warning("WhatsApp webhook: body is not JSON")
         return Response("OK", mimetype="text/plain")
     try:
-        nuevos = whatsapp.recibir(payload)
-        db.session.commit()
-    except Exception:  # noqa: BLE001 - Meta must get a 200, never a 500 it retries for a day
+        nuevos = _con_reintentos(lambda: whatsapp.recibir(payload))
+    except DBAPIError:  # the database is down or busy: not stored, so let Meta retry later
+        log.exception("WhatsApp webhook: database unavailable")
+        return Response("Try again later", status=503, mimetype="text/plain")
+    except Exception:  # noqa: BLE001 - a payload we cannot read: 200, or Meta retries it for a day
         db.session.rollback()
         log.exception("WhatsApp webhook: payload could not be stored")
         return Response("OK", mimetype="text/plain")
     if nuevos:
         try:
-            whatsapp.procesar(nuevos)
-            db.session.commit()
-        except Exception:  # noqa: BLE001 - stored already; the message stays 'recibido' for a retry
+            _con_reintentos(lambda: whatsapp.procesar(nuevos))
+        except Exception:  # noqa: BLE001 - stored already; the messages stay 'recibido' (flask whatsapp-procesar)
             db.session.rollback()
             log.exception("WhatsApp webhook: processing failed for %s", nuevos)
     return Response("OK", mimetype="text/plain")
+
+
+def _con_reintentos(trabajo, intentos: int = 5):
+    """Run ``trabajo`` and commit; a busy database (SQLite's lock upgrade, a PostgreSQL
+    serialization failure) is retried with the whole transaction."""
+    for intento in range(intentos):
+        try:
+            resultado = trabajo()
+            db.session.commit()
+            return resultado
+        except OperationalError:
+            db.session.rollback()
+            if intento == intentos - 1:
+                raise
+            time.sleep(0.05 * (intento + 1))
 
 
 # --- output shapes (OpenAPI components) ---------------------------------------------------------
