@@ -271,3 +271,20 @@ def test_graph_errors_are_retried_or_fail_visibly_with_metas_error(client, graph
     com = db.session.scalars(select(Comunicacion).where(Comunicacion.direccion == "saliente")).one()
     assert com.estado == "fallido" and "Message undeliverable" in com.error
     assert db.session.scalar(select(Evento.id)) is None
+
+
+def test_the_ticket_lists_find_whatsapp_tickets_by_client_name_and_phone(client, graph, api, make_user):
+    ticket = _escalar(client, graph)
+    a = api(make_user("admin"))
+    for q in ("Ana P", "600 111 222", "+34600111222", "34-600-111-222"):
+        encontrados = a.get("/api/todos-tickets", query_string={"q": q}).get_json()
+        assert ticket.numero_ticket in json.dumps(encontrados), q
+    assert ticket.numero_ticket not in json.dumps(a.get("/api/todos-tickets?q=699999999").get_json())
+
+
+def test_out_of_hours_the_greeting_comes_with_the_notice(client, graph, app):
+    app.config["WHATSAPP_OFFICE_HOURS"] = "00:00-00:00"  # never open
+    post(client, payload(texto("hola")))
+    enviar_cola()
+    cuerpos = [r["json"]["text"]["body"] for r in graph.sent()]
+    assert len(cuerpos) == 2 and "fuera de horario" in cuerpos[1]
