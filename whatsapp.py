@@ -483,15 +483,74 @@ def enviar_texto(conv: Conversacion, texto: str, *, es_bot: bool = False, autor:
     return com
 
 
+def enviar_medio(conv: Conversacion, adjunto, autor: Usuario, caption: str = "") -> Comunicacion:
+    """An agent sends a stored attachment (image or document): uploaded to the Graph API at send
+    time, then ``POST …/messages`` with its media id. Only within the 24-hour window."""
+    if not ventana_abierta(conv):
+        raise Conflict("The 24-hour window is closed: only an approved template may be sent.",
+                       code="whatsapp_window_closed")
+    tipo = "image" if adjunto.tipo_mime in ("image/jpeg", "image/png") else "document"
+    caption = (caption or "").strip()[:1024]
+    ahora = utcnow()
+    com = Comunicacion(canal=CANAL, direccion="saliente", para=conv.contacto, tipo=tipo, cuerpo=caption,
+                       estado="pendiente", es_bot=False, conversacion=conv, cliente_id=conv.cliente_id,
+                       ticket_id=conv.ticket_id, autor_id=autor.id, fecha=ahora,
+                       datos={"filename": adjunto.nombre, "mime_sniffed": adjunto.tipo_mime, "adjunto_id": adjunto.id,
+                              "media_estado": "ok"})
+    db.session.add(com)
+    db.session.flush()
+    adjunto.comunicacion_id = com.id
+    medio: dict = {"caption": caption} if caption else {}
+    if tipo == "document":
+        medio["filename"] = adjunto.nombre
+    payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": conv.contacto.lstrip("+"),
+               "type": tipo, tipo: medio}
+    envio = outbox.encolar(CANAL, "whatsapp_agente", conv.contacto, ticket=conv.ticket, cuerpo_texto=caption,
+                           datos={"comunicacion_id": com.id, "payload": payload, "adjunto_id": adjunto.id})
+    db.session.flush()
+    com.envio_id = envio.id
+    conv.ultimo_mensaje_en, conv.no_leidos = ahora, 0
+    db.session.flush()
+    return com
+
+
+def _subir_medio(cfg: Ajustes, adjunto_id: int) -> str:
+    """``POST {graph}/{phone_number_id}/media`` (multipart) → the media id to send."""
+    import uuid
+
+    import adjuntos
+    from models import Adjunto
+
+    adjunto = db.session.get(Adjunto, adjunto_id)
+    if adjunto is None:
+        raise outbox.ErrorPermanente("the attachment no longer exists")
+    limite = uuid.uuid4().hex
+    partes = []
+    for nombre, valor in (("messaging_product", "whatsapp"), ("type", adjunto.tipo_mime)):
+        partes.append(f'--{limite}\r\nContent-Disposition: form-data; name="{nombre}"\r\n\r\n{valor}\r\n'.encode())
+    nombre_archivo = adjunto.nombre.replace('"', "")
+    partes.append(f'--{limite}\r\nContent-Disposition: form-data; name="file"; filename="{nombre_archivo}"\r\n'
+                  f"Content-Type: {adjunto.tipo_mime}\r\n\r\n".encode())
+    partes.append(adjuntos.leer(adjunto) + b"\r\n")
+    partes.append(f"--{limite}--\r\n".encode())
+    cuerpo, _ = _graph(cfg, f"{cfg.graph_base}/{cfg.phone_number_id}/media", raw=b"".join(partes),
+                       content_type=f"multipart/form-data; boundary={limite}")
+    try:
+        return str(json.loads(cuerpo)["id"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ErrorGraph("the media upload answered without an id") from exc
+
+
 class ErrorGraph(Exception):
     pass
 
 
-def _graph(cfg: Ajustes, url: str, cuerpo: Optional[dict] = None) -> tuple[bytes, str]:
-    datos = json.dumps(cuerpo).encode() if cuerpo is not None else None
-    req = urllib.request.Request(url, data=datos, method="POST" if cuerpo is not None else "GET",
+def _graph(cfg: Ajustes, url: str, cuerpo: Optional[dict] = None, raw: Optional[bytes] = None,
+           content_type: str = "application/json") -> tuple[bytes, str]:
+    datos = raw if raw is not None else (json.dumps(cuerpo).encode() if cuerpo is not None else None)
+    req = urllib.request.Request(url, data=datos, method="POST" if datos is not None else "GET",
                                  headers={"Authorization": f"Bearer {cfg.access_token}",
-                                          **({"Content-Type": "application/json"} if datos else {})})
+                                          **({"Content-Type": content_type} if datos else {})})
     timeout = float(current_app.config.get("WHATSAPP_TIMEOUT", 15))
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured Graph URL
@@ -523,8 +582,12 @@ class AdaptadorGraph:
             _descargar_medio(self.cfg, envio, com)
             return None
         url = f"{self.cfg.graph_base}/{self.cfg.phone_number_id}/messages"
+        payload = dict(datos.get("payload") or {})
         try:
-            cuerpo, _ = _graph(self.cfg, url, datos.get("payload") or {})
+            if datos.get("adjunto_id"):
+                tipo = payload.get("type")
+                payload[tipo] = {**payload.get(tipo, {}), "id": _subir_medio(self.cfg, datos["adjunto_id"])}
+            cuerpo, _ = _graph(self.cfg, url, payload)
         except outbox.ErrorPermanente as exc:
             if com is not None:
                 com.estado, com.error = "fallido", str(exc)[:2000]

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal, Optional
 from urllib.parse import quote
 
-from flask import Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -252,8 +252,17 @@ def conversacion_chat(conversacion_id: int):
 @role_required(*STAFF)
 def conversacion_responder(conversacion_id: int):
     conv = whatsapp.visible(conversacion_id, current_user)
+    archivo = request.files.get("archivo")
     try:
-        whatsapp.responder(conv, current_user, request.form.get("texto", ""))
+        if archivo is not None and archivo.filename:
+            import adjuntos
+
+            limite = int(current_app.config["UPLOAD_MAX_BYTES"])
+            adjunto = adjuntos.guardar(archivo.read(limite + 1), archivo.filename, subido_por_id=current_user.id,
+                                       ticket_id=conv.ticket_id)
+            whatsapp.enviar_medio(conv, adjunto, current_user, request.form.get("texto", ""))
+        else:
+            whatsapp.responder(conv, current_user, request.form.get("texto", ""))
         db.session.commit()
         flash(_("Reply queued for WhatsApp."), "success")
     except DomainError as exc:

@@ -17,6 +17,7 @@ class GraphFake:
         self.fail_with: tuple[int, dict] | None = None
         self.media: dict[str, tuple[bytes, str]] = {}
         self.media_fail = False
+        self.uploads: list[dict] = []
         self._seq = itertools.count(1)
         fake = self
 
@@ -33,6 +34,10 @@ class GraphFake:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.endswith("/media"):
+                    fake.uploads.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                         "content_type": self.headers.get("Content-Type"), "body": raw})
+                    return self._send(200, json.dumps({"id": f"UP{len(fake.uploads)}"}).encode())
                 fake.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
                                       "json": json.loads(raw or b"{}")})
                 if fake.fail_with is not None:

@@ -70,3 +70,30 @@ def test_unknown_media_fails_at_once(client, graph, tmp_path, app):
     assert outbox.enviar_pendientes()["fallido"] == 1
     db.session.expire_all()
     assert db.session.scalars(select(Comunicacion)).first().datos["media_estado"] == "fallido"
+
+
+def test_an_agent_sends_an_image_from_the_chat_view(client, graph, make_user, login, tmp_path, app):
+    import io
+
+    app.config["UPLOAD_DIR"] = str(tmp_path)
+    post(client, payload({"from": NUMERO, "id": "wamid.T1", "timestamp": str(int(utcnow().timestamp())),
+                          "type": "text", "text": {"body": "hola"}}))
+    conv = db.session.scalars(select(Conversacion)).one()
+    c, csrf = login(make_user("admin"))
+    r = c.post(f"/conversaciones/{conv.id}/responder", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "texto": "la captura", "archivo": (io.BytesIO(PNG), "captura.png")})
+    assert r.status_code == 302
+    # a refused type is a clear message and nothing is queued
+    r = c.post(f"/conversaciones/{conv.id}/responder", content_type="multipart/form-data", data={
+        "csrf_token": csrf, "archivo": (io.BytesIO(b"MZ\x90\x00" + b"\x00" * 60), "virus.exe")}, follow_redirects=True)
+    assert db.session.scalar(select(__import__("sqlalchemy").func.count()).select_from(Adjunto)) == 1
+    outbox.enviar_pendientes()
+    assert len(graph.uploads) == 1 and PNG in graph.uploads[0]["body"]
+    assert graph.uploads[0]["auth"] == "Bearer token-graph" and graph.uploads[0]["path"].endswith("/106540352242922/media")
+    enviado = graph.sent()[-1]["json"]
+    assert enviado["type"] == "image" and enviado["image"] == {"caption": "la captura", "id": "UP1"}
+    db.session.expire_all()
+    com = db.session.scalars(select(Comunicacion).where(Comunicacion.tipo == "image")).one()
+    assert com.estado == "enviado" and com.direccion == "saliente"
+    chat = c.get(f"/conversaciones/{conv.id}").get_data(as_text=True)
+    assert f"/conversaciones/{conv.id}/adjuntos/{com.datos['adjunto_id']}" in chat
