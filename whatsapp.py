@@ -622,6 +622,25 @@ def _on_mensaje(ticket, actor=None, mensaje=None, **_):
         db.session.flush()
 
 
+def _on_estado(ticket, actor=None, antes=None, despues=None, **_):
+    """Closing a WhatsApp ticket closes its conversation: the customer's next message opens a new
+    one with the bot; reopening the ticket reopens the conversation."""
+    if ticket.canal != CANAL or not ticket.conversacion_whatsapp_id:
+        return
+    conv = db.session.get(Conversacion, ticket.conversacion_whatsapp_id)
+    if conv is None:
+        return
+    if despues == "cerrado":
+        conv.estado = "cerrada"
+    elif antes == "cerrado" and conv.estado == "cerrada":
+        otra = db.session.execute(select(Conversacion.id).where(
+            Conversacion.canal == CANAL, Conversacion.contacto == conv.contacto, Conversacion.estado != "cerrada",
+            Conversacion.id != conv.id)).first()
+        if otra is None:
+            conv.estado, conv.ticket_id = "escalada", ticket.id
+    db.session.flush()
+
+
 # --- reading: scope, lists, statistics -----------------------------------------------------------
 
 def scope(viewer: Usuario):
@@ -724,6 +743,7 @@ def init_app(app: Flask) -> None:
     import click
 
     tickets.mensaje_publicado.connect(_on_mensaje)
+    tickets.estado_cambiado.connect(_on_estado)
     outbox.registrar_canal(CANAL, AdaptadorGraph)
 
     @app.cli.command("whatsapp-procesar")

@@ -288,3 +288,21 @@ def test_out_of_hours_the_greeting_comes_with_the_notice(client, graph, app):
     enviar_cola()
     cuerpos = [r["json"]["text"]["body"] for r in graph.sent()]
     assert len(cuerpos) == 2 and "fuera de horario" in cuerpos[1]
+
+
+def test_closing_the_ticket_closes_the_conversation_and_the_next_message_starts_a_new_one(
+        client, graph, make_user):
+    import tickets
+
+    ticket = _escalar(client, graph)
+    admin = make_user("admin")
+    for paso in ("en_progreso", "resuelto", "cerrado"):
+        tickets.cambiar_estado(ticket, admin, paso)
+    db.session.commit()
+    primera = db.session.scalars(select(Conversacion)).one()
+    assert primera.estado == "cerrada"
+    post(client, payload(texto("hola otra vez")))
+    db.session.expire_all()
+    convs = db.session.scalars(select(Conversacion).order_by(Conversacion.id)).all()
+    assert [c.estado for c in convs] == ["cerrada", "bot"] and convs[1].cliente_id == ticket.cliente_id
+    assert db.session.scalar(select(Mensaje.id).where(Mensaje.cuerpo == "hola otra vez")) is None
