@@ -139,7 +139,7 @@ def telefono(wa_id: str) -> str:
     try:
         return normalizar_telefono(raw if raw.startswith("+") else "+" + raw)
     except ValueError:
-        return "+" + "".join(ch for ch in raw if ch.isdigit())
+        return "+" + "".join(ch for ch in raw if ch.isdigit())[:20]
 
 
 def _fecha(ts) -> datetime:
@@ -210,7 +210,7 @@ def conversacion_de(contacto: str, nombre: Optional[str]) -> Conversacion:
 
 def _guardar_entrante(m: dict, nombres: dict) -> Optional[Comunicacion]:
     wamid = m.get("id")
-    if not isinstance(wamid, str) or not wamid or not m.get("from"):
+    if not isinstance(wamid, str) or not wamid or len(wamid) > 255 or not m.get("from"):
         log.warning("WhatsApp message without id/from ignored: %r", m)
         return None
     if db.session.execute(select(Comunicacion.id).where(
@@ -221,7 +221,8 @@ def _guardar_entrante(m: dict, nombres: dict) -> Optional[Comunicacion]:
     fecha = _fecha(m.get("timestamp"))
     try:
         with db.session.begin_nested():
-            conv = conversacion_de(contacto, nombres.get(str(m["from"])))
+            nombre = nombres.get(str(m["from"]))
+            conv = conversacion_de(contacto, str(nombre)[:120] if nombre else None)
             com = Comunicacion(canal=CANAL, direccion="entrante", id_externo=wamid, de=contacto,
                                tipo=str(m.get("type") or "unknown")[:20], cuerpo=cuerpo,
                                original=json.dumps(m, ensure_ascii=False), datos=datos or None,
@@ -239,6 +240,8 @@ def _guardar_entrante(m: dict, nombres: dict) -> Optional[Comunicacion]:
 
 def _aplicar_estado(s: dict) -> None:
     wamid, estado = s.get("id"), ESTADO_META.get(str(s.get("status")))
+    if isinstance(wamid, str) and len(wamid) > 255:
+        wamid = None
     if not isinstance(wamid, str) or estado is None:
         log.warning("WhatsApp status ignored: %r", s)
         return
@@ -413,7 +416,11 @@ def escalar(conv: Conversacion, motivo: str, actor: Optional[Usuario]) -> Ticket
     if cliente is None:  # a ticket needs a requester: the number becomes a client (editable later)
         cliente = db.session.execute(select(Cliente).where(Cliente.telefono == conv.contacto)).scalar_one_or_none()
         if cliente is None:
-            cliente = Cliente(nombre=(conv.nombre_contacto or conv.contacto)[:120], telefono=conv.contacto,
+            try:
+                tel: Optional[str] = normalizar_telefono(conv.contacto)
+            except ValueError:  # a WhatsApp id that is not a dialable number: keep it in the name
+                tel = None
+            cliente = Cliente(nombre=(conv.nombre_contacto or conv.contacto)[:120], telefono=tel,
                               fecha_creacion=utcnow())
             db.session.add(cliente)
             db.session.flush()

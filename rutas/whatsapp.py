@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 import openapi
 import tickets
@@ -55,7 +55,7 @@ def whatsapp_webhook():
         return Response("OK", mimetype="text/plain")
     try:
         nuevos = _con_reintentos(lambda: whatsapp.recibir(payload))
-    except DBAPIError:  # the database is down or busy: not stored, so let Meta retry later
+    except OperationalError:  # the database is down or busy: not stored, so let Meta retry later
         log.exception("WhatsApp webhook: database unavailable")
         return Response("Try again later", status=503, mimetype="text/plain")
     except Exception:  # noqa: BLE001 - a payload we cannot read: 200, or Meta retries it for a day

@@ -306,3 +306,13 @@ def test_closing_the_ticket_closes_the_conversation_and_the_next_message_starts_
     convs = db.session.scalars(select(Conversacion).order_by(Conversacion.id)).all()
     assert [c.estado for c in convs] == ["cerrada", "bot"] and convs[1].cliente_id == ticket.cliente_id
     assert db.session.scalar(select(Mensaje.id).where(Mensaje.cuerpo == "hola otra vez")) is None
+
+
+def test_oversized_or_odd_fields_never_fail_the_webhook(client, graph):
+    raro = texto("hola", numero="no-es-un-numero")
+    largo = texto("hola", wamid="wamid." + "x" * 400)
+    assert post(client, payload(raro, largo, nombre="N" * 500, numero="no-es-un-numero")).status_code == 200
+    db.session.expire_all()
+    conv = db.session.scalars(select(Conversacion)).one()
+    assert len(conv.nombre_contacto) == 120
+    assert db.session.scalar(select(Comunicacion.id).where(Comunicacion.id_externo.like("wamid.xxx%"))) is None
