@@ -43,6 +43,7 @@ import paneles
 import rutas
 import soporte
 import tickets
+import whatsapp
 from auth import (
     csrf,
     csrf_check,
@@ -105,6 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     email_manager.init_app(app)  # the email kinds follow the lifecycle's signals
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
     correo_entrante.init_app(app)  # `flask ingest-email` (MTA pipe), `flask fetch-email` (IMAP)
+    whatsapp.init_app(app)  # ticket replies on WhatsApp and the outbox's whatsapp channel
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
     operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
     soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)

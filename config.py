@@ -86,4 +86,17 @@ def load_config(instance_path: str) -> dict:
         "IMAP_USER": env.get("IMAP_USER") or None,
         "IMAP_PASSWORD": env.get("IMAP_PASSWORD") or None,
         "IMAP_FOLDER": env.get("IMAP_FOLDER") or "INBOX",
+        # WhatsApp Cloud API (whatsapp.py); Configuración > WhatsApp overrides these. No token: channel off.
+        "WHATSAPP_VERIFY_TOKEN": env.get("WHATSAPP_VERIFY_TOKEN", ""),
+        "WHATSAPP_APP_SECRET": env.get("WHATSAPP_APP_SECRET", ""),
+        "WHATSAPP_ACCESS_TOKEN": env.get("WHATSAPP_ACCESS_TOKEN", ""),
+        "WHATSAPP_PHONE_NUMBER_ID": env.get("WHATSAPP_PHONE_NUMBER_ID", ""),
+        "WHATSAPP_GRAPH_BASE": env.get("WHATSAPP_GRAPH_BASE") or "https://graph.facebook.com/v21.0",
+        "WHATSAPP_TEMPLATE": env.get("WHATSAPP_TEMPLATE", ""),
+        "WHATSAPP_OFFICE_HOURS": env.get("WHATSAPP_OFFICE_HOURS", ""),  # e.g. 09:00-18:00 (Mon-Fri)
+        "WHATSAPP_ESCALATION_KEYWORDS": env.get(
+            "WHATSAPP_ESCALATION_KEYWORDS", "agente,humano,asesor,persona,hablar con alguien"),
+        "WHATSAPP_FAILURES_BEFORE_ESCALATION": int(env.get("WHATSAPP_FAILURES_BEFORE_ESCALATION", "2")),
+        "WHATSAPP_TICKET_CATEGORY": env.get("WHATSAPP_TICKET_CATEGORY", ""),
+        "WHATSAPP_TIMEOUT": float(env.get("WHATSAPP_TIMEOUT", "15")),
     }

@@ -594,3 +594,40 @@ class SoporteCategoria(db.Model):
     categoria_id: Mapped[int] = mapped_column(ForeignKey("categorias.id"), index=True)
 
     categoria: Mapped[Categoria] = relationship()
+# --- issue 9: WhatsApp channel (bot rules, Configuración > WhatsApp) ------------------------------
+
+class ReglaBot(db.Model):
+    """One keyword rule of the WhatsApp bot: any of ``palabras_clave`` (comma-separated, matched
+    accent- and case-insensitively as whole words) → ``respuesta``. Lowest ``orden`` wins."""
+
+    __tablename__ = "reglas_bot"
+    __table_args__ = (Index("ix_reglas_bot_activa_orden", "activa", "orden"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    palabras_clave: Mapped[str] = mapped_column(String(500))
+    respuesta: Mapped[str] = mapped_column(Text)
+    idioma: Mapped[str] = mapped_column(String(5), default="es")
+    activa: Mapped[bool] = mapped_column(Boolean, default=True)
+    orden: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConfiguracionWhatsapp(db.Model):
+    """Configuración > WhatsApp: a single row (id 1). A NULL column falls back to .env (WHATSAPP_*).
+    The access token and the app secret are write-only and encrypted at rest."""
+
+    __tablename__ = "configuracion_whatsapp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    verify_token: Mapped[Optional[str]] = mapped_column(EncryptedText(1024))
+    app_secret: Mapped[Optional[str]] = mapped_column(EncryptedText(1024))
+    access_token: Mapped[Optional[str]] = mapped_column(EncryptedText(2048))
+    phone_number_id: Mapped[Optional[str]] = mapped_column(String(40))
+    graph_base: Mapped[Optional[str]] = mapped_column(String(255))
+    plantilla: Mapped[Optional[str]] = mapped_column(String(120))  # approved template, outside 24 h
+    saludo: Mapped[Optional[str]] = mapped_column(Text)
+    fuera_de_horario: Mapped[Optional[str]] = mapped_column(Text)
+    horario: Mapped[Optional[str]] = mapped_column(String(20))  # "09:00-18:00", Monday to Friday
+    palabras_escalado: Mapped[Optional[str]] = mapped_column(Text)
+    fallos_para_escalar: Mapped[Optional[int]] = mapped_column(Integer)
+    fecha_actualizacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    actualizado_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))

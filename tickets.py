@@ -491,6 +491,15 @@ def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Tick
 
 # --- lists -------------------------------------------------------------------------------
 
+def _por_telefono(q: str) -> list:
+    """A q that looks like a phone number finds the tickets of the client with that number
+    (WhatsApp tickets), however it is spaced: E.164 is stored, so compare the digits."""
+    digitos = "".join(ch for ch in q if ch.isdigit())
+    if len(digitos) < 6 or len(digitos) < len(q.replace(" ", "").replace("+", "").replace("-", "")):
+        return []
+    return [Ticket.cliente_id.in_(select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%")))]
+
+
 def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     """SELECT of the tickets ``viewer`` may see, narrowed by ``f`` (lists and exports share it)."""
     stmt = select(Ticket).where(scope_clause(viewer) if base_scope is None else base_scope)
@@ -516,6 +525,7 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
             func.lower(Ticket.titulo).like(like),
             Ticket.usuario_id.in_(select(Usuario.id).where(func.lower(Usuario.nombre).like(like))),
             Ticket.cliente_id.in_(select(Cliente.id).where(func.lower(Cliente.nombre).like(like))),
+            *_por_telefono(f.q),
         ))
     if f.desde_dt:
         stmt = stmt.where(Ticket.fecha_creacion >= f.desde_dt)

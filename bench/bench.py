@@ -150,7 +150,8 @@ def main() -> int:
 
     port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
-           "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0"}
+           "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0",
+           "WHATSAPP_APP_SECRET": "bench-whatsapp-secret"}
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level",
          "warning", "app:create_app()"], cwd=ROOT, env=env)
@@ -219,6 +220,10 @@ def main() -> int:
             bench_reports = None
         if bench_reports is not None:
             rows.extend(bench_reports.run(url, token, server.pid))
+
+        from bench import bench_whatsapp  # issue 9: signed webhook POSTs per second
+
+        rows.extend(bench_whatsapp.run(url, clients=args.workers))
 
         table = ["| measurement | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
         header = (f"Mesa de Ayuda bench · {args.tickets:,} tickets · {database_url.split(':')[0]} · gunicorn "

@@ -30,6 +30,7 @@ MODULOS = (
     "rutas.soporte",
     "rutas.api_v1",
     "rutas.comunicaciones",
+    "rutas.whatsapp",
 )
 
 
