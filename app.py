@@ -31,6 +31,7 @@ import email_manager
 import outbox
 import paneles
 import rutas
+import sla
 from auth import (
     csrf,
     csrf_check,
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     rutas.registrar(app)
     register_panels(app)
     email_manager.init_app(app)  # email receivers and the outbox's email channel
+    sla.init_app(app)  # SLA due times, automatic assignment, `flask sla-tick` (issue 12)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
 
     @app.context_processor

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select
 
+import sla
 import tickets
-from models import ESTADOS, ESTADOS_ABIERTOS, PRIORIDADES, Ticket, Usuario, db, utcnow
+from models import ESTADOS, ESTADOS_ABIERTOS, PRIORIDADES, Ticket, Usuario, db
 
 ESTADO_LABELS = {
     "abierto": _l("Open"),
@@ -39,26 +39,17 @@ CAMPO_LABELS = {
 }
 IDIOMA_LABELS = {"es": "Español", "en": "English"}  # each language in its own name, never translated
 
-# An open ticket older than this (by priority) counts as overdue on the dashboards. The
-# SLA targets, when configured, are stricter and alert earlier; this is the panels' view.
-VENCIMIENTO = {
-    "critica": timedelta(hours=8),
-    "alta": timedelta(hours=24),
-    "media": timedelta(hours=72),
-    "baja": timedelta(days=7),
-}
-assert set(VENCIMIENTO) == set(PRIORIDADES) and set(ESTADO_LABELS) == set(ESTADOS)
+assert set(PRIORIDAD_LABELS) == set(PRIORIDADES) and set(ESTADO_LABELS) == set(ESTADOS)
 
 
 def vencido_clause(now=None):
-    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list)."""
-    now = now or utcnow()
-    return and_(Ticket.estado.in_(ESTADOS_ABIERTOS), or_(*(
-        and_(Ticket.prioridad == p, Ticket.fecha_creacion < now - plazo) for p, plazo in VENCIMIENTO.items())))
+    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list): the SLA due
+    times stored on the ticket (sla.py), in business time with pauses."""
+    return sla.vencido_clause(now)
 
 
 def es_vencido(ticket: Ticket) -> bool:
-    return ticket.estado in ESTADOS_ABIERTOS and ticket.fecha_creacion < utcnow() - VENCIMIENTO[ticket.prioridad]
+    return sla.es_vencido(ticket)
 
 
 def contadores(viewer: Usuario, base_scope=None) -> dict:

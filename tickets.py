@@ -43,6 +43,7 @@ ticket_asignado = signals.signal("ticket-asignado")
 estado_cambiado = signals.signal("estado-cambiado")
 mensaje_publicado = signals.signal("mensaje-publicado")
 prioridad_cambiada = signals.signal("prioridad-cambiada")
+categoria_cambiada = signals.signal("categoria-cambiada")
 
 # Staff moves. The requester may only reopen or accept a resolved ticket (see REQUESTER_MOVES).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -312,6 +313,8 @@ def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Tic
         if categoria.id != ticket.categoria_id:
             record(ticket, actor, "campo", "categoria", ticket.categoria.nombre, categoria.nombre)
             ticket.categoria = categoria
+            db.session.flush()
+            categoria_cambiada.send(ticket, actor=actor)
     if changes.get("etiquetas") is not None:
         antes = [e.nombre for e in ticket.etiquetas]
         nuevas = etiquetas_por_nombre(changes["etiquetas"])
