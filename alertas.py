@@ -37,8 +37,8 @@ def reclamar(ticket_id: int, tipo: str) -> bool:
     """True when this caller is the one that records alert ``tipo`` for the ticket."""
     insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
     stmt = insert(AlertaSLA).values(ticket_id=ticket_id, tipo=tipo, fecha=utcnow()).on_conflict_do_nothing(
-        index_elements=["ticket_id", "tipo"])
-    return db.session.execute(stmt).rowcount == 1
+        index_elements=["ticket_id", "tipo"]).returning(AlertaSLA.id)
+    return db.session.execute(stmt).scalar_one_or_none() is not None
 
 
 def _texto(tipo: str, ticket: Ticket) -> str:

@@ -62,4 +62,9 @@ def load_config(instance_path: str) -> dict:
         "UPLOAD_DIR": env.get("UPLOAD_DIR") or str(Path(instance_path) / "adjuntos"),
         "UPLOAD_MAX_BYTES": int(env.get("UPLOAD_MAX_BYTES", str(10 * 1024 * 1024))),
         "UPLOAD_MAX_FILES": int(env.get("UPLOAD_MAX_FILES", "5")),
+        # Issue 12: SLA alerts (`flask sla-tick --loop`) and the live event stream.
+        "SLA_TICK_SECONDS": float(env.get("SLA_TICK_SECONDS", "60")),
+        "SSE_MAX_SECONDS": float(env.get("SSE_MAX_SECONDS", "55")),
+        "SSE_POLL_SECONDS": float(env.get("SSE_POLL_SECONDS", "1")),
+        "SSE_HEARTBEAT_SECONDS": float(env.get("SSE_HEARTBEAT_SECONDS", "15")),
     }

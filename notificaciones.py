@@ -53,3 +53,23 @@ def marcar_todas(usuario: Usuario) -> int:
         Notificacion.usuario_id == usuario.id, Notificacion.leida.is_(False)).values(leida=True))
     db.session.flush()
     return res.rowcount
+
+
+# --- signal receivers ---------------------------------------------------------------------------
+
+def _on_asignado(ticket, actor=None, ingeniero=None, **_):
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    if ingeniero is None or (actor is not None and actor.id == ingeniero.usuario_id):
+        return
+    usuario = ingeniero.usuario
+    with force_locale(usuario.idioma or "es"):
+        crear(usuario, "asignado", _("%(numero)s was assigned to you: %(titulo)s",
+                                     numero=ticket.numero_ticket, titulo=ticket.titulo), ticket=ticket)
+
+
+def conectar_senales() -> None:
+    import tickets
+
+    tickets.ticket_asignado.connect(_on_asignado)

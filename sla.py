@@ -259,7 +259,54 @@ def init_app(app) -> None:
     """Due times follow every ticket change; automatic assignment; ``flask sla-tick``."""
     import alertas
     import asignacion
+    import notificaciones
 
     conectar_senales()
     asignacion.conectar_senales()
+    notificaciones.conectar_senales()
     alertas.init_app(app)
+
+
+# --- administration (rutas/sla.py) --------------------------------------------------------------------
+
+def guardar_ajustes(datos: dict) -> ConfiguracionSLA:
+    """Update the settings row (created when missing) and recompute open tickets' due times."""
+    from errors import ValidationFailed
+
+    fila = db.session.get(ConfiguracionSLA, 1)
+    if fila is None:
+        fila = ajustes()
+        db.session.add(fila)
+    if "horario" in datos and datos["horario"] is not None:
+        try:
+            Calendario.desde(datos["horario"])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ValidationFailed("Some fields are not valid.", fields={"horario": str(exc)}) from exc
+    for campo, valor in datos.items():
+        if valor is not None:
+            setattr(fila, campo, valor)
+    fila.fecha_actualizacion = utcnow()
+    db.session.flush()
+    recalcular_abiertos()
+    return fila
+
+
+def guardar_politica(prioridad: str, categoria_id: Optional[int], primera_respuesta_min: int,
+                     resolucion_min: int) -> PoliticaSLA:
+    """Create or replace the policy of (prioridad, categoría) and recompute open tickets."""
+    stmt = select(PoliticaSLA).where(PoliticaSLA.prioridad == prioridad)
+    stmt = stmt.where(PoliticaSLA.categoria_id.is_(None) if categoria_id is None
+                      else PoliticaSLA.categoria_id == categoria_id)
+    fila = db.session.execute(stmt).scalar_one_or_none()
+    if fila is None:
+        fila = PoliticaSLA(prioridad=prioridad, categoria_id=categoria_id)
+        db.session.add(fila)
+    fila.primera_respuesta_min, fila.resolucion_min = primera_respuesta_min, resolucion_min
+    db.session.flush()
+    recalcular_abiertos()
+    return fila
+
+
+def politicas() -> list[PoliticaSLA]:
+    return list(db.session.execute(select(PoliticaSLA).order_by(PoliticaSLA.prioridad, PoliticaSLA.categoria_id))
+                .scalars())

@@ -25,6 +25,8 @@ MODULOS = (
     "rutas.api_personas",
     "rutas.informes",
     "rutas.correo",
+    "rutas.sla",
+    "rutas.notificaciones",
 )
 
 

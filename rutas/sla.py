@@ -1,0 +1,98 @@
+"""Routes: SLA settings (office hours, holidays, thresholds, automatic assignment) and policies
+(issue 12). Every edit recomputes the due times of open tickets in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Optional
+
+from flask import jsonify
+from pydantic import BaseModel, Field
+
+import openapi
+import sla
+import tickets
+from auth import role_required
+from models import db
+from rutas import route
+from rutas.comun import json_body
+from schemas import Salida, parse
+
+Dia = Literal["0", "1", "2", "3", "4", "5", "6"]
+
+
+class ConfiguracionSLAUpdate(BaseModel):
+    horario: Optional[dict[Dia, list[str]]] = Field(None, description='Weekday (0=Monday) → ["09:00", "18:00"]')
+    feriados: Optional[list[date]] = None
+    umbral_aviso_pct: Optional[int] = Field(None, ge=1, le=99)
+    minutos_critico_sin_asignar: Optional[int] = Field(None, ge=1, le=10080)
+    asignacion_automatica: Optional[bool] = None
+
+
+class PoliticaSLAIn(BaseModel):
+    prioridad: Literal["baja", "media", "alta", "critica"]
+    categoria: Optional[str] = Field(None, max_length=80)
+    primera_respuesta_min: int = Field(ge=1, le=525600)
+    resolucion_min: int = Field(ge=1, le=525600)
+
+
+class ConfiguracionSLAOut(Salida):
+    horario: dict
+    feriados: list
+    umbral_aviso_pct: int
+    minutos_critico_sin_asignar: int
+    asignacion_automatica: bool
+
+
+class PoliticaSLAOut(Salida):
+    id: int
+    prioridad: str
+    categoria_id: Optional[int]
+    primera_respuesta_min: int
+    resolucion_min: int
+
+
+@route("/api/sla/configuracion", doc=openapi.op(
+    "SLA settings: office hours per weekday, holidays, alert thresholds, automatic assignment", "admin",
+    schema=openapi.REF("ConfiguracionSLA"), tag="sla"))
+@role_required("admin")
+def api_sla_configuracion():
+    """The SLA settings (defaults when never saved)."""
+    return jsonify(openapi.dump(ConfiguracionSLAOut, sla.ajustes()))
+
+
+@route("/api/sla/configuracion", methods=["PUT"], endpoint="api_sla_configuracion_put", doc=openapi.op(
+    "Change SLA settings (recomputes open tickets' due times)", "admin", ConfiguracionSLAUpdate,
+    schema=openapi.REF("ConfiguracionSLA"), tag="sla"))
+@role_required("admin")
+def api_sla_configuracion_put():
+    """Save office hours, holidays, thresholds, automatic assignment."""
+    data = parse(ConfiguracionSLAUpdate, json_body())
+    cambios = data.model_dump(exclude_unset=True)
+    if cambios.get("feriados") is not None:
+        cambios["feriados"] = sorted({d.isoformat() for d in cambios["feriados"]})
+    fila = sla.guardar_ajustes(cambios)
+    db.session.commit()
+    return jsonify(openapi.dump(ConfiguracionSLAOut, fila))
+
+
+@route("/api/sla/politicas", doc=openapi.op(
+    "SLA policies: targets in business minutes per prioridad (optionally per categoría)", "admin",
+    schema={"type": "array", "items": openapi.REF("PoliticaSLA")}, tag="sla"))
+@role_required("admin")
+def api_sla_politicas():
+    """Every policy (priorities without one use the built-in defaults)."""
+    return jsonify([openapi.dump(PoliticaSLAOut, p) for p in sla.politicas()])
+
+
+@route("/api/sla/politicas", methods=["PUT"], endpoint="api_sla_politicas_put", doc=openapi.op(
+    "Create or replace the policy of a prioridad (and categoría); recomputes open tickets", "admin",
+    PoliticaSLAIn, schema=openapi.REF("PoliticaSLA"), tag="sla"))
+@role_required("admin")
+def api_sla_politicas_put():
+    """Upsert one policy."""
+    data = parse(PoliticaSLAIn, json_body())
+    categoria_id = tickets.categoria_por_nombre(data.categoria).id if data.categoria else None
+    fila = sla.guardar_politica(data.prioridad, categoria_id, data.primera_respuesta_min, data.resolucion_min)
+    db.session.commit()
+    return jsonify(openapi.dump(PoliticaSLAOut, fila))
