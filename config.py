@@ -67,4 +67,5 @@ def load_config(instance_path: str) -> dict:
         "SSE_MAX_SECONDS": float(env.get("SSE_MAX_SECONDS", "55")),
         "SSE_POLL_SECONDS": float(env.get("SSE_POLL_SECONDS", "1")),
         "SSE_HEARTBEAT_SECONDS": float(env.get("SSE_HEARTBEAT_SECONDS", "15")),
+        "CSAT_MAX_DIAS": int(env.get("CSAT_MAX_DIAS", "30")),  # life of the rating link
     }

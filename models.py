@@ -642,3 +642,18 @@ class Notificacion(db.Model):
     fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Optional[Ticket]] = relationship()
+
+
+class Valoracion(db.Model):
+    """CSAT: the requester's rating of a closed ticket, once per ticket (issue 12). The engineer
+    and categoría are kept as they were when rated, for the results per engineer and category."""
+
+    __tablename__ = "valoraciones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    puntuacion: Mapped[int] = mapped_column(Integer)  # 1..5
+    comentario: Mapped[Optional[str]] = mapped_column(Text)
+    ingeniero_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingenieros.id", ondelete="SET NULL"), index=True)
+    categoria_id: Mapped[Optional[int]] = mapped_column(ForeignKey("categorias.id", ondelete="SET NULL"), index=True)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

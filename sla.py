@@ -259,11 +259,13 @@ def init_app(app) -> None:
     """Due times follow every ticket change; automatic assignment; ``flask sla-tick``."""
     import alertas
     import asignacion
+    import csat
     import notificaciones
 
     conectar_senales()
     asignacion.conectar_senales()
     notificaciones.conectar_senales()
+    csat.conectar_senales()
     alertas.init_app(app)
 
 

@@ -27,6 +27,7 @@ MODULOS = (
     "rutas.correo",
     "rutas.sla",
     "rutas.notificaciones",
+    "rutas.csat",
 )
 
 

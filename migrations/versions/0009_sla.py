@@ -80,6 +80,25 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_notificaciones_ticket_id'), ['ticket_id'], unique=False)
         batch_op.create_index('ix_notificaciones_usuario_leida_id', ['usuario_id', 'leida', 'id'], unique=False)
 
+    op.create_table('valoraciones',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('ticket_id', sa.Integer(), nullable=False),
+    sa.Column('puntuacion', sa.Integer(), nullable=False),
+    sa.Column('comentario', sa.Text(), nullable=True),
+    sa.Column('ingeniero_id', sa.Integer(), nullable=True),
+    sa.Column('categoria_id', sa.Integer(), nullable=True),
+    sa.Column('fecha', models.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['categoria_id'], ['categorias.id'], name=op.f('fk_valoraciones_categoria_id_categorias'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['ingeniero_id'], ['ingenieros.id'], name=op.f('fk_valoraciones_ingeniero_id_ingenieros'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_valoraciones_ticket_id_tickets'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_valoraciones')),
+    sa.UniqueConstraint('ticket_id', name=op.f('uq_valoraciones_ticket_id'))
+    )
+    with op.batch_alter_table('valoraciones', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_valoraciones_categoria_id'), ['categoria_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_valoraciones_fecha'), ['fecha'], unique=False)
+        batch_op.create_index(batch_op.f('ix_valoraciones_ingeniero_id'), ['ingeniero_id'], unique=False)
+
     with op.batch_alter_table('categorias', schema=None) as batch_op:
         batch_op.add_column(sa.Column('especialidad', sa.String(length=100), nullable=True))
 
@@ -127,6 +146,7 @@ def downgrade():
         batch_op.drop_index('ix_notificaciones_usuario_leida_id')
         batch_op.drop_index(batch_op.f('ix_notificaciones_ticket_id'))
 
+    op.drop_table('valoraciones')
     op.drop_table('notificaciones')
     op.drop_table('alertas_sla')
     with op.batch_alter_table('politicas_sla', schema=None) as batch_op:
