@@ -187,8 +187,10 @@ def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[C
     creado = ticket.fecha_creacion or ahora
     pausa = ticket.sla_pausado_segundos or 0
     umbral = (cfg.umbral_aviso_pct or 80) / 100
-    ticket.sla_primera_respuesta_vence = sumar(creado, primera * 60 + pausa, cal)
-    ticket.sla_primera_respuesta_aviso = sumar(creado, primera * 60 * umbral + pausa, cal)
+    # Once answered, the first-response due time is history: later pauses or edits do not move it.
+    if ticket.fecha_primera_respuesta is None or ticket.sla_primera_respuesta_vence is None:
+        ticket.sla_primera_respuesta_vence = sumar(creado, primera * 60 + pausa, cal)
+        ticket.sla_primera_respuesta_aviso = sumar(creado, primera * 60 * umbral + pausa, cal)
     ticket.sla_resolucion_vence = sumar(creado, resolucion * 60 + pausa, cal)
     ticket.sla_resolucion_aviso = sumar(creado, resolucion * 60 * umbral + pausa, cal)
     return ticket
@@ -312,3 +314,74 @@ def guardar_politica(prioridad: str, categoria_id: Optional[int], primera_respue
 def politicas() -> list[PoliticaSLA]:
     return list(db.session.execute(select(PoliticaSLA).order_by(PoliticaSLA.prioridad, PoliticaSLA.categoria_id))
                 .scalars())
+
+
+# --- metrics (statistics) ------------------------------------------------------------------------------
+
+def _percentil(valores: list[int], p: float) -> Optional[int]:
+    """Nearest-rank percentile (p in 0..100) of business seconds; None for no data."""
+    if not valores:
+        return None
+    orden = sorted(valores)
+    k = max(1, -(-len(orden) * p // 100))  # ceil(n * p / 100), at least the first
+    return orden[int(k) - 1]
+
+
+def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None) -> dict:
+    """SLA compliance and business times of the tickets created in [desde, hasta].
+
+    First response: met when answered by its due time; time = business seconds from creation to
+    the first response. Resolution: met when resolved by its due time; time = business seconds the
+    clock ran until resolution (pauses excluded). Breaches per engineer, prioridad and categoría
+    count tickets that missed either target (or are past due and still open)."""
+    from models import Categoria, Ingeniero, Usuario
+
+    cal = calendario()
+    ahora = utcnow()
+    stmt = select(Ticket, Categoria.nombre, Usuario.nombre).join(Categoria, Categoria.id == Ticket.categoria_id) \
+        .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id).outerjoin(Usuario, Usuario.id == Ingeniero.usuario_id)
+    if desde is not None:
+        stmt = stmt.where(Ticket.fecha_creacion >= desde)
+    if hasta is not None:
+        stmt = stmt.where(Ticket.fecha_creacion <= hasta)
+    t_primera, t_resolucion = [], []
+    primera_ok = primera_n = resol_ok = resol_n = 0
+    incumplidos = {"ingeniero": {}, "prioridad": {}, "categoria": {}}
+    for ticket, categoria, ingeniero in db.session.execute(stmt.order_by(Ticket.id)):
+        incumple = False
+        if ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_vence is not None:
+            primera_n += 1
+            t_primera.append(segundos_habiles(ticket.fecha_creacion, ticket.fecha_primera_respuesta, cal))
+            if ticket.fecha_primera_respuesta <= ticket.sla_primera_respuesta_vence:
+                primera_ok += 1
+            else:
+                incumple = True
+        if ticket.fecha_resolucion is not None and ticket.sla_resolucion_vence is not None:
+            resol_n += 1
+            t_resolucion.append(transcurrido(ticket, ticket.fecha_resolucion, cal))
+            if ticket.fecha_resolucion <= ticket.sla_resolucion_vence:
+                resol_ok += 1
+            else:
+                incumple = True
+        if es_vencido(ticket, ahora):
+            incumple = True
+        if incumple:
+            for clave, valor in (("ingeniero", ingeniero or "—"), ("prioridad", ticket.prioridad),
+                                 ("categoria", categoria)):
+                incumplidos[clave][valor] = incumplidos[clave].get(valor, 0) + 1
+
+    def pct(ok, n):
+        return round(100 * ok / n, 1) if n else None
+
+    def minutos(s):
+        return None if s is None else round(s / 60, 1)
+
+    return {
+        "primera_respuesta": {"cumplimiento_pct": pct(primera_ok, primera_n), "tickets": primera_n,
+                              "mediana_min": minutos(_percentil(t_primera, 50)),
+                              "p90_min": minutos(_percentil(t_primera, 90))},
+        "resolucion": {"cumplimiento_pct": pct(resol_ok, resol_n), "tickets": resol_n,
+                       "mediana_min": minutos(_percentil(t_resolucion, 50)),
+                       "p90_min": minutos(_percentil(t_resolucion, 90))},
+        "incumplimientos": {clave: dict(sorted(v.items())) for clave, v in incumplidos.items()},
+    }

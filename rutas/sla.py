@@ -96,3 +96,30 @@ def api_sla_politicas_put():
     fila = sla.guardar_politica(data.prioridad, categoria_id, data.primera_respuesta_min, data.resolucion_min)
     db.session.commit()
     return jsonify(openapi.dump(PoliticaSLAOut, fila))
+
+
+@route("/api/sla/metricas", doc=openapi.op(
+    "SLA metrics of the tickets created in a period: compliance %, median and p90 business minutes to "
+    "first response and resolution, breaches by engineer, prioridad and categoría", "admin",
+    schema={"type": "object"}, tag="sla", params=[
+        {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date-time"}}]))
+@role_required("admin")
+def api_sla_metricas():
+    """SLA metrics for the statistics dashboard."""
+    from datetime import datetime
+
+    from flask import request
+
+    from errors import ValidationFailed
+
+    def fecha(nombre):
+        valor = request.args.get(nombre)
+        if not valor:
+            return None
+        try:
+            return datetime.fromisoformat(valor)
+        except ValueError as exc:
+            raise ValidationFailed("Some fields are not valid.", fields={nombre: "ISO 8601 date."}) from exc
+
+    return jsonify(sla.metricas(fecha("desde"), fecha("hasta")))

@@ -213,3 +213,34 @@ def test_overdue_counter_reads_the_sla_due_times(login, make_user, make_ticket):
     client, _ = login(admin)
     listed = client.get("/tickets/admin?vencidos=1").get_data(as_text=True)
     assert tarde.numero_ticket in listed and en_espera.numero_ticket not in listed
+
+
+def test_metrics_match_the_hand_computed_case(oficina, make_user, make_ticket, api):
+    """A: Fri 17:55 → answered Mon 9:30 (35 min), resolved Mon 10:50 (115 min): both met.
+    B: Mon 9:00 → answered 10:30 (90 min, late), waits 11:00 → Tue 10:00, resolved Tue 11:30
+    (120 + 90 = 210 running minutes, late)."""
+    admin, ing = make_user("admin"), make_user("ingeniero")
+    a = make_ticket(make_user(), prioridad="alta", titulo="A")
+    b = make_ticket(make_user(), ingeniero=ing, prioridad="alta", titulo="B")
+    a.fecha_creacion = madrid(2026, 11, 20, 17, 55)
+    sla.recalcular(a, ahora=a.fecha_creacion)
+    a.fecha_primera_respuesta = madrid(2026, 11, 23, 9, 30)
+    a.estado, a.fecha_resolucion = "resuelto", madrid(2026, 11, 23, 10, 50)
+    sla.recalcular(a, ahora=a.fecha_resolucion)
+    b.fecha_creacion = madrid(2026, 11, 23, 9, 0)
+    sla.recalcular(b, ahora=b.fecha_creacion)
+    b.fecha_primera_respuesta = madrid(2026, 11, 23, 10, 30)
+    b.estado = "en_espera"
+    sla.recalcular(b, ahora=madrid(2026, 11, 23, 11, 0))
+    b.estado = "en_progreso"
+    sla.recalcular(b, ahora=madrid(2026, 11, 24, 10, 0))
+    b.estado, b.fecha_resolucion = "resuelto", madrid(2026, 11, 24, 11, 30)
+    sla.recalcular(b, ahora=b.fecha_resolucion)
+    db.session.commit()
+
+    m = api(admin).get("/api/sla/metricas").get_json()
+    assert m["primera_respuesta"] == {"cumplimiento_pct": 50.0, "tickets": 2, "mediana_min": 35.0, "p90_min": 90.0}
+    assert m["resolucion"] == {"cumplimiento_pct": 50.0, "tickets": 2, "mediana_min": 115.0, "p90_min": 210.0}
+    assert m["incumplimientos"] == {"ingeniero": {ing.nombre: 1}, "prioridad": {"alta": 1},
+                                    "categoria": {"Hardware": 1}}
+    assert api(ing).get("/api/sla/metricas").status_code == 403
