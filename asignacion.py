@@ -92,3 +92,38 @@ def conectar_senales() -> None:
     import tickets
 
     tickets.ticket_creado.connect(_on_creado)
+
+
+# --- administration (rutas/sla.py) ------------------------------------------------------------------
+
+def mapear_especialidad(categoria_id: int, especialidad: Optional[str]):
+    """Admins map a categoría to the especialidad that handles it (None clears it)."""
+    from errors import NotFound
+    from models import Categoria
+
+    categoria = db.session.get(Categoria, categoria_id)
+    if categoria is None:
+        raise NotFound("Unknown category.")
+    categoria.especialidad = (especialidad or "").strip() or None
+    db.session.flush()
+    return categoria
+
+
+def ajustar_ingeniero(ingeniero_id: int, actor: Usuario, max_abiertos: Optional[int] = None,
+                      disponible: Optional[bool] = None) -> Ingeniero:
+    """The cap is the admin's; the "disponible" switch is the engineer's own (or the admin's)."""
+    from errors import Forbidden, NotFound
+
+    ingeniero = db.session.get(Ingeniero, ingeniero_id)
+    if ingeniero is None:
+        raise NotFound("Engineer not found.")
+    if actor.rol != "admin" and not (actor.rol == "ingeniero" and ingeniero.usuario_id == actor.id):
+        raise NotFound("Engineer not found.")
+    if max_abiertos is not None:
+        if actor.rol != "admin":
+            raise Forbidden("Your role may not do this.")
+        ingeniero.max_abiertos = max_abiertos
+    if disponible is not None:
+        ingeniero.disponible = disponible
+    db.session.flush()
+    return ingeniero

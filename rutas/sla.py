@@ -123,3 +123,43 @@ def api_sla_metricas():
             raise ValidationFailed("Some fields are not valid.", fields={nombre: "ISO 8601 date."}) from exc
 
     return jsonify(sla.metricas(fecha("desde"), fecha("hasta")))
+
+
+class EspecialidadIn(BaseModel):
+    especialidad: Optional[str] = Field(None, max_length=100)
+
+
+class IngenieroCargaIn(BaseModel):
+    max_abiertos: Optional[int] = Field(None, ge=0, le=10000)
+    disponible: Optional[bool] = None
+
+
+@route("/api/sla/categorias/<int:categoria_id>/especialidad", methods=["PUT"], doc=openapi.op(
+    "Map a categoría to the especialidad automatic assignment prefers (null clears it)", "admin",
+    EspecialidadIn, schema={"type": "object"}, tag="sla", params=[openapi.ID("categoria_id")]))
+@role_required("admin")
+def api_sla_especialidad(categoria_id: int):
+    """categoría → especialidad."""
+    import asignacion
+
+    data = parse(EspecialidadIn, json_body())
+    categoria = asignacion.mapear_especialidad(categoria_id, data.especialidad)
+    db.session.commit()
+    return jsonify({"id": categoria.id, "nombre": categoria.nombre, "especialidad": categoria.especialidad})
+
+
+@route("/api/sla/ingenieros/<int:ingeniero_id>", methods=["PUT"], doc=openapi.op(
+    "An engineer's maximum open load (admin) and availability switch (the engineer or an admin)",
+    "admin, ingeniero (own availability)", IngenieroCargaIn, schema={"type": "object"}, tag="sla",
+    params=[openapi.ID("ingeniero_id")]))
+@role_required("admin", "ingeniero")
+def api_sla_ingeniero(ingeniero_id: int):
+    """Cap and availability used by automatic assignment."""
+    from flask_login import current_user
+
+    import asignacion
+
+    data = parse(IngenieroCargaIn, json_body())
+    ing = asignacion.ajustar_ingeniero(ingeniero_id, current_user, data.max_abiertos, data.disponible)
+    db.session.commit()
+    return jsonify({"id": ing.id, "max_abiertos": ing.max_abiertos, "disponible": ing.disponible})

@@ -108,3 +108,17 @@ def test_manual_assignment_wins(auto, make_user, api):
     assert r.status_code == 200, r.get_json()
     db.session.expire_all()
     assert db.session.get(Ticket, t.id).ingeniero_id == otro.ingeniero.id
+
+
+def test_admin_maps_specialties_and_caps_engineer_switches_availability(auto, make_user, api):
+    admin, ing, otro = make_user("admin"), make_user("ingeniero"), make_user("ingeniero")
+    hw = db.session.query(Categoria).filter_by(nombre="Hardware").one()
+    r = api(admin).put(f"/api/sla/categorias/{hw.id}/especialidad", json={"especialidad": "Hardware"})
+    assert r.status_code == 200 and r.get_json()["especialidad"] == "Hardware"
+    r = api(admin).put(f"/api/sla/ingenieros/{ing.ingeniero.id}", json={"max_abiertos": 3})
+    assert r.get_json()["max_abiertos"] == 3
+    assert api(ing).put(f"/api/sla/ingenieros/{ing.ingeniero.id}", json={"max_abiertos": 99}).status_code == 403
+    assert api(ing).put(f"/api/sla/ingenieros/{ing.ingeniero.id}", json={"disponible": False}).status_code == 200
+    assert api(ing).put(f"/api/sla/ingenieros/{otro.ingeniero.id}", json={"disponible": False}).status_code == 404
+    assert api(make_user()).put(f"/api/sla/ingenieros/{ing.ingeniero.id}", json={"disponible": True}).status_code == 403
+    assert _nuevo(make_user()).ingeniero_id == otro.ingeniero.id  # ing is unavailable
