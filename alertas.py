@@ -11,6 +11,7 @@ processes may run at once. Candidates come from indexed due times, not a scan in
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from datetime import timedelta
@@ -141,13 +142,33 @@ def bucle(app: Flask, intervalo: float, parar: Optional[threading.Event] = None)
             try:
                 tick()
                 db.session.commit()
-            except Exception:  # keep the loop alive; the next tick retries
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
                 db.session.rollback()
                 log.exception("sla-tick failed")
+            finally:
+                db.session.remove()
         parar.wait(intervalo)
 
 
+_hilo: Optional[threading.Thread] = None
+
+
+def iniciar_hilo(app: Flask) -> Optional[threading.Thread]:
+    """The dev server's sla-tick (with the outbox thread, under ``make run``)."""
+    global _hilo
+    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return None  # the reloader's watcher process serves nothing
+    if _hilo is None or not _hilo.is_alive():
+        _hilo = threading.Thread(target=bucle, args=(app, float(app.config["SLA_TICK_SECONDS"])),
+                                 name="sla-tick", daemon=True)
+        _hilo.start()
+    return _hilo
+
+
 def init_app(app: Flask) -> None:
+    if app.config.get("OUTBOX_THREAD") and not app.testing:
+        iniciar_hilo(app)
+
     @app.cli.command("sla-tick")
     @click.option("--loop", "en_bucle", is_flag=True, help="Keep evaluating every --interval seconds.")
     @click.option("--interval", default=None, type=float, help="Seconds between evaluations (SLA_TICK_SECONDS).")
