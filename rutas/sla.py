@@ -163,3 +163,52 @@ def api_sla_ingeniero(ingeniero_id: int):
     ing = asignacion.ajustar_ingeniero(ingeniero_id, current_user, data.max_abiertos, data.disponible)
     db.session.commit()
     return jsonify({"id": ing.id, "max_abiertos": ing.max_abiertos, "disponible": ing.disponible})
+
+
+# --- admin page ----------------------------------------------------------------------------------------
+
+@route("/admin/sla", methods=["GET", "POST"])
+@role_required("admin")
+def admin_sla():
+    """Configuración > SLA: office hours, holidays, targets per prioridad, alerts, auto-assignment."""
+    from flask import current_app, flash, redirect, render_template, request, url_for
+    from flask_babel import gettext as _
+
+    from errors import ValidationFailed
+    from models import PRIORIDADES
+
+    error = None
+    if request.method == "POST":
+        f = request.form
+        try:
+            horario = {str(d): [f[f"inicio{d}"], f[f"fin{d}"] if f[f"fin{d}"] != "00:00" else "24:00"]
+                       for d in range(7) if f.get(f"inicio{d}") and f.get(f"fin{d}")}
+            feriados = sorted({date.fromisoformat(x.strip()).isoformat() for x in f.get("feriados", "").split()
+                               if x.strip()})
+            datos = ConfiguracionSLAUpdate(
+                horario=horario, feriados=feriados, umbral_aviso_pct=int(f.get("umbral_aviso_pct") or 80),
+                minutos_critico_sin_asignar=int(f.get("minutos_critico_sin_asignar") or 15),
+                asignacion_automatica=bool(f.get("asignacion_automatica")))
+            objetivos = {p: (int(f[f"primera_{p}"]), int(f[f"resolucion_{p}"])) for p in PRIORIDADES}
+        except (ValueError, KeyError) as exc:
+            datos, error = None, _("Some data is not valid") + f": {exc}"
+        if datos is not None:
+            try:
+                cambios = datos.model_dump()
+                cambios["feriados"] = [d.isoformat() for d in datos.feriados]
+                sla.guardar_ajustes(cambios)
+                for p, (primera, resolucion) in objetivos.items():
+                    if min(primera, resolucion) < 1:
+                        raise ValidationFailed("Some fields are not valid.")
+                    if (primera, resolucion) != sla.objetivos(p, None):
+                        sla.guardar_politica(p, None, primera, resolucion)
+                db.session.commit()
+                flash(_("SLA settings saved."), "success")
+                return redirect(url_for("admin_sla"))
+            except ValidationFailed as exc:
+                db.session.rollback()
+                error = _("Some data is not valid") + f": {exc.fields or exc.message}"
+    dias = [_("Monday"), _("Tuesday"), _("Wednesday"), _("Thursday"), _("Friday"), _("Saturday"), _("Sunday")]
+    return render_template("admin_sla.html", cfg=sla.ajustes(), dias=dias, error=error,
+                           objetivos={p: sla.objetivos(p, None) for p in PRIORIDADES},
+                           zona=current_app.config.get("APP_TIMEZONE", "UTC")), 422 if error else 200

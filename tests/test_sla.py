@@ -244,3 +244,31 @@ def test_metrics_match_the_hand_computed_case(oficina, make_user, make_ticket, a
     assert m["incumplimientos"] == {"ingeniero": {ing.nombre: 1}, "prioridad": {"alta": 1},
                                     "categoria": {"Hardware": 1}}
     assert api(ing).get("/api/sla/metricas").status_code == 403
+
+
+def test_admin_page_saves_office_hours_holidays_and_targets(login, make_user, make_ticket):
+    admin = make_user("admin")
+    t = make_ticket(make_user(), prioridad="alta")
+    client, csrf = login(admin)
+    page = client.get("/admin/sla")
+    assert page.status_code == 200 and 'name="inicio0"' in page.get_data(as_text=True)
+    form = {"csrf_token": csrf, "feriados": "2026-12-25\n2026-12-08", "umbral_aviso_pct": "75",
+            "minutos_critico_sin_asignar": "10", "asignacion_automatica": "1",
+            **{f"inicio{d}": "09:00" for d in range(5)}, **{f"fin{d}": "18:00" for d in range(5)},
+            "inicio5": "", "fin5": "", "inicio6": "", "fin6": ""}
+    for p, (a, b) in sla.OBJETIVOS_POR_DEFECTO.items():
+        form[f"primera_{p}"], form[f"resolucion_{p}"] = str(a), str(b)
+    form["primera_alta"], form["resolucion_alta"] = "60", "120"
+    r = client.post("/admin/sla", data=form)
+    assert r.status_code == 302, r.get_data(as_text=True)
+    db.session.expire_all()
+    cfg = sla.ajustes()
+    assert cfg.horario == {str(d): ["09:00", "18:00"] for d in range(5)}
+    assert cfg.feriados == ["2026-12-08", "2026-12-25"] and cfg.umbral_aviso_pct == 75
+    assert sla.objetivos("alta", None) == (60, 120)
+    assert db.session.query(PoliticaSLA).count() == 1  # unchanged priorities keep the defaults
+    t = db.session.get(Ticket, t.id)
+    assert sla.segundos_habiles(t.fecha_creacion, t.sla_resolucion_vence, sla.calendario()) == 120 * 60
+    form["umbral_aviso_pct"] = "150"
+    assert client.post("/admin/sla", data=form).status_code == 422
+    assert login(make_user("ingeniero"))[0].get("/admin/sla").status_code == 403
