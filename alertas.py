@@ -85,7 +85,7 @@ def notificar(ticket: Ticket, tipo: str) -> int:
     for usuario in destinatarios(ticket, tipo):
         with force_locale(usuario.idioma or "es"):
             texto = _texto(tipo, ticket)
-            enlace = f"{base}/tickets/{ticket.id}"
+            enlace = f"{base}/tickets/{ticket.numero_ticket}"
             notificaciones.crear(usuario, tipo, texto, ticket=ticket)
             if notificaciones.quiere_email(usuario, tipo):
                 outbox.encolar("email", f"sla_{tipo}", usuario.email, ticket=ticket, asunto=texto,

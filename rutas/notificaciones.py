@@ -37,7 +37,7 @@ class NotificacionOut(Salida):
     @classmethod
     def de(cls, n) -> dict:
         return {"id": n.id, "tipo": n.tipo, "texto": n.texto, "ticket_id": n.ticket_id, "leida": n.leida,
-                "fecha": n.fecha.isoformat(), "url": f"/tickets/{n.ticket_id}" if n.ticket_id else None}
+                "fecha": n.fecha.isoformat(), "url": f"/tickets/{n.ticket.numero_ticket}" if n.ticket is not None else None}
 
 
 def _desde() -> int:
@@ -82,9 +82,9 @@ def api_notificaciones_leidas():
 
 def _nuevas(usuario_id: int, desde: int) -> list[dict]:
     usuario = db.session.get(Usuario, usuario_id)
-    filas = notificaciones.listar(usuario, limite=100, despues_de=desde)
+    eventos = [NotificacionOut.de(n) for n in reversed(notificaciones.listar(usuario, limite=100, despues_de=desde))]
     db.session.rollback()  # end the read transaction: never hold a snapshot between polls
-    return [NotificacionOut.de(n) for n in reversed(filas)]
+    return eventos
 
 
 @route("/api/eventos", doc=openapi.op(

@@ -49,7 +49,7 @@ def test_assignment_notifies_the_engineer(make_user, make_ticket, api):
     assert api(admin).put(f"/api/tickets/{t.id}/asignar", json={"ingeniero_id": ing.ingeniero.id}).status_code == 200
     items = api(ing).get("/api/notificaciones").get_json()["items"]
     assert items[0]["ticket_id"] == t.id and t.numero_ticket in items[0]["texto"]
-    assert items[0]["url"] == f"/tickets/{t.id}"
+    assert items[0]["url"] == f"/tickets/{t.numero_ticket}"
 
 
 def test_sse_stream_resumes_from_last_event_id_and_ends(app, make_user, api):
