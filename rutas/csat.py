@@ -76,3 +76,19 @@ def api_csat():
             raise ValidationFailed("Some fields are not valid.", fields={nombre: "ISO 8601 date."}) from exc
 
     return jsonify(csat.resultados(fecha("desde"), fecha("hasta")))
+
+
+@route("/tickets/<numero>/valorar", methods=["POST"])
+@role_required("usuario", "ingeniero", "admin")
+def ticket_valorar(numero: str):
+    """The rating form on the ticket page (the requester, once)."""
+    from flask import redirect, url_for
+
+    ticket = tickets.get_visible_by_numero(numero, current_user)
+    try:
+        puntuacion = int(request.form.get("puntuacion", ""))
+    except ValueError as exc:
+        raise ValidationFailed("Some fields are not valid.", fields={"puntuacion": "1 to 5."}) from exc
+    csat.valorar(ticket, puntuacion, request.form.get("comentario"), actor=current_user)
+    db.session.commit()
+    return redirect(url_for("ticket_detalle", numero=ticket.numero_ticket))

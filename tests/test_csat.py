@@ -70,3 +70,16 @@ def test_requester_rates_from_the_app_only_when_closed(make_user, make_ticket, a
     assert api(ana).post(f"/api/tickets/{t.id}/valoracion", json={"puntuacion": 5}).status_code == 201
     assert api(ana).post(f"/api/tickets/{t.id}/valoracion", json={"puntuacion": 3}).status_code == 409
     assert api(make_user()).post(f"/api/tickets/{t.id}/valoracion", json={"puntuacion": 3}).status_code == 404
+
+
+def test_ticket_page_shows_the_rating_form_to_the_requester(make_user, make_ticket, login):
+    ana, ing = make_user(), make_user("ingeniero")
+    t = make_ticket(ana, ingeniero=ing, estado="resuelto")
+    client, csrf = login(ana)
+    page = client.get(f"/tickets/{t.numero_ticket}").get_data(as_text=True)
+    assert f"/tickets/{t.numero_ticket}/valorar" in page
+    r = client.post(f"/tickets/{t.numero_ticket}/valorar", data={"puntuacion": "5", "csrf_token": csrf})
+    assert r.status_code == 302
+    assert "data-valorado" in client.get(f"/tickets/{t.numero_ticket}").get_data(as_text=True)
+    staff, _ = login(ing)
+    assert "data-sla" not in staff.get(f"/tickets/{t.numero_ticket}").get_data(as_text=True)  # resolved: no clock
