@@ -69,7 +69,42 @@ def _on_asignado(ticket, actor=None, ingeniero=None, **_):
                                      numero=ticket.numero_ticket, titulo=ticket.titulo), ticket=ticket)
 
 
+def _avisar(usuario, ticket, tipo: str, plantilla: str, **valores) -> None:
+    from flask_babel import force_locale
+    from flask_babel import gettext as _
+
+    if usuario is None or not usuario.activo:
+        return
+    with force_locale(usuario.idioma or "es"):
+        crear(usuario, tipo, _(plantilla, numero=ticket.numero_ticket, titulo=ticket.titulo, **valores),
+              ticket=ticket)
+
+
+def _on_mensaje(ticket, actor=None, mensaje=None, **_):
+    """A public message → the other side (the requester, or the assigned engineer)."""
+    if mensaje is None:
+        return
+    if mensaje.es_staff:
+        destino = ticket.usuario
+    else:
+        destino = ticket.ingeniero.usuario if ticket.ingeniero is not None else None
+    if destino is not None and (actor is None or destino.id != actor.id):
+        _avisar(destino, ticket, "mensaje", N_("New message on %(numero)s: %(titulo)s"))
+
+
+def _on_estado(ticket, actor=None, despues=None, **_):
+    """A status change → the requester (unless they made it)."""
+    if ticket.usuario is not None and (actor is None or ticket.usuario_id != actor.id):
+        _avisar(ticket.usuario, ticket, "estado", N_("%(numero)s changed status: %(titulo)s"))
+
+
+def N_(message: str) -> str:  # marked for the catalogs, translated when rendered
+    return message
+
+
 def conectar_senales() -> None:
     import tickets
 
     tickets.ticket_asignado.connect(_on_asignado)
+    tickets.mensaje_publicado.connect(_on_mensaje)
+    tickets.estado_cambiado.connect(_on_estado)

@@ -88,3 +88,13 @@ def test_sla_admin_api_changes_targets_and_recomputes_open_tickets(make_user, ma
     assert api(admin).put("/api/sla/configuracion", json={"horario": {"0": ["25:00", "26:00"]}}).status_code == 422
     assert api(admin).put("/api/sla/politicas", json={"prioridad": "urgente"}).status_code == 422
     assert api(make_user("ingeniero")).get("/api/sla/configuracion").status_code == 403
+
+
+def test_messages_and_status_changes_notify_the_other_side(make_user, make_ticket, api):
+    ana, ing = make_user(), make_user("ingeniero")
+    t = make_ticket(ana, ingeniero=ing, estado="en_progreso")
+    assert api(ing).post(f"/api/tickets/{t.id}/mensajes", json={"cuerpo": "¿Puedes reiniciar?"}).status_code == 201
+    tipos = [i["tipo"] for i in api(ana).get("/api/notificaciones").get_json()["items"]]
+    assert "mensaje" in tipos and "estado" in tipos
+    assert api(ana).post(f"/api/tickets/{t.id}/mensajes", json={"cuerpo": "Hecho"}).status_code == 201
+    assert [i["tipo"] for i in api(ing).get("/api/notificaciones").get_json()["items"]][0] == "mensaje"
