@@ -97,6 +97,10 @@ def resultados(desde=None, hasta=None) -> dict:
 # --- the rating email on closure ------------------------------------------------------------------
 
 def _on_estado(ticket, despues=None, **_kw):
+    from flask import g
+
+    if g.get("correos_silenciados"):  # email_manager.sin_correos(): demo seeding, bulk imports
+        return
     if despues != "cerrado" or valoracion(ticket) is not None:
         return
     destino = ticket.usuario.email if ticket.usuario else (ticket.cliente.email if ticket.cliente else None)
