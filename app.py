@@ -41,8 +41,8 @@ import operaciones
 import outbox
 import paneles
 import rutas
+import sla
 import soporte
-import tickets
 import whatsapp
 from auth import (
     csrf,
@@ -107,6 +107,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
     correo_entrante.init_app(app)  # `flask ingest-email` (MTA pipe), `flask fetch-email` (IMAP)
     whatsapp.init_app(app)  # ticket replies on WhatsApp and the outbox's whatsapp channel
+    sla.init_app(app)  # SLA due times, automatic assignment, `flask sla-tick` (issue 12)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
     operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
     soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)
@@ -216,7 +217,7 @@ def register_panels(app: Flask) -> None:
         ESTADO_LABELS=paneles.ESTADO_LABELS, PRIORIDAD_LABELS=paneles.PRIORIDAD_LABELS,
         ROL_LABELS=paneles.ROL_LABELS, CANAL_LABELS=paneles.CANAL_LABELS,
         CAMPO_LABELS=paneles.CAMPO_LABELS, IDIOMA_LABELS=paneles.IDIOMA_LABELS,
-        es_vencido=tickets.es_vencido, page_url=comun.page_url, filter_args=comun.filter_args,
+        es_vencido=sla.es_vencido, page_url=comun.page_url, filter_args=comun.filter_args,
         csrf_token=generate_csrf,
         current_user=current_user, has_endpoint=lambda name: name in current_app.view_functions,
     )

@@ -99,4 +99,10 @@ def load_config(instance_path: str) -> dict:
         "WHATSAPP_FAILURES_BEFORE_ESCALATION": int(env.get("WHATSAPP_FAILURES_BEFORE_ESCALATION", "2")),
         "WHATSAPP_TICKET_CATEGORY": env.get("WHATSAPP_TICKET_CATEGORY", ""),
         "WHATSAPP_TIMEOUT": float(env.get("WHATSAPP_TIMEOUT", "15")),
+        # Issue 12: SLA alerts (`flask sla-tick --loop`) and the live event stream.
+        "SLA_TICK_SECONDS": float(env.get("SLA_TICK_SECONDS", "60")),
+        "SSE_MAX_SECONDS": float(env.get("SSE_MAX_SECONDS", "55")),
+        "SSE_POLL_SECONDS": float(env.get("SSE_POLL_SECONDS", "1")),
+        "SSE_HEARTBEAT_SECONDS": float(env.get("SSE_HEARTBEAT_SECONDS", "15")),
+        "CSAT_MAX_DIAS": int(env.get("CSAT_MAX_DIAS", "30")),  # life of the rating link
     }

@@ -187,6 +187,9 @@ class Ingeniero(db.Model):
     especialidad: Mapped[str] = mapped_column(String(100), default="General")
     telefono: Mapped[Optional[str]] = mapped_column(String(20))
     disponible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Automatic assignment (issue 12, asignacion.py): open-ticket cap and the round-robin tie-break.
+    max_abiertos: Mapped[int] = mapped_column(Integer, default=20, server_default="20")
+    ultima_asignacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     usuario: Mapped[Usuario] = relationship(back_populates="ingeniero")
@@ -225,6 +228,8 @@ class Categoria(db.Model):
     nombre: Mapped[str] = mapped_column(String(80), unique=True)
     descripcion: Mapped[Optional[str]] = mapped_column(String(255))
     activa: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The engineers' especialidad that handles it (automatic assignment prefers them).
+    especialidad: Mapped[Optional[str]] = mapped_column(String(100))
 
 
 class Etiqueta(db.Model):
@@ -292,6 +297,16 @@ class Ticket(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     __mapper_args__ = {"version_id_col": version}
+
+
+    # SLA (issue 12, sla.py): due and warning times in UTC, recomputed on every change that moves
+    # them; indexed so the overdue counter and ``sla-tick`` are range scans, not Python loops.
+    sla_primera_respuesta_vence: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    sla_primera_respuesta_aviso: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    sla_resolucion_vence: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    sla_resolucion_aviso: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    sla_pausado_segundos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # business s
+    sla_pausa_desde: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # clock stopped since
 
     categoria: Mapped[Categoria] = relationship()
     usuario: Mapped[Optional[Usuario]] = relationship(foreign_keys=[usuario_id])
@@ -631,3 +646,90 @@ class ConfiguracionWhatsapp(db.Model):
     fallos_para_escalar: Mapped[Optional[int]] = mapped_column(Integer)
     fecha_actualizacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     actualizado_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
+
+
+# --- issue 12: SLA in business hours, automatic assignment, alerts, in-app notifications ---------
+
+SLA_TIPOS_ALERTA = ("primera_respuesta_aviso", "primera_respuesta_vencida", "resolucion_aviso",
+                    "resolucion_vencida", "critico_sin_asignar", "sin_candidato")
+
+
+class ConfiguracionSLA(db.Model):
+    """Configuración > SLA: a single row (id 1, inserted by migration 0009 so new installs have
+    automatic assignment on). Without the row: a 24x7 calendar, the default targets, no auto-assign.
+
+    ``horario`` maps weekday ("0" Monday … "6" Sunday) to ``["09:00", "18:00"]`` (office time zone
+    APP_TIMEZONE); a missing weekday is a day off. ``feriados`` lists ISO dates."""
+
+    __tablename__ = "configuracion_sla"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    horario: Mapped[dict] = mapped_column(JSON, default=dict)
+    feriados: Mapped[list] = mapped_column(JSON, default=list)
+    umbral_aviso_pct: Mapped[int] = mapped_column(Integer, default=80)
+    minutos_critico_sin_asignar: Mapped[int] = mapped_column(Integer, default=15)
+    asignacion_automatica: Mapped[bool] = mapped_column(Boolean, default=True)
+    fecha_actualizacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class PoliticaSLA(db.Model):
+    """Targets in business minutes per prioridad, optionally narrowed to one categoría (wins)."""
+
+    __tablename__ = "politicas_sla"
+    __table_args__ = (UniqueConstraint("prioridad", "categoria_id", name="uq_politicas_sla_prioridad_categoria"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prioridad: Mapped[str] = mapped_column(String(10))
+    categoria_id: Mapped[Optional[int]] = mapped_column(ForeignKey("categorias.id", ondelete="CASCADE"), index=True)
+    primera_respuesta_min: Mapped[int] = mapped_column(Integer)
+    resolucion_min: Mapped[int] = mapped_column(Integer)
+
+    categoria: Mapped[Optional[Categoria]] = relationship()
+
+
+class AlertaSLA(db.Model):
+    """One row per (ticket, tipo): inserting it is the claim, so each alert leaves once even with
+    several ``sla-tick`` processes (INSERT … ON CONFLICT DO NOTHING)."""
+
+    __tablename__ = "alertas_sla"
+    __table_args__ = (UniqueConstraint("ticket_id", "tipo", name="uq_alertas_sla_ticket_tipo"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    tipo: Mapped[str] = mapped_column(String(30))
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notificacion(db.Model):
+    """An in-app notification (the bell), linking to its ticket."""
+
+    __tablename__ = "notificaciones"
+    __table_args__ = (
+        # The bell: a user's unread count and newest first.
+        Index("ix_notificaciones_usuario_leida_id", "usuario_id", "leida", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usuario_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id", ondelete="CASCADE"))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    tipo: Mapped[str] = mapped_column(String(30))
+    texto: Mapped[str] = mapped_column(String(400))
+    leida: Mapped[bool] = mapped_column(Boolean, default=False)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    ticket: Mapped[Optional[Ticket]] = relationship()
+
+
+class Valoracion(db.Model):
+    """CSAT: the requester's rating of a closed ticket, once per ticket (issue 12). The engineer
+    and categoría are kept as they were when rated, for the results per engineer and category."""
+
+    __tablename__ = "valoraciones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), unique=True)
+    puntuacion: Mapped[int] = mapped_column(Integer)  # 1..5
+    comentario: Mapped[Optional[str]] = mapped_column(Text)
+    ingeniero_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingenieros.id", ondelete="SET NULL"), index=True)
+    categoria_id: Mapped[Optional[int]] = mapped_column(ForeignKey("categorias.id", ondelete="SET NULL"), index=True)
+    fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

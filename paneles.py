@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, select
 
+import sla
 import tickets
 from models import ESTADOS, ESTADOS_ABIERTOS, Ticket, Usuario, db
 
@@ -53,7 +54,7 @@ def contadores(viewer: Usuario, base_scope=None) -> dict:
             select(Ticket.estado, func.count()).where(scope).group_by(Ticket.estado)):
         por_estado[estado] = n
     vencidos, sin_asignar = db.session.execute(select(
-        func.count().filter(tickets.vencido_clause()),
+        func.count().filter(sla.vencido_clause()),
         func.count().filter(and_(Ticket.ingeniero_id.is_(None), Ticket.estado.in_(ESTADOS_ABIERTOS))),
     ).where(scope)).one()
     return {"por_estado": por_estado, "total": sum(por_estado.values()),

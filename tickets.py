@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, case, false, func, or_, select, true, update
+from sqlalchemy import case, false, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,6 @@ from sqlalchemy.orm.exc import StaleDataError
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
-    PRIORIDADES,
     Categoria,
     Cliente,
     Etiqueta,
@@ -49,6 +48,7 @@ ticket_asignado = signals.signal("ticket-asignado")
 estado_cambiado = signals.signal("estado-cambiado")
 mensaje_publicado = signals.signal("mensaje-publicado")
 prioridad_cambiada = signals.signal("prioridad-cambiada")
+categoria_cambiada = signals.signal("categoria-cambiada")
 
 # Staff moves. The requester may only reopen or accept a resolved ticket (see REQUESTER_MOVES).
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -358,7 +358,6 @@ def cerrar_resueltos(dias: int) -> list[Ticket]:
     """Close every ``resuelto`` ticket resolved more than ``dias`` days ago whose requester has
     not written since (seed 003: "puede cerrarse automáticamente"). The system is the actor
     (``None`` in the history); the usual closing email goes out through the signal."""
-    from datetime import timedelta
 
     limite = utcnow() - timedelta(days=dias)
     respondio = select(Mensaje.id).where(Mensaje.ticket_id == Ticket.id, Mensaje.es_staff.is_(False),
@@ -403,6 +402,8 @@ def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Tic
         if categoria.id != ticket.categoria_id:
             record(ticket, actor, "campo", "categoria", ticket.categoria.nombre, categoria.nombre)
             ticket.categoria = categoria
+            db.session.flush()
+            categoria_cambiada.send(ticket, actor=actor)
     if changes.get("etiquetas") is not None:
         antes = [e.nombre for e in ticket.etiquetas]
         nuevas = etiquetas_por_nombre(changes["etiquetas"])
@@ -562,28 +563,6 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     ).scalars().all()
     return list(items), total
 
-
-# --- overdue ----------------------------------------------------------------------------------
-# An open ticket older than this (by priority) is overdue (the panels' counter, its list and the
-# badge). The SLA issue replaces this rule; it lives here, next to the lifecycle.
-VENCIMIENTO = {
-    "critica": timedelta(hours=8),
-    "alta": timedelta(hours=24),
-    "media": timedelta(hours=72),
-    "baja": timedelta(days=7),
-}
-assert set(VENCIMIENTO) == set(PRIORIDADES)
-
-
-def vencido_clause(now=None):
-    """WHERE clause of the overdue tickets (the "Vencidos" counter and its list)."""
-    now = now or utcnow()
-    return and_(Ticket.estado.in_(ESTADOS_ABIERTOS), or_(*(
-        and_(Ticket.prioridad == p, Ticket.fecha_creacion < now - plazo) for p, plazo in VENCIMIENTO.items())))
-
-
-def es_vencido(ticket: Ticket) -> bool:
-    return ticket.estado in ESTADOS_ABIERTOS and ticket.fecha_creacion < utcnow() - VENCIMIENTO[ticket.prioridad]
 
 
 

@@ -31,6 +31,9 @@ MODULOS = (
     "rutas.api_v1",
     "rutas.comunicaciones",
     "rutas.whatsapp",
+    "rutas.sla",
+    "rutas.notificaciones",
+    "rutas.csat",
 )
 
 

@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import and_, select
 
 import paneles
+import sla
 import tickets
 from errors import Conflict, DomainError, ValidationFailed, traducir
 from models import Categoria, Usuario, db
@@ -168,7 +169,7 @@ def categoria_choices(actual=None) -> list[tuple[str, str]]:
 def list_page(template: str, f: TicketFilters, base_scope=None, **context):
     if request.args.get("vencidos"):  # the "Overdue" counter's list, within the caller's scope
         scope = tickets.scope_clause(current_user) if base_scope is None else base_scope
-        base_scope = and_(scope, tickets.vencido_clause())
+        base_scope = and_(scope, sla.vencido_clause())
     items, total = tickets.listar(current_user, f, base_scope)
     pagina = paneles.Pagina(items, total, f.page, f.per_page)
     if request.args.get("fragmento"):

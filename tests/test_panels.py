@@ -290,8 +290,11 @@ def test_overdue_counter_links_to_the_overdue_list_within_scope(login, make_user
     late_other = make_ticket(ana, ingeniero=other_ing, prioridad="alta", titulo="Otro atrasado")
     fresh = make_ticket(ana, ingeniero=ing, prioridad="critica", titulo="Recién llegado")
     done = make_ticket(ana, ingeniero=ing, prioridad="baja", estado="cerrado", titulo="Viejo pero cerrado")
+    import sla
+
     for t, hours in ((late, 9), (late_other, 30), (fresh, 1), (done, 24 * 30)):
         t.fecha_creacion = utcnow() - timedelta(hours=hours)
+        sla.recalcular(t)  # due times are stored (sla.py); a backdated ticket needs them recomputed
     db.session.commit()
 
     client, _ = login(admin)

@@ -1,0 +1,191 @@
+"""SLA alerts, each sent once (issue 12): near breach and breach of first response and resolution
+→ the assigned engineer and the admins; a critical ticket still unassigned after N minutes →
+the admins. ``flask sla-tick [--loop]`` evaluates them.
+
+Each alert is claimed by inserting its ``(ticket, tipo)`` row into ``alertas_sla`` with
+INSERT … ON CONFLICT DO NOTHING: only the process whose insert took effect queues the email
+(outbox) and the in-app notification, in the same transaction. So several ``sla-tick``
+processes may run at once. Candidates come from indexed due times, not a scan in Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import timedelta
+from typing import Optional
+
+import click
+from flask import Flask, current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import and_, exists, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+import notificaciones
+import outbox
+import sla
+from models import ESTADOS_ABIERTOS, AlertaSLA, Ticket, Usuario, db, utcnow
+
+log = logging.getLogger(__name__)
+LOTE = 500
+
+
+def reclamar(ticket_id: int, tipo: str) -> bool:
+    """True when this caller is the one that records alert ``tipo`` for the ticket."""
+    insert = pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(AlertaSLA).values(ticket_id=ticket_id, tipo=tipo, fecha=utcnow()).on_conflict_do_nothing(
+        index_elements=["ticket_id", "tipo"]).returning(AlertaSLA.id)
+    return db.session.execute(stmt).scalar_one_or_none() is not None
+
+
+def _texto(tipo: str, ticket: Ticket) -> str:
+    numero, titulo = ticket.numero_ticket, ticket.titulo
+    textos = {
+        "primera_respuesta_aviso": _("%(numero)s is close to its first-response deadline: %(titulo)s",
+                                     numero=numero, titulo=titulo),
+        "primera_respuesta_vencida": _("%(numero)s missed its first-response deadline: %(titulo)s",
+                                       numero=numero, titulo=titulo),
+        "resolucion_aviso": _("%(numero)s is close to its resolution deadline: %(titulo)s",
+                              numero=numero, titulo=titulo),
+        "resolucion_vencida": _("%(numero)s missed its resolution deadline: %(titulo)s",
+                                numero=numero, titulo=titulo),
+        "critico_sin_asignar": _("Critical ticket %(numero)s is still unassigned: %(titulo)s",
+                                 numero=numero, titulo=titulo),
+        "sin_candidato": _("No engineer could be assigned automatically to %(numero)s: %(titulo)s",
+                           numero=numero, titulo=titulo),
+    }
+    return textos[tipo]
+
+
+def _admins() -> list[Usuario]:
+    return list(db.session.execute(select(Usuario).where(Usuario.rol == "admin", Usuario.activo.is_(True))
+                                   .order_by(Usuario.id)).scalars())
+
+
+def destinatarios(ticket: Ticket, tipo: str) -> list[Usuario]:
+    usuarios = _admins()
+    if tipo not in ("critico_sin_asignar", "sin_candidato") and ticket.ingeniero is not None:
+        usuarios.insert(0, ticket.ingeniero.usuario)
+    vistos, lista = set(), []
+    for u in usuarios:
+        if u.id not in vistos and u.activo:
+            vistos.add(u.id)
+            lista.append(u)
+    return lista
+
+
+def notificar(ticket: Ticket, tipo: str) -> int:
+    """Queue the email (outbox) and write the in-app notification for every recipient."""
+    base = current_app.config.get("APP_BASE_URL", "").rstrip("/")
+    n = 0
+    for usuario in destinatarios(ticket, tipo):
+        with force_locale(usuario.idioma or "es"):
+            texto = _texto(tipo, ticket)
+            enlace = f"{base}/tickets/{ticket.numero_ticket}"
+            notificaciones.crear(usuario, tipo, texto, ticket=ticket)
+            if notificaciones.quiere_email(usuario, tipo):
+                outbox.encolar("email", f"sla_{tipo}", usuario.email, ticket=ticket, asunto=texto,
+                               cuerpo_texto=f"{texto}\n\n{enlace}\n")
+        n += 1
+    return n
+
+
+def alertar_sin_candidato(ticket: Ticket) -> None:
+    """Automatic assignment found nobody: tell the admins (once per ticket)."""
+    db.session.flush()
+    if reclamar(ticket.id, "sin_candidato"):
+        notificar(ticket, "sin_candidato")
+
+
+def candidatos(tipo: str, ahora, cfg) -> list[Ticket]:
+    en_marcha = Ticket.estado.in_(sla.ESTADOS_EN_MARCHA)
+    sin_respuesta = Ticket.fecha_primera_respuesta.is_(None)
+    condiciones = {
+        "primera_respuesta_aviso": and_(en_marcha, sin_respuesta, Ticket.sla_primera_respuesta_aviso <= ahora,
+                                        Ticket.sla_primera_respuesta_vence > ahora),
+        "primera_respuesta_vencida": and_(en_marcha, sin_respuesta, Ticket.sla_primera_respuesta_vence <= ahora),
+        "resolucion_aviso": and_(en_marcha, Ticket.sla_resolucion_aviso <= ahora,
+                                 Ticket.sla_resolucion_vence > ahora),
+        "resolucion_vencida": and_(en_marcha, Ticket.sla_resolucion_vence <= ahora),
+        "critico_sin_asignar": and_(
+            Ticket.estado.in_(ESTADOS_ABIERTOS), Ticket.prioridad == "critica", Ticket.ingeniero_id.is_(None),
+            Ticket.fecha_creacion <= ahora - timedelta(minutes=cfg.minutos_critico_sin_asignar or 15)),
+    }
+    ya = exists().where(AlertaSLA.ticket_id == Ticket.id, AlertaSLA.tipo == tipo)
+    return list(db.session.execute(select(Ticket).where(condiciones[tipo], ~ya).order_by(Ticket.id).limit(LOTE))
+                .scalars())
+
+
+def tick(ahora=None) -> dict[str, int]:
+    """One evaluation: claim and send every due alert. Flushes; the caller commits."""
+    ahora = ahora or utcnow()
+    cfg = sla.ajustes()
+    enviados: dict[str, int] = {}
+    for tipo in ("primera_respuesta_aviso", "primera_respuesta_vencida", "resolucion_aviso",
+                 "resolucion_vencida", "critico_sin_asignar"):
+        for ticket in candidatos(tipo, ahora, cfg):
+            if reclamar(ticket.id, tipo):
+                notificar(ticket, tipo)
+                enviados[tipo] = enviados.get(tipo, 0) + 1
+    db.session.flush()
+    return enviados
+
+
+def bucle(app: Flask, intervalo: float, parar: Optional[threading.Event] = None) -> None:
+    parar = parar or threading.Event()
+    while not parar.is_set():
+        with app.app_context():
+            try:
+                tick()
+                db.session.commit()
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
+                db.session.rollback()
+                log.exception("sla-tick failed")
+            finally:
+                db.session.remove()
+        parar.wait(intervalo)
+
+
+_hilo: Optional[threading.Thread] = None
+
+
+def iniciar_hilo(app: Flask) -> Optional[threading.Thread]:
+    """The dev server's sla-tick (with the outbox thread, under ``make run``)."""
+    global _hilo
+    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
+        return None  # the reloader's watcher process serves nothing
+    if _hilo is None or not _hilo.is_alive():
+        _hilo = threading.Thread(target=bucle, args=(app, float(app.config["SLA_TICK_SECONDS"])),
+                                 name="sla-tick", daemon=True)
+        _hilo.start()
+    return _hilo
+
+
+def init_app(app: Flask) -> None:
+    if app.config.get("OUTBOX_THREAD") and not app.testing:
+        iniciar_hilo(app)
+
+    @app.cli.command("sla-tick")
+    @click.option("--loop", "en_bucle", is_flag=True, help="Keep evaluating every --interval seconds.")
+    @click.option("--interval", default=None, type=float, help="Seconds between evaluations (SLA_TICK_SECONDS).")
+    def sla_tick_command(en_bucle: bool, interval: Optional[float]) -> None:
+        """Send due SLA alerts (near breach, breach, critical unassigned), each once."""
+        intervalo = interval or float(current_app.config.get("SLA_TICK_SECONDS", 60))
+        if en_bucle:
+            bucle(current_app._get_current_object(), intervalo)
+            return
+        inicio = time.perf_counter()
+        enviados = tick()
+        db.session.commit()
+        click.echo(f"sla-tick: {sum(enviados.values())} alerts {enviados} in {time.perf_counter() - inicio:.3f}s")
+
+    @app.cli.command("sla-recalcular")
+    def sla_recalcular_command() -> None:
+        """Recompute the SLA due times of every open ticket (after an upgrade or a bulk import)."""
+        n = sla.recalcular_abiertos()
+        db.session.commit()
+        click.echo(f"{n} open tickets recomputed")

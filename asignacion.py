@@ -1,0 +1,129 @@
+"""Automatic assignment on creation (issue 12): available engineers under their open-ticket cap,
+those whose especialidad matches the categoría first (admins map categoría → especialidad),
+then the lowest open load weighted by prioridad, ties by least recently assigned (round-robin).
+
+Runs from the ``ticket_creado`` signal (web, API and escalations from a conversation all create
+through ``tickets.crear_ticket``) only when the setting is on and nobody assigned it already:
+manual assignment always wins. Nobody fits → the ticket stays unassigned and admins are alerted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from sqlalchemy import case, func, select
+
+import sla
+from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, utcnow
+
+PESO = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
+
+
+@dataclass(frozen=True)
+class Decision:
+    ingeniero: Optional[Ingeniero]
+    motivo: str
+
+
+def cargas() -> dict[int, tuple[int, int]]:
+    """Per engineer: (open tickets, open load weighted by prioridad), one aggregate query."""
+    peso = case(PESO, value=Ticket.prioridad, else_=1)
+    stmt = (select(Ticket.ingeniero_id, func.count(), func.sum(peso))
+            .where(Ticket.estado.in_(ESTADOS_ABIERTOS), Ticket.ingeniero_id.is_not(None))
+            .group_by(Ticket.ingeniero_id))
+    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(stmt)}
+
+
+def elegir(ticket: Ticket) -> Decision:
+    """Pick the engineer for ``ticket`` (no side effects)."""
+    stmt = (select(Ingeniero).join(Usuario, Usuario.id == Ingeniero.usuario_id)
+            .where(Ingeniero.disponible.is_(True), Usuario.activo.is_(True), Usuario.rol == "ingeniero")
+            .order_by(Ingeniero.id))
+    if db.engine.dialect.name == "postgresql":
+        # Serialises concurrent assignments so two creations cannot both take the last slot.
+        stmt = stmt.with_for_update(of=Ingeniero)
+    ingenieros = list(db.session.execute(stmt).scalars())
+    carga = cargas()
+    libres = [i for i in ingenieros if carga.get(i.id, (0, 0))[0] < (i.max_abiertos or 0)]
+    if not libres:
+        return Decision(None, "no available engineer below their maximum open load")
+    especialidad = (ticket.categoria.especialidad or "").strip().lower() if ticket.categoria else ""
+    expertos = [i for i in libres if especialidad and (i.especialidad or "").strip().lower() == especialidad]
+    grupo = expertos or libres
+    epoch = utcnow().replace(year=1970, month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+    elegido = min(grupo, key=lambda i: (carga.get(i.id, (0, 0))[1], i.ultima_asignacion or epoch, i.id))
+    abiertos = carga.get(elegido.id, (0, 0))[0]
+    if expertos:
+        motivo = f"especialidad {elegido.especialidad}, {abiertos} abiertos"
+    else:
+        motivo = f"menor carga, {abiertos} abiertos"
+    return Decision(elegido, motivo)
+
+
+def asignar_automaticamente(ticket: Ticket) -> Optional[Ingeniero]:
+    """Assign ``ticket`` and write history with the reason; None when nobody fits (admins alerted)."""
+    import alertas
+    import tickets
+
+    decision = elegir(ticket)
+    if decision.ingeniero is None:
+        tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True)
+        alertas.alertar_sin_candidato(ticket)
+        db.session.flush()
+        return None
+    ingeniero = decision.ingeniero
+    ticket.ingeniero = ingeniero
+    ingeniero.ultima_asignacion = utcnow()
+    tickets.record(ticket, None, "asignacion", "ingeniero", None, ingeniero.usuario.nombre)
+    tickets.record(ticket, None, "asignacion_automatica", "motivo", None,
+                   f"asignado automáticamente: {decision.motivo}", interno=True)
+    db.session.flush()
+    tickets.ticket_asignado.send(ticket, actor=None, ingeniero=ingeniero)
+    return ingeniero
+
+
+def _on_creado(ticket, **_):
+    if ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
+        asignar_automaticamente(ticket)
+
+
+def conectar_senales() -> None:
+    import tickets
+
+    tickets.ticket_creado.connect(_on_creado)
+
+
+# --- administration (rutas/sla.py) ------------------------------------------------------------------
+
+def mapear_especialidad(categoria_id: int, especialidad: Optional[str]):
+    """Admins map a categoría to the especialidad that handles it (None clears it)."""
+    from errors import NotFound
+    from models import Categoria
+
+    categoria = db.session.get(Categoria, categoria_id)
+    if categoria is None:
+        raise NotFound("Unknown category.")
+    categoria.especialidad = (especialidad or "").strip() or None
+    db.session.flush()
+    return categoria
+
+
+def ajustar_ingeniero(ingeniero_id: int, actor: Usuario, max_abiertos: Optional[int] = None,
+                      disponible: Optional[bool] = None) -> Ingeniero:
+    """The cap is the admin's; the "disponible" switch is the engineer's own (or the admin's)."""
+    from errors import Forbidden, NotFound
+
+    ingeniero = db.session.get(Ingeniero, ingeniero_id)
+    if ingeniero is None:
+        raise NotFound("Engineer not found.")
+    if actor.rol != "admin" and not (actor.rol == "ingeniero" and ingeniero.usuario_id == actor.id):
+        raise NotFound("Engineer not found.")
+    if max_abiertos is not None:
+        if actor.rol != "admin":
+            raise Forbidden("Your role may not do this.")
+        ingeniero.max_abiertos = max_abiertos
+    if disponible is not None:
+        ingeniero.disponible = disponible
+    db.session.flush()
+    return ingeniero

@@ -1,0 +1,122 @@
+"""CSAT (issue 12): when a ticket is closed the requester gets a signed, expiring one-click
+rating link (itsdangerous, salt "csat"); a rating 1–5 with an optional comment is recorded once
+per ticket (the unique ``valoraciones.ticket_id`` settles races). Results per engineer and
+categoría for the statistics API."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+import outbox
+from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from models import Categoria, Ingeniero, Ticket, Usuario, Valoracion, db, utcnow
+
+SALT = "mesa-de-ayuda/csat"
+
+
+def _firmante() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def token(ticket: Ticket) -> str:
+    return _firmante().dumps({"t": ticket.id})
+
+
+def ticket_de(firma: str) -> Ticket:
+    """The ticket a link names; tampered → 404, expired → 410."""
+    max_age = int(current_app.config.get("CSAT_MAX_DIAS", 30)) * 86400
+    try:
+        datos = _firmante().loads(firma, max_age=max_age)
+    except SignatureExpired as exc:
+        raise DomainError("This rating link has expired.", status=410, code="expired") from exc
+    except BadSignature as exc:
+        raise NotFound("Ticket not found.") from exc
+    ticket = db.session.get(Ticket, datos.get("t") if isinstance(datos, dict) else None)
+    if ticket is None:
+        raise NotFound("Ticket not found.")
+    return ticket
+
+
+def valoracion(ticket: Ticket) -> Optional[Valoracion]:
+    return db.session.execute(select(Valoracion).where(Valoracion.ticket_id == ticket.id)).scalar_one_or_none()
+
+
+def valorar(ticket: Ticket, puntuacion: int, comentario: Optional[str] = None,
+            actor: Optional[Usuario] = None) -> Valoracion:
+    """Record the rating (once). ``actor`` is the logged-in requester (the link needs none)."""
+    if actor is not None and ticket.usuario_id != actor.id:
+        raise Forbidden("Only the requester rates a ticket.")
+    if ticket.estado not in ("resuelto", "cerrado"):
+        raise Conflict("Only a resolved or closed ticket can be rated.", code="not_closed")
+    if not isinstance(puntuacion, int) or not 1 <= puntuacion <= 5:
+        raise ValidationFailed("Some fields are not valid.", fields={"puntuacion": "1 to 5."})
+    if valoracion(ticket) is not None:
+        raise Conflict("This ticket was already rated.", code="already_rated")
+    fila = Valoracion(ticket_id=ticket.id, puntuacion=puntuacion, comentario=(comentario or "").strip()[:2000] or None,
+                      ingeniero_id=ticket.ingeniero_id, categoria_id=ticket.categoria_id, fecha=utcnow())
+    db.session.add(fila)
+    try:
+        with db.session.begin_nested():
+            db.session.flush()
+    except IntegrityError as exc:
+        raise Conflict("This ticket was already rated.", code="already_rated") from exc
+    return fila
+
+
+def resultados(desde=None, hasta=None) -> dict:
+    """Count and average overall, per engineer and per categoría (SQL aggregates)."""
+    filtro = []
+    if desde is not None:
+        filtro.append(Valoracion.fecha >= desde)
+    if hasta is not None:
+        filtro.append(Valoracion.fecha <= hasta)
+    total, media = db.session.execute(select(func.count(), func.avg(Valoracion.puntuacion)).where(*filtro)).one()
+    por_ing = db.session.execute(
+        select(Usuario.nombre, func.count(), func.avg(Valoracion.puntuacion))
+        .join(Ingeniero, Ingeniero.id == Valoracion.ingeniero_id).join(Usuario, Usuario.id == Ingeniero.usuario_id)
+        .where(*filtro).group_by(Usuario.nombre).order_by(Usuario.nombre)).all()
+    por_cat = db.session.execute(
+        select(Categoria.nombre, func.count(), func.avg(Valoracion.puntuacion))
+        .join(Categoria, Categoria.id == Valoracion.categoria_id)
+        .where(*filtro).group_by(Categoria.nombre).order_by(Categoria.nombre)).all()
+
+    def fila(nombre, n, m):
+        return {"nombre": nombre, "valoraciones": n, "media": round(float(m), 2) if m is not None else None}
+
+    return {"valoraciones": total, "media": round(float(media), 2) if media is not None else None,
+            "por_ingeniero": [fila(*r) for r in por_ing], "por_categoria": [fila(*r) for r in por_cat]}
+
+
+# --- the rating email on closure ------------------------------------------------------------------
+
+def _on_estado(ticket, despues=None, **_kw):
+    from flask import g
+
+    if g.get("correos_silenciados"):  # email_manager.sin_correos(): demo seeding, bulk imports
+        return
+    if despues != "cerrado" or valoracion(ticket) is not None:
+        return
+    destino = ticket.usuario.email if ticket.usuario else (ticket.cliente.email if ticket.cliente else None)
+    if not destino:
+        return
+    idioma = ticket.usuario.idioma if ticket.usuario else "es"
+    enlace = f"{current_app.config.get('APP_BASE_URL', '').rstrip('/')}/valorar/{token(ticket)}"
+    with force_locale(idioma or "es"):
+        asunto = _("How did we do with %(numero)s?", numero=ticket.numero_ticket)
+        texto = _("Rate the support you got on %(numero)s (%(titulo)s) from 1 to 5:",
+                  numero=ticket.numero_ticket, titulo=ticket.titulo)
+    cuerpo = texto + "\n\n" + "\n".join(f"{n}: {enlace}?p={n}" for n in range(5, 0, -1)) + "\n"
+    outbox.encolar("email", "csat", destino, ticket=ticket, asunto=asunto, cuerpo_texto=cuerpo)
+
+
+def conectar_senales() -> None:
+    import tickets
+
+    tickets.estado_cambiado.connect(_on_estado)

@@ -1,0 +1,388 @@
+"""SLA in business time: the one module that owns the arithmetic (issue 12).
+
+A **calendar** is office hours per weekday plus holidays in the office time zone (APP_TIMEZONE,
+zoneinfo, so DST days are handled: a 9–18 day is nine business hours whether the clocks moved
+that night or not). All arithmetic is done on UTC instants; the calendar only decides where the
+working windows of each local day start and end.
+
+A ticket's clock runs from its creation while it is ``abierto`` or ``en_progreso``; it stops in
+``en_espera`` (waiting on the customer) and after ``resuelto``/``cerrado``, and restarts when the
+ticket goes back to work. Paused business time is accumulated in ``sla_pausado_segundos``, so a
+due time is simply ``sumar(fecha_creacion, objetivo + pausado)``. Due and warning times are
+stored on the ticket (indexed) and recomputed by ``recalcular`` on every change that moves them
+(signal receivers connected in ``init_app``; policy and calendar edits recompute open tickets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+from flask import current_app, has_app_context
+from sqlalchemy import and_, or_, select
+
+from models import (
+    ESTADOS_ABIERTOS,
+    PRIORIDADES,
+    ConfiguracionSLA,
+    PoliticaSLA,
+    Ticket,
+    db,
+    utcnow,
+)
+
+ESTADOS_EN_MARCHA = ("abierto", "en_progreso")  # the clock runs only here
+MAX_DIAS = 3660  # search horizon: a calendar with no working day at all gives no due time
+
+# Business minutes when no policy matches. The 24x7 default calendar keeps the historical
+# panel rule (critical 8 h, high 24 h, medium 72 h, low 7 days) until an admin sets office hours.
+OBJETIVOS_POR_DEFECTO = {
+    "critica": (120, 8 * 60),
+    "alta": (8 * 60, 24 * 60),
+    "media": (24 * 60, 72 * 60),
+    "baja": (48 * 60, 7 * 24 * 60),
+}
+HORARIO_24X7 = {str(d): ["00:00", "24:00"] for d in range(7)}
+assert set(OBJETIVOS_POR_DEFECTO) == set(PRIORIDADES)
+
+
+def _hora(texto: str) -> timedelta:
+    hh, mm = texto.split(":")
+    valor = timedelta(hours=int(hh), minutes=int(mm))
+    if not timedelta(0) <= valor <= timedelta(hours=24):
+        raise ValueError(f"Not a time of day: {texto!r}")
+    return valor
+
+
+@dataclass(frozen=True)
+class Calendario:
+    """Working window per weekday (0 = Monday) as offsets from local midnight, holidays, zone."""
+
+    ventanas: dict[int, tuple[timedelta, timedelta]] = field(default_factory=dict)
+    feriados: frozenset[date] = frozenset()
+    zona: ZoneInfo = ZoneInfo("UTC")
+
+    @classmethod
+    def desde(cls, horario: dict, feriados=(), zona: str = "UTC") -> "Calendario":
+        ventanas = {}
+        for dia, tramo in (horario or {}).items():
+            if not tramo:
+                continue
+            inicio, fin = _hora(tramo[0]), _hora(tramo[1])
+            if fin > inicio:
+                ventanas[int(dia)] = (inicio, fin)
+        fechas = frozenset(f if isinstance(f, date) else date.fromisoformat(f) for f in feriados or ())
+        return cls(ventanas, fechas, ZoneInfo(zona))
+
+    def ventana(self, dia: date) -> Optional[tuple[datetime, datetime]]:
+        """The working window of local day ``dia`` as UTC instants, or None (day off)."""
+        if dia in self.feriados or dia.weekday() not in self.ventanas:
+            return None
+        inicio, fin = self.ventanas[dia.weekday()]
+        return self._instante(dia, inicio), self._instante(dia, fin)
+
+    def _instante(self, dia: date, offset: timedelta) -> datetime:
+        # Local wall time → UTC. "24:00" is the next local midnight.
+        local = datetime.combine(dia, time(0)) + offset
+        return local.replace(tzinfo=self.zona).astimezone(UTC)
+
+    def _dia_local(self, instante: datetime) -> date:
+        return instante.astimezone(self.zona).date()
+
+
+def _utc(instante: datetime) -> datetime:
+    """Aware UTC, whole seconds (business time is counted in seconds, so sums stay exact)."""
+    instante = instante.replace(tzinfo=UTC) if instante.tzinfo is None else instante.astimezone(UTC)
+    return instante.replace(microsecond=0)
+
+
+def sumar(inicio: datetime, segundos: float, cal: Calendario) -> Optional[datetime]:
+    """The instant when ``segundos`` of business time have elapsed after ``inicio`` (UTC)."""
+    cursor = _utc(inicio)
+    restante = timedelta(seconds=segundos)
+    dia = cal._dia_local(cursor) - timedelta(days=1)  # a window may start the local day before
+    for _ in range(MAX_DIAS):
+        tramo = cal.ventana(dia)
+        dia += timedelta(days=1)
+        if tramo is None:
+            continue
+        desde, hasta = max(cursor, tramo[0]), tramo[1]
+        if desde >= hasta:
+            continue
+        if restante <= hasta - desde:
+            return desde + restante
+        restante -= hasta - desde
+        cursor = hasta
+    return None
+
+
+def segundos_habiles(desde: datetime, hasta: datetime, cal: Calendario) -> int:
+    """Business seconds in [desde, hasta) (0 when hasta <= desde)."""
+    desde, hasta = _utc(desde), _utc(hasta)
+    if hasta <= desde:
+        return 0
+    total = timedelta(0)
+    dia = cal._dia_local(desde) - timedelta(days=1)
+    ultimo = cal._dia_local(hasta)
+    while dia <= ultimo:
+        tramo = cal.ventana(dia)
+        dia += timedelta(days=1)
+        if tramo is None:
+            continue
+        a, b = max(desde, tramo[0]), min(hasta, tramo[1])
+        if b > a:
+            total += b - a
+    return int(total.total_seconds())
+
+
+# --- settings and policies ----------------------------------------------------------------------
+
+def ajustes() -> ConfiguracionSLA:
+    """The settings row, or an unsaved one with the defaults when the table is empty."""
+    fila = db.session.get(ConfiguracionSLA, 1)
+    if fila is None:
+        fila = ConfiguracionSLA(id=1, horario=dict(HORARIO_24X7), feriados=[], umbral_aviso_pct=80,
+                                minutos_critico_sin_asignar=15, asignacion_automatica=False)
+    return fila
+
+
+def calendario(cfg: Optional[ConfiguracionSLA] = None) -> Calendario:
+    cfg = cfg or ajustes()
+    zona = current_app.config.get("APP_TIMEZONE", "UTC") if has_app_context() else "UTC"
+    return Calendario.desde(cfg.horario or {}, cfg.feriados or (), zona)
+
+
+def objetivos(prioridad: str, categoria_id: Optional[int]) -> tuple[int, int]:
+    """(first response, resolution) in business minutes; a categoría-specific policy wins."""
+    filas = db.session.execute(select(PoliticaSLA).where(
+        PoliticaSLA.prioridad == prioridad,
+        or_(PoliticaSLA.categoria_id.is_(None), PoliticaSLA.categoria_id == categoria_id))).scalars().all()
+    filas = sorted(filas, key=lambda p: p.categoria_id is None)  # specific first
+    if filas:
+        return filas[0].primera_respuesta_min, filas[0].resolucion_min
+    return OBJETIVOS_POR_DEFECTO[prioridad]
+
+
+# --- the ticket's clock ----------------------------------------------------------------------------
+
+def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[ConfiguracionSLA] = None,
+               ahora: Optional[datetime] = None) -> Ticket:
+    """Bring the clock in line with the ticket's estado and recompute its due and warning times."""
+    cfg = cfg or ajustes()
+    cal = cal or calendario(cfg)
+    ahora = ahora or utcnow()
+    corriendo = ticket.estado in ESTADOS_EN_MARCHA
+    if corriendo and ticket.sla_pausa_desde is not None:  # restart: add the paused business time
+        ticket.sla_pausado_segundos = (ticket.sla_pausado_segundos or 0) + segundos_habiles(
+            ticket.sla_pausa_desde, ahora, cal)
+        ticket.sla_pausa_desde = None
+    elif not corriendo and ticket.sla_pausa_desde is None:
+        # Stops when it went to en_espera / resuelto (the resolution instant when known).
+        parada = ticket.fecha_resolucion if ticket.estado in ("resuelto", "cerrado") and ticket.fecha_resolucion \
+            else ahora
+        ticket.sla_pausa_desde = parada
+    primera, resolucion = objetivos(ticket.prioridad, ticket.categoria_id)
+    creado = ticket.fecha_creacion or ahora
+    pausa = ticket.sla_pausado_segundos or 0
+    umbral = (cfg.umbral_aviso_pct or 80) / 100
+    # Once answered, the first-response due time is history: later pauses or edits do not move it.
+    if ticket.fecha_primera_respuesta is None or ticket.sla_primera_respuesta_vence is None:
+        ticket.sla_primera_respuesta_vence = sumar(creado, primera * 60 + pausa, cal)
+        ticket.sla_primera_respuesta_aviso = sumar(creado, primera * 60 * umbral + pausa, cal)
+    ticket.sla_resolucion_vence = sumar(creado, resolucion * 60 + pausa, cal)
+    ticket.sla_resolucion_aviso = sumar(creado, resolucion * 60 * umbral + pausa, cal)
+    return ticket
+
+
+def recalcular_abiertos(limite: Optional[int] = None) -> int:
+    """After a policy or calendar edit: recompute every open ticket (flushes, never commits)."""
+    cfg = ajustes()
+    cal = calendario(cfg)
+    ahora = utcnow()
+    stmt = select(Ticket).where(Ticket.estado.in_(ESTADOS_ABIERTOS)).order_by(Ticket.id)
+    if limite:
+        stmt = stmt.limit(limite)
+    n = 0
+    for ticket in db.session.execute(stmt).scalars():
+        recalcular(ticket, cal, cfg, ahora)
+        n += 1
+    db.session.flush()
+    return n
+
+
+def vencido_clause(now=None):
+    """WHERE clause of the overdue tickets: the clock is running and a due time has passed
+    (the resolution one, or the first-response one before anyone answered)."""
+    now = now or utcnow()
+    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), or_(
+        Ticket.sla_resolucion_vence < now,
+        and_(Ticket.fecha_primera_respuesta.is_(None), Ticket.sla_primera_respuesta_vence < now)))
+
+
+def es_vencido(ticket: Ticket, now=None) -> bool:
+    now = now or utcnow()
+    if ticket.estado not in ESTADOS_EN_MARCHA:
+        return False
+    if ticket.sla_resolucion_vence is not None and ticket.sla_resolucion_vence < now:
+        return True
+    return (ticket.fecha_primera_respuesta is None and ticket.sla_primera_respuesta_vence is not None
+            and ticket.sla_primera_respuesta_vence < now)
+
+
+def transcurrido(ticket: Ticket, hasta: datetime, cal: Optional[Calendario] = None) -> int:
+    """Business seconds the clock ran between creation and ``hasta`` (pauses excluded)."""
+    cal = cal or calendario()
+    total = segundos_habiles(ticket.fecha_creacion, hasta, cal) - (ticket.sla_pausado_segundos or 0)
+    if ticket.sla_pausa_desde is not None and _utc(ticket.sla_pausa_desde) < _utc(hasta):
+        total -= segundos_habiles(ticket.sla_pausa_desde, hasta, cal)
+    return max(total, 0)
+
+
+# --- signal receivers -------------------------------------------------------------------------------
+
+def _on_cambio(ticket, **_):
+    recalcular(ticket)
+    db.session.flush()
+
+
+def conectar_senales() -> None:
+    import tickets
+
+    for senal in (tickets.ticket_creado, tickets.estado_cambiado, tickets.prioridad_cambiada):
+        senal.connect(_on_cambio)
+    categoria_cambiada = getattr(tickets, "categoria_cambiada", None)
+    if categoria_cambiada is not None:
+        categoria_cambiada.connect(_on_cambio)
+
+
+def init_app(app) -> None:
+    """Due times follow every ticket change; automatic assignment; ``flask sla-tick``."""
+    import alertas
+    import asignacion
+    import csat
+    import notificaciones
+
+    conectar_senales()
+    asignacion.conectar_senales()
+    notificaciones.conectar_senales()
+    csat.conectar_senales()
+    app.jinja_env.globals["valoracion_de"] = csat.valoracion  # the ticket page's rating block
+    alertas.init_app(app)
+
+
+# --- administration (rutas/sla.py) --------------------------------------------------------------------
+
+def guardar_ajustes(datos: dict) -> ConfiguracionSLA:
+    """Update the settings row (created when missing) and recompute open tickets' due times."""
+    from errors import ValidationFailed
+
+    fila = db.session.get(ConfiguracionSLA, 1)
+    if fila is None:
+        fila = ajustes()
+        db.session.add(fila)
+    if "horario" in datos and datos["horario"] is not None:
+        try:
+            Calendario.desde(datos["horario"])
+        except (ValueError, TypeError, IndexError) as exc:
+            raise ValidationFailed("Some fields are not valid.", fields={"horario": str(exc)}) from exc
+    for campo, valor in datos.items():
+        if valor is not None:
+            setattr(fila, campo, valor)
+    fila.fecha_actualizacion = utcnow()
+    db.session.flush()
+    recalcular_abiertos()
+    return fila
+
+
+def guardar_politica(prioridad: str, categoria_id: Optional[int], primera_respuesta_min: int,
+                     resolucion_min: int) -> PoliticaSLA:
+    """Create or replace the policy of (prioridad, categoría) and recompute open tickets."""
+    stmt = select(PoliticaSLA).where(PoliticaSLA.prioridad == prioridad)
+    stmt = stmt.where(PoliticaSLA.categoria_id.is_(None) if categoria_id is None
+                      else PoliticaSLA.categoria_id == categoria_id)
+    fila = db.session.execute(stmt).scalar_one_or_none()
+    if fila is None:
+        fila = PoliticaSLA(prioridad=prioridad, categoria_id=categoria_id)
+        db.session.add(fila)
+    fila.primera_respuesta_min, fila.resolucion_min = primera_respuesta_min, resolucion_min
+    db.session.flush()
+    recalcular_abiertos()
+    return fila
+
+
+def politicas() -> list[PoliticaSLA]:
+    return list(db.session.execute(select(PoliticaSLA).order_by(PoliticaSLA.prioridad, PoliticaSLA.categoria_id))
+                .scalars())
+
+
+# --- metrics (statistics) ------------------------------------------------------------------------------
+
+def _percentil(valores: list[int], p: float) -> Optional[int]:
+    """Nearest-rank percentile (p in 0..100) of business seconds; None for no data."""
+    if not valores:
+        return None
+    orden = sorted(valores)
+    k = max(1, -(-len(orden) * p // 100))  # ceil(n * p / 100), at least the first
+    return orden[int(k) - 1]
+
+
+def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None) -> dict:
+    """SLA compliance and business times of the tickets created in [desde, hasta].
+
+    First response: met when answered by its due time; time = business seconds from creation to
+    the first response. Resolution: met when resolved by its due time; time = business seconds the
+    clock ran until resolution (pauses excluded). Breaches per engineer, prioridad and categoría
+    count tickets that missed either target (or are past due and still open)."""
+    from models import Categoria, Ingeniero, Usuario
+
+    cal = calendario()
+    ahora = utcnow()
+    stmt = select(Ticket, Categoria.nombre, Usuario.nombre).join(Categoria, Categoria.id == Ticket.categoria_id) \
+        .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id).outerjoin(Usuario, Usuario.id == Ingeniero.usuario_id)
+    if desde is not None:
+        stmt = stmt.where(Ticket.fecha_creacion >= desde)
+    if hasta is not None:
+        stmt = stmt.where(Ticket.fecha_creacion <= hasta)
+    t_primera, t_resolucion = [], []
+    primera_ok = primera_n = resol_ok = resol_n = 0
+    incumplidos = {"ingeniero": {}, "prioridad": {}, "categoria": {}}
+    for ticket, categoria, ingeniero in db.session.execute(stmt.order_by(Ticket.id)):
+        incumple = False
+        if ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_vence is not None:
+            primera_n += 1
+            t_primera.append(segundos_habiles(ticket.fecha_creacion, ticket.fecha_primera_respuesta, cal))
+            if ticket.fecha_primera_respuesta <= ticket.sla_primera_respuesta_vence:
+                primera_ok += 1
+            else:
+                incumple = True
+        if ticket.fecha_resolucion is not None and ticket.sla_resolucion_vence is not None:
+            resol_n += 1
+            t_resolucion.append(transcurrido(ticket, ticket.fecha_resolucion, cal))
+            if ticket.fecha_resolucion <= ticket.sla_resolucion_vence:
+                resol_ok += 1
+            else:
+                incumple = True
+        if es_vencido(ticket, ahora):
+            incumple = True
+        if incumple:
+            for clave, valor in (("ingeniero", ingeniero or "—"), ("prioridad", ticket.prioridad),
+                                 ("categoria", categoria)):
+                incumplidos[clave][valor] = incumplidos[clave].get(valor, 0) + 1
+
+    def pct(ok, n):
+        return round(100 * ok / n, 1) if n else None
+
+    def minutos(s):
+        return None if s is None else round(s / 60, 1)
+
+    return {
+        "primera_respuesta": {"cumplimiento_pct": pct(primera_ok, primera_n), "tickets": primera_n,
+                              "mediana_min": minutos(_percentil(t_primera, 50)),
+                              "p90_min": minutos(_percentil(t_primera, 90))},
+        "resolucion": {"cumplimiento_pct": pct(resol_ok, resol_n), "tickets": resol_n,
+                       "mediana_min": minutos(_percentil(t_resolucion, 50)),
+                       "p90_min": minutos(_percentil(t_resolucion, 90))},
+        "incumplimientos": {clave: dict(sorted(v.items())) for clave, v in incumplidos.items()},
+    }

@@ -1,0 +1,100 @@
+/* The bell (in-app notifications) and live updates (issue 12).
+   Reads /api/notificaciones once, then listens to the Server-Sent Events stream
+   /api/eventos/stream (EventSource reconnects by itself and resumes with Last-Event-ID; the
+   server ends each connection after SSE_MAX_SECONDS). Without EventSource it long-polls
+   /api/eventos. Each event updates the bell and re-fetches the page's live regions
+   ([data-refresh]) at once, so lists, counters and the ticket thread move without a reload. */
+(function () {
+  "use strict";
+
+  var bell = document.querySelector("[data-campana]");
+  if (!bell) { return; }
+  var counter = bell.querySelector("[data-campana-contador]");
+  var list = bell.querySelector("[data-campana-lista]");
+  var empty = bell.querySelector("[data-campana-vacia]");
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var unread = 0;
+  var last = 0;
+
+  function setUnread(n) {
+    unread = Math.max(0, n);
+    counter.textContent = unread > 99 ? "99+" : String(unread);
+    counter.classList.toggle("d-none", unread === 0);
+  }
+
+  function post(url) {
+    return fetch(url, { method: "POST", credentials: "same-origin",
+                        headers: { "X-CSRFToken": csrf, "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : null; });
+  }
+
+  function item(n, prepend) {
+    if (list.querySelector('[data-id="' + n.id + '"]')) { return; }
+    if (empty) { empty.remove(); empty = null; }
+    var li = document.createElement("li");
+    li.setAttribute("data-id", n.id);
+    li.className = "border-bottom";
+    var a = document.createElement("a");
+    a.className = "dropdown-item text-wrap py-2" + (n.leida ? " text-body-secondary" : " fw-semibold");
+    a.href = n.url || "#";
+    a.textContent = n.texto;
+    a.addEventListener("click", function () {
+      if (!n.leida) { post("/api/notificaciones/" + n.id + "/leida"); }
+    });
+    li.appendChild(a);
+    if (prepend) { list.insertBefore(li, list.firstChild); } else { list.appendChild(li); }
+    while (list.children.length > 20) { list.removeChild(list.lastChild); }
+  }
+
+  function refreshRegions() {
+    document.querySelectorAll("[data-refresh]").forEach(function (region) {
+      fetch(region.getAttribute("data-refresh"), { credentials: "same-origin",
+                                                    headers: { "X-Requested-With": "fetch" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) { if (html !== null && html.trim()) { region.innerHTML = html; } })
+        .catch(function () { /* next event will try again */ });
+    });
+  }
+
+  function onEvent(n) {
+    if (n.id <= last) { return; }
+    last = n.id;
+    item(n, true);
+    if (!n.leida) { setUnread(unread + 1); }
+    refreshRegions();
+  }
+
+  bell.querySelector("[data-campana-todas]").addEventListener("click", function (event) {
+    event.preventDefault();
+    post("/api/notificaciones/leidas").then(function (r) {
+      if (!r) { return; }
+      setUnread(0);
+      list.querySelectorAll(".fw-semibold").forEach(function (a) {
+        a.classList.remove("fw-semibold");
+        a.classList.add("text-body-secondary");
+      });
+    });
+  });
+
+  function longPoll() {
+    fetch("/api/eventos?espera=25&desde=" + last, { credentials: "same-origin",
+                                                    headers: { "Accept": "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : { eventos: [] }; })
+      .then(function (data) { data.eventos.forEach(onEvent); window.setTimeout(longPoll, 500); })
+      .catch(function () { window.setTimeout(longPoll, 5000); });
+  }
+
+  fetch("/api/notificaciones", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(function (data) {
+      if (!data) { return; }
+      data.items.forEach(function (n) { item(n, false); last = Math.max(last, n.id); });
+      setUnread(data.no_leidas);
+      if (window.EventSource) {
+        var source = new EventSource("/api/eventos/stream?desde=" + last);
+        source.addEventListener("notificacion", function (e) { onEvent(JSON.parse(e.data)); });
+      } else {
+        longPoll();
+      }
+    });
+})();
