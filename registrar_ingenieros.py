@@ -64,12 +64,28 @@ def ensure_account(username, nombre, rol, password, especialidad=None, telefono=
 
 def seed_demo_tickets() -> int:
     """Realistic tickets in every state, created through the domain rules (history included)."""
-    import tickets
-    from models import Ingeniero, Ticket, Usuario, db
-    from schemas import TicketCreate
+    from models import Ticket, db
 
     if db.session.execute(select(func.count(Ticket.id))).scalar_one():
         return 0
+    # The demo follows its own plan (engineer by category, a few left in the unassigned queue):
+    # automatic assignment is paused while it is written, and left as it was.
+    import sla
+
+    ajustes = sla.ajustes()
+    automatica, ajustes.asignacion_automatica = ajustes.asignacion_automatica, False
+    try:
+        return _escribir_demo()
+    finally:
+        ajustes.asignacion_automatica = automatica
+        db.session.flush()
+
+
+def _escribir_demo() -> int:
+    import tickets
+    from models import Ingeniero, Usuario, db
+    from schemas import TicketCreate
+
     rng = random.Random(2026)
     admin = db.session.execute(select(Usuario).where(Usuario.rol == "admin")).scalars().first()
     requesters = db.session.execute(select(Usuario).where(Usuario.rol == "usuario")).scalars().all()

@@ -93,3 +93,18 @@ def test_demo_history_is_in_the_past_and_consistent(seed_env, capsys):
             assert ticket.fecha_creacion <= mensaje.fecha <= ticket.fecha_actualizacion
     finished = [t for t in db.session.execute(select(Ticket)).scalars() if t.estado in ("resuelto", "cerrado")]
     assert finished and all((now - t.fecha_creacion).days >= 3 for t in finished)
+
+
+def test_demo_seeding_works_with_automatic_assignment_on_and_leaves_it_on(seed_env):
+    """A fresh install has automatic assignment on (migration 0009): the demo still follows its
+    own plan (a few tickets stay unassigned) and the switch is left as it was."""
+    import sla
+    from models import ConfiguracionSLA
+
+    db.session.add(ConfiguracionSLA(id=1, horario=dict(sla.HORARIO_24X7), feriados=[], umbral_aviso_pct=80,
+                                    minutos_critico_sin_asignar=15, asignacion_automatica=True))
+    db.session.commit()
+    assert registrar_ingenieros.main(["--demo", "--if-empty"]) == 0
+    db.session.expire_all()
+    assert db.session.execute(select(func.count(Ticket.id)).where(Ticket.ingeniero_id.is_(None))).scalar_one() > 0
+    assert db.session.get(ConfiguracionSLA, 1).asignacion_automatica is True
