@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from flask import (
@@ -19,7 +20,7 @@ from sqlalchemy import and_, select
 import paneles
 import sla
 import tickets
-from errors import Conflict, DomainError, ValidationFailed, traducir
+from errors import N_, Conflict, DomainError, ValidationFailed, traducir
 from models import Categoria, Usuario, db
 from schemas import (
     FiltroEnvios,
@@ -44,6 +45,20 @@ def paginar(stmt, default_per_page: int = 50):
     page, per_page = page_args(default_per_page)
     pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
     return list(pagina.items), pagina.total or 0, page, per_page
+
+
+def rango_fechas() -> tuple:
+    """``desde`` and ``hasta`` of the query string as ISO 8601 datetimes (None when absent; 422 when bad)."""
+    def fecha(nombre):
+        valor = request.args.get(nombre)
+        if not valor:
+            return None
+        try:
+            return datetime.fromisoformat(valor)
+        except ValueError as exc:
+            raise ValidationFailed("Some fields are not valid.", fields={nombre: N_("ISO 8601 date.")}) from exc
+
+    return fecha("desde"), fecha("hasta")
 
 
 def json_body() -> dict:

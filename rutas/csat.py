@@ -3,7 +3,6 @@ requester's rating from the app/API, and the results per engineer and categoría
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Optional
 
 from flask import jsonify, render_template, request
@@ -17,7 +16,7 @@ from auth import role_required
 from errors import ValidationFailed
 from models import db
 from rutas import route
-from rutas.comun import json_body
+from rutas.comun import json_body, rango_fechas
 from schemas import parse
 
 
@@ -66,16 +65,7 @@ def api_valorar(ticket_id: int):
 @role_required("admin")
 def api_csat():
     """CSAT results for the dashboard."""
-    def fecha(nombre):
-        valor = request.args.get(nombre)
-        if not valor:
-            return None
-        try:
-            return datetime.fromisoformat(valor)
-        except ValueError as exc:
-            raise ValidationFailed("Some fields are not valid.", fields={nombre: "ISO 8601 date."}) from exc
-
-    return jsonify(csat.resultados(fecha("desde"), fecha("hasta")))
+    return jsonify(csat.resultados(*rango_fechas()))
 
 
 @route("/tickets/<numero>/valorar", methods=["POST"])

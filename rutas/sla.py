@@ -15,7 +15,7 @@ import tickets
 from auth import role_required
 from models import db
 from rutas import route
-from rutas.comun import json_body
+from rutas.comun import json_body, rango_fechas
 from schemas import Salida, parse
 
 Dia = Literal["0", "1", "2", "3", "4", "5", "6"]
@@ -107,22 +107,7 @@ def api_sla_politicas_put():
 @role_required("admin")
 def api_sla_metricas():
     """SLA metrics for the statistics dashboard."""
-    from datetime import datetime
-
-    from flask import request
-
-    from errors import ValidationFailed
-
-    def fecha(nombre):
-        valor = request.args.get(nombre)
-        if not valor:
-            return None
-        try:
-            return datetime.fromisoformat(valor)
-        except ValueError as exc:
-            raise ValidationFailed("Some fields are not valid.", fields={nombre: "ISO 8601 date."}) from exc
-
-    return jsonify(sla.metricas(fecha("desde"), fecha("hasta")))
+    return jsonify(sla.metricas(*rango_fechas()))
 
 
 class EspecialidadIn(BaseModel):

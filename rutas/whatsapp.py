@@ -23,7 +23,7 @@ from auth import csrf_exempt, role_required
 from errors import DomainError, NotFound, ValidationFailed
 from models import ESTADOS_CONVERSACION, Cliente, Ticket, db
 from rutas import route
-from rutas.comun import paginar
+from rutas.comun import al_fallar_volver_a, paginar
 from schemas import Salida, page_dict, parse_query
 
 log = logging.getLogger(__name__)
@@ -252,22 +252,19 @@ def conversacion_chat(conversacion_id: int):
 @role_required(*STAFF)
 def conversacion_responder(conversacion_id: int):
     conv = whatsapp.visible(conversacion_id, current_user)
+    al_fallar_volver_a(url_for("conversacion_chat", conversacion_id=conversacion_id))
     archivo = request.files.get("archivo")
-    try:
-        if archivo is not None and archivo.filename:
-            import adjuntos
+    if archivo is not None and archivo.filename:
+        import adjuntos
 
-            limite = int(current_app.config["UPLOAD_MAX_BYTES"])
-            adjunto = adjuntos.guardar(archivo.read(limite + 1), archivo.filename, subido_por_id=current_user.id,
-                                       ticket_id=conv.ticket_id)
-            whatsapp.enviar_medio(conv, adjunto, current_user, request.form.get("texto", ""))
-        else:
-            whatsapp.responder(conv, current_user, request.form.get("texto", ""))
-        db.session.commit()
-        flash(_("Reply queued for WhatsApp."), "success")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+        limite = int(current_app.config["UPLOAD_MAX_BYTES"])
+        adjunto = adjuntos.guardar(archivo.read(limite + 1), archivo.filename, subido_por_id=current_user.id,
+                                   ticket_id=conv.ticket_id)
+        whatsapp.enviar_medio(conv, adjunto, current_user, request.form.get("texto", ""))
+    else:
+        whatsapp.responder(conv, current_user, request.form.get("texto", ""))
+    db.session.commit()
+    flash(_("Reply queued for WhatsApp."), "success")
     return redirect(url_for("conversacion_chat", conversacion_id=conversacion_id))
 
 
@@ -286,13 +283,10 @@ def conversacion_escalar(conversacion_id: int):
 def conversacion_vincular(conversacion_id: int):
     """Link an unknown number to an existing client or a new one."""
     conv = whatsapp.visible(conversacion_id, current_user)
-    try:
-        whatsapp.vincular_cliente(conv, request.form.get("cliente_id", type=int), request.form.get("nombre"))
-        db.session.commit()
-        flash(_("Conversation linked to the client."), "success")
-    except DomainError as exc:
-        db.session.rollback()
-        flash(exc.message, "danger")
+    al_fallar_volver_a(url_for("conversacion_chat", conversacion_id=conversacion_id))
+    whatsapp.vincular_cliente(conv, request.form.get("cliente_id", type=int), request.form.get("nombre"))
+    db.session.commit()
+    flash(_("Conversation linked to the client."), "success")
     return redirect(url_for("conversacion_chat", conversacion_id=conversacion_id))
 
 
