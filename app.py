@@ -136,7 +136,8 @@ def _register_errors(app: Flask) -> None:
         volver = g.get("al_fallar_volver_a")
         if volver is not None and not wants_json():
             # An HTML form refused by the domain: its message as a flash, back to the page.
-            flash(exc.mensaje(), "danger")
+            detalle = "; ".join(traducir(v) for v in exc.fields.values())
+            flash(f"{exc.mensaje()} {detalle}".strip(), "danger")
             return redirect(volver)
         if wants_json():
             return jsonify(envolver(request.path, exc.to_dict())), exc.status

@@ -352,27 +352,23 @@ def admin_config_whatsapp():
 @route("/admin/configuracion/whatsapp/reglas", methods=["POST"])
 @role_required("admin")
 def admin_whatsapp_regla_nueva():
-    try:
-        whatsapp.guardar_regla(request.form)
-        db.session.commit()
-        flash(_("Rule saved."), "success")
-    except ValidationFailed as exc:
-        db.session.rollback()
-        flash(exc.message + " " + "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items()), "danger")
+    """Add a bot rule (a refused one is flashed, translated, by the one error handler)."""
+    al_fallar_volver_a(url_for("admin_config_whatsapp") + "#reglas")
+    whatsapp.guardar_regla(request.form)
+    db.session.commit()
+    flash(_("Rule saved."), "success")
     return redirect(url_for("admin_config_whatsapp") + "#reglas")
 
 
 @route("/admin/configuracion/whatsapp/reglas/<int:regla_id>", methods=["POST"])
 @role_required("admin")
 def admin_whatsapp_regla(regla_id: int):
-    try:
-        if request.form.get("borrar"):
-            whatsapp.borrar_regla(regla_id)
-        else:
-            whatsapp.guardar_regla(request.form, regla_id)
-        db.session.commit()
-        flash(_("Rule saved."), "success")
-    except ValidationFailed as exc:
-        db.session.rollback()
-        flash(exc.message + " " + "; ".join(f"{k}: {v}" for k, v in (exc.fields or {}).items()), "danger")
+    """Edit or delete a bot rule."""
+    al_fallar_volver_a(url_for("admin_config_whatsapp") + "#reglas")
+    if request.form.get("borrar"):
+        whatsapp.borrar_regla(regla_id)
+    else:
+        whatsapp.guardar_regla(request.form, regla_id)
+    db.session.commit()
+    flash(_("Rule saved."), "success")
     return redirect(url_for("admin_config_whatsapp") + "#reglas")
