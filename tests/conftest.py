@@ -234,3 +234,23 @@ def roles(make_user):
         "engineer": make_user("ingeniero", username="eng_a"),
         "other_engineer": make_user("ingeniero", username="eng_b"),
     }
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian chromium for the whole run, shared by every browser test module (Playwright's
+    sync API allows one at a time)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: run `make system-deps` (apt-get install chromium)")
+    with sync_playwright() as p:
+        navegador = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield navegador
+        navegador.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from test_panels_browser import CHROMIUM_ARGS, Person, live_server  # noqa: F401  (fixture reused)
+from test_panels_browser import Person, live_server  # noqa: F401  (fixture reused)
 
 from models import Adjunto, db
 
@@ -13,23 +13,6 @@ pytestmark = pytest.mark.browser
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Module-scoped (closed before test_panels_browser's session browser starts: one sync
-    Playwright at a time)."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: run `make system-deps` (apt-get install chromium)")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -6,23 +6,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_panels_browser import CHROMIUM_ARGS, live_server, people  # noqa: F401 - fixtures
+from tests.test_panels_browser import live_server, people  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Own browser, closed at the end of this module: Playwright's sync API allows one at a time,
-    and test_panels_browser.py opens its session-wide one later."""
-    import shutil
-
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        navegador = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield navegador
-        navegador.close()
 
 
 def test_assignment_rings_the_engineers_bell_without_reload(app, people, make_user, make_ticket):  # noqa: F811
