@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,15 +74,27 @@ def _migrate(url: str) -> None:
 
 
 def _reset(url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
     engine = create_engine(url)
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for name in tables:
-                conn.execute(text(f"DELETE FROM {name}"))
-        conn.execute(Categoria.__table__.insert(), [{"nombre": n, "activa": True} for n in DEFAULT_CATEGORIAS])
+    # A previous browser test's request thread (e.g. an SSE stream still polling) may hold a read
+    # lock for a moment: PostgreSQL may pick the TRUNCATE as a deadlock victim. Try again.
+    for intento in range(5):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+                else:
+                    for name in tables:
+                        conn.execute(text(f"DELETE FROM {name}"))
+                conn.execute(Categoria.__table__.insert(),
+                             [{"nombre": n, "activa": True} for n in DEFAULT_CATEGORIAS])
+            break
+        except OperationalError:
+            if intento == 4:
+                raise
+            time.sleep(1)
     engine.dispose()
 
 
@@ -104,6 +117,7 @@ def app(database_url):
         "SECRET_KEY": "test-secret",
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "SSE_MAX_SECONDS": 3,  # a browser test's live stream ends soon after its test
     })
     app.test_client_class = FreshContextClient
     limiter.reset()
