@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import notificaciones
-import outbox
 import sla
 from models import ESTADOS_ABIERTOS, AlertaSLA, Ticket, Usuario, db, utcnow
 
@@ -80,16 +79,15 @@ def destinatarios(ticket: Ticket, tipo: str) -> list[Usuario]:
 
 def notificar(ticket: Ticket, tipo: str) -> int:
     """Queue the email (outbox) and write the in-app notification for every recipient."""
-    base = current_app.config.get("APP_BASE_URL", "").rstrip("/")
+    import email_manager
+
     n = 0
     for usuario in destinatarios(ticket, tipo):
         with force_locale(usuario.idioma or "es"):
             texto = _texto(tipo, ticket)
-            enlace = f"{base}/tickets/{ticket.numero_ticket}"
             notificaciones.crear(usuario, tipo, texto, ticket=ticket)
             if notificaciones.quiere_email(usuario, tipo):
-                outbox.encolar("email", f"sla_{tipo}", usuario.email, ticket=ticket, asunto=texto,
-                               cuerpo_texto=f"{texto}\n\n{enlace}\n")
+                email_manager.correo_alerta_sla(ticket, usuario, tipo, texto)
         n += 1
     return n
 

@@ -1,5 +1,5 @@
-"""CSAT (issue 12): when a ticket is closed the requester gets a signed, expiring one-click
-rating link (itsdangerous, salt "csat"); a rating 1–5 with an optional comment is recorded once
+"""CSAT (issue 12): the closing email (email_manager.correo_ticket_cerrado) carries a signed,
+expiring one-click rating link (itsdangerous, salt "csat"); a rating 1–5 with an optional comment is recorded once
 per ticket (the unique ``valoraciones.ticket_id`` settles races). Results per engineer and
 categoría for the statistics API."""
 
@@ -8,13 +8,10 @@ from __future__ import annotations
 from typing import Optional
 
 from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-import outbox
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from models import Categoria, Ingeniero, Ticket, Usuario, Valoracion, db, utcnow
 
@@ -92,31 +89,3 @@ def resultados(desde=None, hasta=None) -> dict:
 
     return {"valoraciones": total, "media": round(float(media), 2) if media is not None else None,
             "por_ingeniero": [fila(*r) for r in por_ing], "por_categoria": [fila(*r) for r in por_cat]}
-
-
-# --- the rating email on closure ------------------------------------------------------------------
-
-def _on_estado(ticket, despues=None, **_kw):
-    from flask import g
-
-    if g.get("correos_silenciados"):  # email_manager.sin_correos(): demo seeding, bulk imports
-        return
-    if despues != "cerrado" or valoracion(ticket) is not None:
-        return
-    destino = ticket.usuario.email if ticket.usuario else (ticket.cliente.email if ticket.cliente else None)
-    if not destino:
-        return
-    idioma = ticket.usuario.idioma if ticket.usuario else "es"
-    enlace = f"{current_app.config.get('APP_BASE_URL', '').rstrip('/')}/valorar/{token(ticket)}"
-    with force_locale(idioma or "es"):
-        asunto = _("How did we do with %(numero)s?", numero=ticket.numero_ticket)
-        texto = _("Rate the support you got on %(numero)s (%(titulo)s) from 1 to 5:",
-                  numero=ticket.numero_ticket, titulo=ticket.titulo)
-    cuerpo = texto + "\n\n" + "\n".join(f"{n}: {enlace}?p={n}" for n in range(5, 0, -1)) + "\n"
-    outbox.encolar("email", "csat", destino, ticket=ticket, asunto=asunto, cuerpo_texto=cuerpo)
-
-
-def conectar_senales() -> None:
-    import tickets
-
-    tickets.estado_cambiado.connect(_on_estado)

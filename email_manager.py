@@ -208,9 +208,13 @@ def correo_estado_cambiado(ticket: Ticket, actor: Optional[Usuario], antes: str,
 
 
 def correo_ticket_cerrado(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
-    """"Tu ticket fue CERRADO" to the requester (unless they closed it themselves)."""
+    """"Tu ticket fue CERRADO" to the requester (unless they closed it themselves), with the
+    one-click rating links (CSAT, csat.py) while the ticket has no rating."""
+    import csat
+
+    valorar = None if csat.valoracion(ticket) else url_externa("valorar_enlace", firma=csat.token(ticket))
     return _a_cada("ticket_cerrado", _sin([_solicitante(ticket)], actor), ticket, N_("Your ticket was CLOSED"), actor=actor,
-                   despues="cerrado")
+                   despues="cerrado", valorar=valorar)
 
 
 def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> list[Envio]:
@@ -229,6 +233,15 @@ def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bo
     On creation this replaces the admins' "Nuevo ticket": one email that says both."""
     return _a_cada("prioridad_critica", _sin([*_admins(), _ingeniero(ticket)], actor), ticket,
                    N_("New CRITICAL ticket: %(titulo)s") if nuevo else N_("CRITICAL ticket: %(titulo)s"), actor=actor, nuevo=nuevo)
+
+
+def correo_alerta_sla(ticket: Ticket, usuario: Usuario, tipo: str, texto: str) -> Optional[Envio]:
+    """An SLA alert (alertas.py) to one engineer or admin; ``texto`` is already in their language."""
+    d = _de_usuario(usuario)
+    if d is None:
+        return None
+    html, cuerpo = _render("alerta_sla", d, ticket, texto=texto)
+    return encolar(f"sla_{tipo}", [d.email], _asunto(ticket, texto), html, cuerpo, ticket=ticket)
 
 
 def correo_prueba(destinatario: str, actor: Usuario) -> Message:

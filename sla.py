@@ -267,7 +267,6 @@ def init_app(app) -> None:
     conectar_senales()
     asignacion.conectar_senales()
     notificaciones.conectar_senales()
-    csat.conectar_senales()
     app.jinja_env.globals["valoracion_de"] = csat.valoracion  # the ticket page's rating block
     alertas.init_app(app)
 

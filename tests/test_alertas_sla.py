@@ -99,3 +99,21 @@ def test_two_sla_tick_processes_send_each_alert_once(app, make_user, make_ticket
     assert _cuenta(AlertaSLA, tipo="resolucion_vencida") == 30
     assert _cuenta(Envio, tipo="sla_resolucion_vencida") == 60  # engineer + admin, once each
     assert _cuenta(Notificacion, tipo="resolucion_vencida") == 60
+
+
+def test_sla_alert_email_is_delivered_as_html_and_text(app, make_user, make_ticket, smtp_server, deliver):
+    """The alert goes through the outbox like every email: SMTP receives both parts."""
+    from smtp_fixture import parts
+
+    ing = make_user("ingeniero", idioma="en")
+    t = make_ticket(make_user(), ingeniero=ing, prioridad="critica", estado="en_progreso")
+    _vencer(t, 9)
+    db.session.commit()
+    alertas.tick()
+    db.session.commit()
+    assert deliver()["fallido"] == 0
+    [mensaje] = smtp_server.to(ing.email)
+    texto, html = parts(mensaje)
+    assert t.numero_ticket in mensaje["Subject"] and "missed its resolution deadline" in mensaje["Subject"]
+    assert "missed its resolution deadline" in texto and "missed its resolution deadline" in html
+    assert f"/tickets/{t.numero_ticket}" in texto

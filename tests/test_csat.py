@@ -14,7 +14,7 @@ from models import Envio, Valoracion, db
 
 
 def _enlace(ticket) -> str:
-    envio = db.session.execute(select(Envio).where(Envio.tipo == "csat", Envio.ticket_id == ticket.id)).scalar_one()
+    envio = db.session.execute(select(Envio).where(Envio.tipo == "ticket_cerrado", Envio.ticket_id == ticket.id)).scalar_one()
     return re.search(r"(/valorar/[^?\s]+)\?p=5", envio.cuerpo_texto).group(1)
 
 
@@ -83,3 +83,14 @@ def test_ticket_page_shows_the_rating_form_to_the_requester(make_user, make_tick
     assert "data-valorado" in client.get(f"/tickets/{t.numero_ticket}").get_data(as_text=True)
     staff, _ = login(ing)
     assert "data-sla" not in staff.get(f"/tickets/{t.numero_ticket}").get_data(as_text=True)  # resolved: no clock
+
+
+def test_rating_email_is_delivered_with_its_links_in_both_parts(app, make_user, make_ticket, smtp_server, deliver):
+    from smtp_fixture import parts
+
+    ana = make_user()
+    t = make_ticket(ana, ingeniero=make_user("ingeniero"), estado="cerrado")
+    assert deliver()["fallido"] == 0
+    [mensaje] = [m for m in smtp_server.to(ana.email) if "/valorar/" in parts(m)[0]]  # the closing email
+    texto, html = parts(mensaje)
+    assert "http://" in texto and f"{_enlace(t)}?p=5" in texto and f"{_enlace(t)}?p=1" in html
