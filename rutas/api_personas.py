@@ -101,8 +101,8 @@ def api_actualizar_ingeniero(ingeniero_id: int):
 @role_required("admin")
 def api_usuarios():
     """All accounts (admin), paginated."""
-    rows, total, page, per_page = paginar(select(Usuario).order_by(Usuario.id))
-    return jsonify(page_dict([usuario_dict(u) for u in rows], total, page, per_page))
+    p = paginar(select(Usuario).order_by(Usuario.id))
+    return jsonify(page_dict([usuario_dict(u) for u in p.items], p.total, p.page, p.per_page))
 
 
 @route("/api/usuarios", methods=["POST"], endpoint="api_crear_usuario", doc=openapi.op(

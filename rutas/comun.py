@@ -39,12 +39,13 @@ def page_args(default_per_page: int = 50) -> tuple[int, int]:
     return page, per_page
 
 
-def paginar(stmt, default_per_page: int = 50):
-    """One page of ``stmt`` from ``page``/``per_page`` in the query string (clamped):
-    ``(items, total, page, per_page)``. Every paginated list goes through here."""
+def paginar(stmt, default_per_page: int = 50) -> paneles.Pagina:
+    """One page of ``stmt`` from ``page``/``per_page`` in the query string (clamped): a
+    ``paneles.Pagina`` (items, total, page, per_page), which ``m.pagination`` renders. Every
+    paginated list goes through here."""
     page, per_page = page_args(default_per_page)
     pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
-    return list(pagina.items), pagina.total or 0, page, per_page
+    return paneles.Pagina(list(pagina.items), pagina.total or 0, page, per_page)
 
 
 def rango_fechas() -> tuple:
@@ -96,7 +97,9 @@ def al_fallar_volver_a(url: str) -> None:
 # The query parameters a list page understands: links keep these and only these (an unknown
 # one such as ``tipo`` or ``_method`` would collide with url_for's own arguments).
 # Derived from the filter schemas, so a new filter is kept without touching this.
-FILTER_PARAMS = frozenset(TicketFilters.model_fields) | frozenset(FiltroEnvios.model_fields) | {"vencidos"}
+FILTER_PARAMS = (frozenset(TicketFilters.model_fields) | frozenset(FiltroEnvios.model_fields) | {"vencidos"}
+                 # the WhatsApp inbox's and the Comunicaciones page's filters
+                 | {"cliente_id", "numero", "direccion", "ticket", "cliente", "conversacion_id"})
 
 
 def filter_args() -> dict[str, str]:

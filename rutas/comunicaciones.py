@@ -22,7 +22,5 @@ def comunicaciones_lista():
     conv = comunicaciones.conversacion(current_user, f.conversacion_id)
     if f.conversacion_id is not None and conv is None:
         raise NotFound("Conversation not found.")
-    items, total, page, per_page = paginar(comunicaciones.consulta(current_user, f))
-    filtros = {k: v for k, v in request.args.items() if k != "page" and v}
-    return render_template("comunicaciones.html", items=items, total=total, page=page, per_page=per_page, f=f,
-                           conversacion=conv, filtros=filtros)
+    pagina = paginar(comunicaciones.consulta(current_user, f))
+    return render_template("comunicaciones.html", items=pagina.items, pagina=pagina, f=f, conversacion=conv)

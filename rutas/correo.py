@@ -76,9 +76,9 @@ def admin_config_email_prueba():
 def admin_correos():
     """The outbox of every channel: failed messages first, with their last error and a retry button."""
     q = parse_query(FiltroEnvios, {"estado": "fallido", **request.args})
-    items, total, page, per_page = paginar(outbox.consulta(q.estado_o_nada, q.canal))
-    return render_template("admin_correos.html", correos=items, total=total, estado=q.estado, canal=q.canal,
-                           page=page, per_page=per_page, canales=CANALES_SALIDA, contadores=outbox.contadores(q.canal))
+    pagina = paginar(outbox.consulta(q.estado_o_nada, q.canal))
+    return render_template("admin_correos.html", correos=pagina.items, pagina=pagina, estado=q.estado, canal=q.canal,
+                           canales=CANALES_SALIDA, contadores=outbox.contadores(q.canal))
 
 
 @route("/admin/correos/<int:correo_id>/reintentar", methods=["POST"])
@@ -135,8 +135,8 @@ def api_config_email_prueba():
 def api_correos():
     """Outbox rows, newest first (``estado`` and ``canal`` filter)."""
     q = parse_query(FiltroEnvios, request.args)
-    items, total, page, per_page = paginar(outbox.consulta(q.estado_o_nada, q.canal))
-    return jsonify(page_dict([openapi.dump(EnvioOut, e) for e in items], total, page, per_page))
+    p = paginar(outbox.consulta(q.estado_o_nada, q.canal))
+    return jsonify(page_dict([openapi.dump(EnvioOut, e) for e in p.items], p.total, p.page, p.per_page))
 
 
 @route("/api/correos/<int:correo_id>/reintentar", methods=["POST"], doc=openapi.op(

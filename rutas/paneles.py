@@ -253,8 +253,7 @@ def admin_usuarios():
             **form.data, "especialidad": form.especialidad.data or None}))):
         flash(_("Account %(username)s created.", username=form.username.data), "success")
         return redirect(url_for("admin_usuarios"))
-    items, total, page, per_page = paginar(select(Usuario).order_by(Usuario.nombre, Usuario.id), 25)
-    pagina = paneles.Pagina(items, total, page, per_page)
+    pagina = paginar(select(Usuario).order_by(Usuario.nombre, Usuario.id), 25)
     return render_template("admin_usuarios.html", form=form, pagina=pagina), form_status(form)
 
 

@@ -172,8 +172,8 @@ FILTROS = [{"name": n, "in": "query", "schema": s} for n, s in (
 def api_conversaciones_whatsapp():
     """Paginated conversations; filters cliente_id, numero, desde, hasta, estado, q."""
     f = parse_query(FiltroConversaciones, request.args)
-    items, total, page, per_page = paginar(f.consulta(current_user))
-    return jsonify(page_dict([openapi.dump(ConversacionWhatsappOut, c) for c in items], total, page, per_page))
+    p = paginar(f.consulta(current_user))
+    return jsonify(page_dict([openapi.dump(ConversacionWhatsappOut, c) for c in p.items], p.total, p.page, p.per_page))
 
 
 @route("/api/v1/conversaciones-whatsapp/estadisticas", doc=openapi.op(
@@ -225,10 +225,10 @@ def conversaciones_inbox():
         flash(exc.message, "danger")
         f = FiltroConversaciones()
         stmt = f.consulta(current_user)
-    items, total, page, per_page = paginar(stmt, 25)
+    pagina = paginar(stmt, 25)
     plantilla = "_whatsapp_filas.html" if request.args.get("fragmento") == "filas" else "whatsapp_inbox.html"
-    return render_template(plantilla, conversaciones=items, total=total, page=page, per_page=per_page,
-                           ultimos=whatsapp.ultimos_mensajes([c.id for c in items]),
+    return render_template(plantilla, conversaciones=pagina.items, pagina=pagina,
+                           ultimos=whatsapp.ultimos_mensajes([c.id for c in pagina.items]),
                            filtros=f, activo=whatsapp.ajustes().activo,
                            estadisticas=whatsapp.estadisticas(current_user) if plantilla != "_whatsapp_filas.html"
                            else None)
@@ -294,8 +294,8 @@ def conversacion_vincular(conversacion_id: int):
 @role_required(*STAFF)
 def clientes_lista():
     q = (request.args.get("q") or "").strip()[:200]
-    items, total, page, per_page = paginar(whatsapp.clientes(q), 25)
-    return render_template("clientes.html", clientes=items, total=total, page=page, per_page=per_page, q=q)
+    pagina = paginar(whatsapp.clientes(q), 25)
+    return render_template("clientes.html", clientes=pagina.items, pagina=pagina, q=q)
 
 
 @route("/clientes/<int:cliente_id>")

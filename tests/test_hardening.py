@@ -55,6 +55,28 @@ def test_list_panels_ignore_unknown_query_parameters(login, make_user, rol, path
     assert "estado=abierto" in r.get_data(as_text=True)  # the known filter is kept in links
 
 
+@pytest.mark.parametrize("query", ["_method=POST", "endpoint=x", "_external=1", "fragmento=x"])
+def test_paginated_channel_pages_keep_their_filters_and_ignore_unknown_parameters(login, make_user, query):
+    """The outbox and Comunicaciones pages page through ``m.pagination`` like the ticket lists:
+    page links keep the known filters and drop anything else (no 500 on ``_method``)."""
+    import outbox
+    from models import Comunicacion, Envio
+
+    for n in range(60):
+        outbox.encolar("email", "prueba", f"p{n}@example.test", asunto=f"m{n}", cuerpo_texto="x")
+        db.session.add(Comunicacion(canal="email", direccion="entrante", de=f"p{n}@example.test", cuerpo="x"))
+    db.session.execute(db.update(Envio).values(estado="fallido"))
+    db.session.commit()
+    c, _ = login(make_user("admin"))
+    for path, kept in (("/admin/correos?canal=email", "canal=email"), ("/comunicaciones?direccion=entrante",
+                                                                        "direccion=entrante")):
+        r = c.get(f"{path}&{query}")
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200 and "page=2" in html
+        link = html[html.index("page=2") - 200:html.index("page=2") + 20]
+        assert kept in link and query.split("=")[0] not in link
+
+
 # --- 5. deep JSON, body size ----------------------------------------------------------------------
 
 DEEP = '{"a":' + "[" * 5000 + "]" * 5000 + "}"
