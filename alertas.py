@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import notificaciones
 import sla
+from errors import N_
 from models import ESTADOS_ABIERTOS, AlertaSLA, Ticket, Usuario, db, utcnow
 
 log = logging.getLogger(__name__)
@@ -41,23 +42,18 @@ def reclamar(ticket_id: int, tipo: str) -> bool:
     return db.session.execute(stmt).scalar_one_or_none() is not None
 
 
+TEXTOS = {  # msgids marked for the catalogs, translated in the reader's language by _texto
+    "primera_respuesta_aviso": N_("%(numero)s is close to its first-response deadline: %(titulo)s"),
+    "primera_respuesta_vencida": N_("%(numero)s missed its first-response deadline: %(titulo)s"),
+    "resolucion_aviso": N_("%(numero)s is close to its resolution deadline: %(titulo)s"),
+    "resolucion_vencida": N_("%(numero)s missed its resolution deadline: %(titulo)s"),
+    "critico_sin_asignar": N_("Critical ticket %(numero)s is still unassigned: %(titulo)s"),
+    "sin_candidato": N_("No engineer could be assigned automatically to %(numero)s: %(titulo)s"),
+}
+
+
 def _texto(tipo: str, ticket: Ticket) -> str:
-    numero, titulo = ticket.numero_ticket, ticket.titulo
-    textos = {
-        "primera_respuesta_aviso": _("%(numero)s is close to its first-response deadline: %(titulo)s",
-                                     numero=numero, titulo=titulo),
-        "primera_respuesta_vencida": _("%(numero)s missed its first-response deadline: %(titulo)s",
-                                       numero=numero, titulo=titulo),
-        "resolucion_aviso": _("%(numero)s is close to its resolution deadline: %(titulo)s",
-                              numero=numero, titulo=titulo),
-        "resolucion_vencida": _("%(numero)s missed its resolution deadline: %(titulo)s",
-                                numero=numero, titulo=titulo),
-        "critico_sin_asignar": _("Critical ticket %(numero)s is still unassigned: %(titulo)s",
-                                 numero=numero, titulo=titulo),
-        "sin_candidato": _("No engineer could be assigned automatically to %(numero)s: %(titulo)s",
-                           numero=numero, titulo=titulo),
-    }
-    return textos[tipo]
+    return _(TEXTOS[tipo], numero=ticket.numero_ticket, titulo=ticket.titulo)
 
 
 def _admins() -> list[Usuario]:

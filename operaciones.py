@@ -168,15 +168,20 @@ def salud() -> tuple[dict, bool]:
 
 # --- CLI -----------------------------------------------------------------------------------------
 
+def _ejecutar(operacion, *args) -> dict:
+    """Run a backup/restore operation; its refusal becomes a clean CLI error, not a traceback."""
+    try:
+        return operacion(*args)
+    except ErrorOperacion as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.command("backup")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @with_appcontext
 def backup_command(dest: Path) -> None:
     """Back up the database (SQLite online backup) and the uploads into the folder DEST."""
-    try:
-        r = respaldar(dest)
-    except ErrorOperacion as exc:
-        raise click.ClickException(str(exc)) from None
+    r = _ejecutar(respaldar, dest)
     click.echo(f"Backed up to {r['archivo']} ({r['bytes']} bytes, {r['adjuntos']} attachment files).")
 
 
@@ -185,10 +190,7 @@ def backup_command(dest: Path) -> None:
 @with_appcontext
 def restore_command(src: Path) -> None:
     """Restore a backup folder made by `flask backup` into an EMPTY database."""
-    try:
-        r = restaurar(src)
-    except ErrorOperacion as exc:
-        raise click.ClickException(str(exc)) from None
+    r = _ejecutar(restaurar, src)
     click.echo(f"Restored into {r['archivo']} (integrity_check: {r['integridad']}).")
 
 

@@ -11,10 +11,12 @@ Accounts that already exist are left as they are (their passwords are never rese
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import secrets
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -25,20 +27,9 @@ INGENIEROS = [
 ]
 DEMO_USUARIOS = [("usuario", "Ana Usuaria", "usuario123"), ("lucia", "Lucía Fernández", "lucia1234")]
 
-DEMO_TICKETS = [
-    ("No puedo acceder al correo", "Al entrar en Outlook recibo un error 401 desde esta mañana.", "Software", "alta"),
-    ("La impresora del segundo piso atasca el papel", "La HP LaserJet atasca cada 3 o 4 hojas.", "Hardware", "media"),
-    ("VPN muy lenta desde casa", "La conexión VPN tarda minutos en abrir carpetas compartidas.", "Redes", "alta"),
-    ("Alta de usuario para nueva empleada", "Necesitamos cuenta de correo y acceso al ERP para Marta.", "Accesos y Cuentas", "media"),
-    ("Factura duplicada en el sistema", "La factura F-2026-118 aparece dos veces en contabilidad.", "Facturación", "baja"),
-    ("Servidor de archivos sin espacio", "La unidad S: indica que no queda espacio libre.", "Redes", "critica"),
-    ("Pantalla parpadea", "El monitor Dell del puesto 12 parpadea al encenderse.", "Hardware", "baja"),
-    ("Error al generar informe en el ERP", "El informe mensual da 'timeout' al exportar.", "Software", "alta"),
-    ("Wi-Fi de la sala de reuniones no funciona", "Los invitados no pueden conectarse a la red de invitados.", "Redes", "media"),
-    ("Restablecer contraseña del ERP", "Olvidé la contraseña tras las vacaciones.", "Accesos y Cuentas", "media"),
-    ("Teclado con teclas que no responden", "La tecla Ñ y la Enter fallan.", "Hardware", "baja"),
-    ("Base de datos de clientes lenta", "Las búsquedas tardan más de 20 segundos.", "Software", "critica"),
-]
+# The demo tickets (Spanish, as the office would write them) are data: datos_demo.json.
+DEMO_TICKETS = [(t["titulo"], t["descripcion"], t["categoria"], t["prioridad"])
+                for t in json.loads((Path(__file__).with_name("datos_demo.json")).read_text(encoding="utf-8"))["tickets"]]
 
 
 def _password(given: str | None) -> str:

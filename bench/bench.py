@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,15 +26,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.servidor import gunicorn  # noqa: E402
+
 PASSWORD = "bench-password-1"
 WORDS = ["impresora", "correo", "vpn", "servidor", "erp", "monitor", "wifi", "cuenta", "factura", "teclado",
          "licencia", "backup", "portátil", "teléfono", "red", "disco"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed(database_url: str, n_tickets: int) -> float:
@@ -148,21 +142,12 @@ def main() -> int:
     seed_seconds = seed(database_url, args.tickets)
     print(f"  seeded in {seed_seconds:.1f} s", flush=True)
 
-    port = free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
            "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0",
            "WHATSAPP_APP_SECRET": "bench-whatsapp-secret"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", "--log-level",
-         "warning", "app:create_app()"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
+    servidor = ExitStack()
+    url, server_pid = servidor.enter_context(gunicorn(env, workers=args.workers))
     try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/api/openapi.json", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
         s = requests.Session()
         token = s.post(url + "/api/auth/token", json={"username": "admin", "password": PASSWORD}).json()["token"]
         s.headers["Authorization"] = f"Bearer {token}"
@@ -219,7 +204,7 @@ def main() -> int:
         except ImportError:
             bench_reports = None
         if bench_reports is not None:
-            rows.extend(bench_reports.run(url, token, server.pid))
+            rows.extend(bench_reports.run(url, token, server_pid))
 
         from bench import bench_whatsapp  # issue 9: signed webhook POSTs per second
 
@@ -234,8 +219,7 @@ def main() -> int:
         out.mkdir(exist_ok=True)
         (out / "latest.md").write_text(text)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        servidor.close()
     return 0
 
 

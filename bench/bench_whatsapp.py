@@ -23,6 +23,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.servidor import gunicorn  # noqa: E402
+
 SECRET = "bench-whatsapp-secret"
 
 
@@ -77,24 +81,11 @@ def main() -> int:
            "SECRET_KEY": "bench", "APP_ENV": "production", "OUTBOX_THREAD": "0", "WHATSAPP_APP_SECRET": SECRET}
     subprocess.run([str(ROOT / ".venv/bin/flask"), "--app", "app:create_app()", "db", "upgrade"], cwd=ROOT, env=env,
                    check=True, capture_output=True)
-    port = 8765
-    workers = os.environ.get("BENCH_WORKERS", "4")
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "-w", workers, "-b", f"127.0.0.1:{port}",
-                               "--log-level", "warning", "app:create_app()"], cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                requests.get(url + "/login", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    workers = int(os.environ.get("BENCH_WORKERS", "4"))
+    with gunicorn(env, workers=workers) as (url, _pid):
         print(f"WhatsApp webhook bench · {env['DATABASE_URL'].split(':')[0]} · gunicorn {workers} workers · "
               f"{os.cpu_count()} CPUs")
         run(url)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return 0
 
 

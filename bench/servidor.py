@@ -1,0 +1,51 @@
+"""The one way the benchmarks start Mesa: gunicorn on a free loopback port, waited for, stopped.
+
+``with gunicorn(env, workers=4) as (url, pid): ...`` — env is the server's whole environment
+(DATABASE_URL, SECRET_KEY, ...); ``worker_class="gthread"`` serves SSE streams as production does.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, threads: int = 1,
+             probe: str = "/healthz") -> Iterator[tuple[str, int]]:
+    port = free_port()
+    cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
+           "--log-level", "warning"]
+    if worker_class:
+        cmd += ["-k", worker_class, "--threads", str(threads)]
+    server = subprocess.Popen(cmd + ["app:create_app()"], cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                requests.get(url + probe, timeout=5)
+                break
+            except requests.RequestException:
+                if server.poll() is not None:
+                    raise RuntimeError("gunicorn exited while starting") from None
+                time.sleep(0.2)
+        yield url, server.pid
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
