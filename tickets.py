@@ -21,7 +21,7 @@ from sqlalchemy import case, false, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
@@ -90,10 +90,16 @@ def can_manage(ticket: Ticket, user: Usuario) -> bool:
     return user.rol == "admin" or is_assigned_engineer(ticket, user)
 
 
+# One ticket and everything its JSON/page shows, in one joined SELECT plus one for the tags
+# (lazy loading took six round trips per GET /api/tickets/<id>: issue 13's per-request overhead).
+UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedload(Ticket.categoria),
+               joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario), selectinload(Ticket.etiquetas))
+
+
 def get_visible(ticket_id: int, viewer: Usuario) -> Ticket:
     """The ticket if ``viewer`` may see it; otherwise it does not exist for them (404)."""
     ticket = db.session.execute(
-        select(Ticket).where(Ticket.id == ticket_id, scope_clause(viewer))
+        select(Ticket).where(Ticket.id == ticket_id, scope_clause(viewer)).options(*UNO_OPTIONS)
     ).scalar_one_or_none()
     if ticket is None:
         raise NotFound("Ticket not found.")
