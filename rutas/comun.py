@@ -78,7 +78,9 @@ def json_body() -> dict:
 
 
 def ticket_response(ticket, status: int = 200):
-    db.session.refresh(ticket)
+    """The ticket as stored after the commit, reloaded with what its JSON shows in one joined SELECT."""
+    ticket = db.session.execute(select(tickets.Ticket).where(tickets.Ticket.id == ticket.id)
+                                .options(*tickets.UNO_OPTIONS).execution_options(populate_existing=True)).scalar_one()
     return jsonify(ticket_dict(ticket, current_user)), status
 
 
