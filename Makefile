@@ -77,6 +77,8 @@ update-translations: deps
 bench: deps
 	$(PY) bench/bench.py
 	$(PY) bench/bench_email.py
+	$(PY) bench/bench_sla.py
+	$(PY) bench/bench_sse.py
 
 lint: deps
 	$(VENV)/bin/ruff check .

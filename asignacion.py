@@ -35,11 +35,13 @@ def cargas() -> dict[int, tuple[int, int]]:
     return {i: (n, int(w or 0)) for i, n, w in db.session.execute(stmt)}
 
 
-def elegir(ticket: Ticket) -> Decision:
-    """Pick the engineer for ``ticket`` (no side effects)."""
+def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
+    """Pick the engineer for ``ticket`` (no side effects); never the engineer ``excluir``."""
     stmt = (select(Ingeniero).join(Usuario, Usuario.id == Ingeniero.usuario_id)
             .where(Ingeniero.disponible.is_(True), Usuario.activo.is_(True), Usuario.rol == "ingeniero")
             .order_by(Ingeniero.id))
+    if excluir is not None:
+        stmt = stmt.where(Ingeniero.id != excluir)
     if db.engine.dialect.name == "postgresql":
         # Serialises concurrent assignments so two creations cannot both take the last slot.
         stmt = stmt.with_for_update(of=Ingeniero)
@@ -127,3 +129,69 @@ def ajustar_ingeniero(ingeniero_id: int, actor: Usuario, max_abiertos: Optional[
         ingeniero.disponible = disponible
     db.session.flush()
     return ingeniero
+
+
+# --- redistribution (an engineer became unavailable) -----------------------------------------
+
+@dataclass(frozen=True)
+class Redistribucion:
+    reasignados: list[tuple[Ticket, Ingeniero, str]]  # ticket, its new engineer, the reason
+    sin_asignar: list[Ticket]  # nobody fitted: left unassigned, admins alerted
+
+
+def abiertos_de(ingeniero_id: int) -> int:
+    """Open tickets assigned to the engineer (what "Redistribute N open tickets" offers)."""
+    return db.session.execute(select(func.count()).select_from(Ticket).where(
+        Ticket.ingeniero_id == ingeniero_id, Ticket.estado.in_(ESTADOS_ABIERTOS))).scalar_one()
+
+
+def oferta_redistribuir(ingeniero: Ingeniero) -> int:
+    """N when the engineer cannot take work (unavailable or deactivated) and still holds N open
+    tickets; 0 when there is nothing to offer."""
+    if ingeniero.disponible and ingeniero.usuario.activo:
+        return 0
+    return abiertos_de(ingeniero.id)
+
+
+def redistribuir(ingeniero_id: int, actor: Usuario) -> Redistribucion:
+    """Reassign every open ticket still assigned to the engineer through the automatic rules
+    (never back to them), most urgent first, with history saying why; those nobody fits are
+    left unassigned and the admins alerted. Only tickets assigned to them now are touched: a
+    ticket an admin already moved by hand stays where it is (manual assignment wins)."""
+    import alertas
+    import tickets
+    from errors import Forbidden, NotFound
+
+    if actor.rol != "admin":
+        raise Forbidden("Only an admin assigns tickets.")
+    ingeniero = db.session.get(Ingeniero, ingeniero_id)
+    if ingeniero is None:
+        raise NotFound("Engineer not found.")
+    rango = case(PESO, value=Ticket.prioridad, else_=1)
+    stmt = (select(Ticket).where(Ticket.ingeniero_id == ingeniero.id, Ticket.estado.in_(ESTADOS_ABIERTOS))
+            .order_by(rango.desc(), Ticket.fecha_creacion, Ticket.id))
+    nombre = ingeniero.usuario.nombre
+    reasignados, sin_asignar = [], []
+    for ticket in list(db.session.execute(stmt).scalars()):
+        decision = elegir(ticket, excluir=ingeniero.id)
+        nuevo = decision.ingeniero
+        ticket.ingeniero = nuevo
+        tickets.record(ticket, actor, "asignacion", "ingeniero", nombre, nuevo.usuario.nombre if nuevo else None)
+        if nuevo is None:
+            tickets.record(ticket, actor, "asignacion_automatica", "motivo", None,
+                           f"redistribuido ({nombre} no disponible): {decision.motivo}", interno=True)
+        else:
+            nuevo.ultima_asignacion = utcnow()
+            tickets.record(ticket, actor, "asignacion_automatica", "motivo", None,
+                           f"redistribuido ({nombre} no disponible); asignado automáticamente: {decision.motivo}",
+                           interno=True)
+        tickets.guardar(ticket)  # optimistic lock: a ticket changed meanwhile is a 409, nothing written
+        tickets.ticket_desasignado.send(ticket, actor=actor, ingeniero=ingeniero)
+        if nuevo is None:
+            alertas.notificar(ticket, "sin_candidato")
+            sin_asignar.append(ticket)
+        else:
+            tickets.ticket_asignado.send(ticket, actor=actor, ingeniero=nuevo)
+            reasignados.append((ticket, nuevo, decision.motivo))
+    db.session.flush()
+    return Redistribucion(reasignados, sin_asignar)

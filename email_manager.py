@@ -22,6 +22,7 @@ from flask_babel import force_locale, gettext
 from flask_mail import Mail, Message
 from sqlalchemy import select
 
+import notificaciones
 import outbox
 import tickets
 from ajustes_email import ajustes
@@ -51,12 +52,14 @@ class Destinatario:
     email: str
     nombre: str
     idioma: str = "es"
+    usuario_id: Optional[int] = None  # an account (its email preferences apply), not a client or contact
 
 
 def _de_usuario(usuario: Optional[Usuario]) -> Optional[Destinatario]:
     if usuario is None or not usuario.activo or not usuario.email:
         return None
-    return Destinatario(usuario.email, usuario.nombre, usuario.idioma if usuario.idioma in IDIOMAS else "es")
+    return Destinatario(usuario.email, usuario.nombre, usuario.idioma if usuario.idioma in IDIOMAS else "es",
+                        usuario.id)
 
 
 def _solicitante(ticket: Ticket) -> Optional[Destinatario]:
@@ -142,9 +145,13 @@ def _asunto_en(idioma: str, ticket: Ticket, msgid: str, despues: str | None = No
 
 def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_msgid: str,
             **context) -> list[Envio]:
-    """One email per recipient, each in their own language."""
+    """One email per recipient who wants this kind (notificaciones.quiere_email), each in their
+    own language."""
     out = []
+    clave = notificaciones.CLAVE_DE_TIPO.get(kind)
     for d in destinatarios:
+        if clave is not None and d.usuario_id is not None and not notificaciones.quiere_email_id(d.usuario_id, clave):
+            continue
         asunto = _asunto_en(d.idioma, ticket, asunto_msgid, context.get("despues"))
         html, texto = _render(kind, d, ticket, **context)
         correo = encolar(kind, [d.email], asunto, html, texto, ticket=ticket)

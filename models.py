@@ -265,6 +265,10 @@ class Ticket(db.Model):
         # estado + prioridad is the panels' most common pair: covers its COUNT and its page.
         Index("ix_tickets_estado_prioridad_fecha", "estado", "prioridad", "fecha_creacion"),
         Index("ix_tickets_categoria_fecha", "categoria_id", "fecha_creacion"),
+        # The live stream's "what changed in my scope" (notificaciones.Vigia): max(fecha_actualizacion)
+        # and the recent changes of one engineer's or one requester's tickets, O(log n) per poll.
+        Index("ix_tickets_ingeniero_actualizacion", "ingeniero_id", "fecha_actualizacion"),
+        Index("ix_tickets_usuario_actualizacion", "usuario_id", "fecha_actualizacion"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -718,6 +722,19 @@ class Notificacion(db.Model):
     fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     ticket: Mapped[Optional[Ticket]] = relationship()
+
+
+class PreferenciaEmail(db.Model):
+    """A user's choice about one kind of notification email (notificaciones.PREFERENCIAS).
+    No row means the default: on. Receipts and account emails have no key: always sent."""
+
+    __tablename__ = "preferencias_email"
+    __table_args__ = (UniqueConstraint("usuario_id", "clave", name="uq_preferencias_email_usuario_clave"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usuario_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id", ondelete="CASCADE"))
+    clave: Mapped[str] = mapped_column(String(30))
+    email: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Valoracion(db.Model):

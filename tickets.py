@@ -45,6 +45,8 @@ from schemas import TicketCreate, TicketFilters, TicketUpdate
 signals = Namespace()
 ticket_creado = signals.signal("ticket-creado")
 ticket_asignado = signals.signal("ticket-asignado")
+# A ticket left an engineer (reassigned, unassigned, redistributed): their list must lose it.
+ticket_desasignado = signals.signal("ticket-desasignado")
 estado_cambiado = signals.signal("estado-cambiado")
 mensaje_publicado = signals.signal("mensaje-publicado")
 prioridad_cambiada = signals.signal("prioridad-cambiada")
@@ -491,6 +493,8 @@ def asignar(ticket: Ticket, actor: Usuario, ingeniero_id: Optional[int]) -> Tick
     record(ticket, actor, "asignacion", "ingeniero",
            anterior.usuario.nombre if anterior else None, nuevo.usuario.nombre if nuevo else None)
     guardar(ticket)
+    if anterior is not None:
+        ticket_desasignado.send(ticket, actor=actor, ingeniero=anterior)
     if nuevo is not None:
         ticket_asignado.send(ticket, actor=actor, ingeniero=nuevo)
     return ticket

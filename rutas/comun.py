@@ -190,6 +190,8 @@ def list_page(template: str, f: TicketFilters, base_scope=None, **context):
     if request.args.get("vencidos"):  # the "Overdue" counter's list, within the caller's scope
         scope = tickets.scope_clause(current_user) if base_scope is None else base_scope
         base_scope = and_(scope, sla.vencido_clause())
+    if request.args.get("fragmento") == "contadores":  # the counters' live region
+        return render_template("_counters_items.html", filtros=f, **context)
     items, total = tickets.listar(current_user, f, base_scope)
     pagina = paneles.Pagina(items, total, f.page, f.per_page)
     if request.args.get("fragmento"):

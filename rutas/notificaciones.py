@@ -1,10 +1,17 @@
-"""Routes: in-app notifications (the bell) and the live event stream (issue 12).
+"""Routes: in-app notifications (the bell), email preferences and the live event stream (issue 12).
 
-``/api/eventos/stream`` is Server-Sent Events read from the database (``notificaciones`` rows
-of the caller, ids as event ids), so it works across gunicorn workers and processes; it resumes
-from ``Last-Event-ID``, sends a heartbeat comment, and ends after SSE_MAX_SECONDS so a sync
-worker is never held forever (EventSource reconnects by itself, resuming from the last id).
-``/api/eventos`` is the long-poll JSON fallback with the same ids.
+``/api/eventos/stream`` is Server-Sent Events read from the database, so it works across
+gunicorn workers and processes. Two kinds of event:
+
+* ``notificacion``: the caller's ``notificaciones`` rows, their ids as event ids; it resumes
+  from ``Last-Event-ID``.
+* ``cambio`` (no id, so it never disturbs the resume point): something changed in the tickets
+  the caller may see (admin: all; engineer: assigned to them; usuario: their own), with the
+  scope's ``version``. One is sent when the stream opens (``inicial``), so a page that saw
+  another version reloads its live regions after a reconnect gap.
+
+It sends a heartbeat comment and ends after SSE_MAX_SECONDS so a worker is never held forever
+(EventSource reconnects by itself). ``/api/eventos`` is the long-poll JSON fallback.
 """
 
 from __future__ import annotations
@@ -13,15 +20,18 @@ import json
 import time
 from typing import Optional
 
-from flask import Response, current_app, jsonify, request, stream_with_context
+from flask import Response, current_app, flash, jsonify, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
+from pydantic import BaseModel, ConfigDict
 
 import notificaciones
 import openapi
 from auth import role_required
 from models import Usuario, db
 from rutas import route
-from schemas import Salida
+from rutas.comun import json_body
+from schemas import Salida, parse
 
 TODOS = ("usuario", "ingeniero", "admin")
 
@@ -83,34 +93,46 @@ def api_notificaciones_leidas():
 def _nuevas(usuario_id: int, desde: int) -> list[dict]:
     usuario = db.session.get(Usuario, usuario_id)
     eventos = [NotificacionOut.de(n) for n in reversed(notificaciones.listar(usuario, limite=100, despues_de=desde))]
-    db.session.rollback()  # end the read transaction: never hold a snapshot between polls
     return eventos
 
 
+def _version(usuario_id: int) -> str:
+    return notificaciones.version_alcance(db.session.get(Usuario, usuario_id))
+
+
 @route("/api/eventos", doc=openapi.op(
-    "Long-poll fallback of the event stream: events after ?desde= (waits up to ?espera= seconds)",
+    "Long-poll fallback of the event stream: notifications after ?desde=, and whether the caller's "
+    "tickets changed since ?version= (waits up to ?espera= seconds for either)",
     openapi.ANY, schema={"type": "object"}, tag="notificaciones", params=[
         {"name": "desde", "in": "query", "schema": {"type": "integer"}},
+        {"name": "version", "in": "query", "schema": {"type": "string"}},
         {"name": "espera", "in": "query", "schema": {"type": "number"}}]))
 @role_required(*TODOS)
 def api_eventos():
-    """Events after ``desde``; waits (bounded) until one arrives."""
+    """Events after ``desde`` and ``cambio`` when the scope's version differs from ``version``;
+    waits (bounded) until one of them."""
     desde, usuario_id = _desde(), current_user.id
+    conocida = request.args.get("version")
     try:
         espera = min(max(float(request.args.get("espera", "0")), 0.0), float(current_app.config["SSE_MAX_SECONDS"]))
     except ValueError:
         espera = 0.0
     limite = time.monotonic() + espera
     while True:
-        eventos = _nuevas(usuario_id, desde)
-        if eventos or time.monotonic() >= limite:
+        eventos, version = _nuevas(usuario_id, desde), _version(usuario_id)
+        db.session.rollback()  # end the read transaction: never hold a snapshot between polls
+        cambio = conocida is not None and version != conocida
+        if eventos or cambio or time.monotonic() >= limite:
             break
         time.sleep(float(current_app.config["SSE_POLL_SECONDS"]))
-    return jsonify({"eventos": eventos, "ultimo": eventos[-1]["id"] if eventos else desde})
+    return jsonify({"eventos": eventos, "ultimo": eventos[-1]["id"] if eventos else desde,
+                    "version": version, "cambio": cambio})
 
 
 @route("/api/eventos/stream", doc=openapi.op(
-    "Server-Sent Events of the caller's notifications; resumes from Last-Event-ID; bounded duration",
+    "Server-Sent Events: the caller's notifications (event `notificacion`, resumes from Last-Event-ID) and "
+    "`cambio` when a ticket the caller may see changes (admin: all; engineer: assigned; usuario: own); "
+    "bounded duration",
     openapi.ANY, schema={"type": "string"}, tag="notificaciones", content_type="text/event-stream"))
 @role_required(*TODOS)
 def api_eventos_stream():
@@ -120,13 +142,23 @@ def api_eventos_stream():
     duracion, sondeo, latido = (float(cfg["SSE_MAX_SECONDS"]), float(cfg["SSE_POLL_SECONDS"]),
                                 float(cfg["SSE_HEARTBEAT_SECONDS"]))
 
+    def cambio(version: str, inicial: bool = False) -> str:
+        return f"event: cambio\ndata: {json.dumps({'version': version, 'inicial': inicial})}\n\n"
+
     def generar():
         ultimo, inicio, ultimo_latido = desde, time.monotonic(), time.monotonic()
+        vigia = notificaciones.Vigia(usuario_id)
+        vigia.mirar()
+        db.session.rollback()
         yield "retry: 2000\n\n"
+        yield cambio(vigia.version or "", inicial=True)
         while time.monotonic() - inicio < duracion:
             for evento in _nuevas(usuario_id, ultimo):
                 ultimo = evento["id"]
                 yield f"id: {ultimo}\nevent: notificacion\ndata: {json.dumps(evento)}\n\n"
+            if vigia.mirar():
+                yield cambio(vigia.version or "")
+            db.session.rollback()  # end the read transaction: never hold a snapshot between polls
             if time.monotonic() - ultimo_latido >= latido:
                 ultimo_latido = time.monotonic()
                 yield ": latido\n\n"
@@ -135,3 +167,60 @@ def api_eventos_stream():
 
     return Response(stream_with_context(generar()), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# --- email preferences ------------------------------------------------------------------------
+
+class PreferenciasIn(BaseModel):
+    """Some of the caller's keys (``GET`` lists those of their role) → on/off."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: dict[str, bool]
+
+
+class PreferenciasOut(Salida):
+    email: dict[str, bool]
+    etiquetas: dict[str, str]
+
+    @classmethod
+    def de(cls, usuario) -> dict:
+        valores = notificaciones.preferencias(usuario)
+        return openapi.dump(cls, {"email": valores, "etiquetas": {
+            k: _(notificaciones.PREFERENCIAS[k][0]) for k in valores}})
+
+
+@route("/api/me/preferencias", doc=openapi.op(
+    "The caller's email preferences: which notifications they also get by email (default: all on). "
+    "Creation receipts and account emails are always sent", openapi.ANY,
+    schema=openapi.REF("Preferencias"), tag="notificaciones"))
+@role_required(*TODOS)
+def api_preferencias():
+    """My email preferences."""
+    return jsonify(PreferenciasOut.de(current_user))
+
+
+@route("/api/me/preferencias", methods=["PUT"], endpoint="api_preferencias_put", doc=openapi.op(
+    "Change some of the caller's email preferences; an unknown key (or one of another role) is a 422",
+    openapi.ANY, PreferenciasIn, schema=openapi.REF("Preferencias"), tag="notificaciones"))
+@role_required(*TODOS)
+def api_preferencias_put():
+    """Turn some notification emails on or off (only the caller's own)."""
+    data = parse(PreferenciasIn, json_body())
+    notificaciones.guardar_preferencias(current_user, data.email)
+    db.session.commit()
+    return jsonify(PreferenciasOut.de(current_user))
+
+
+@route("/cuenta/preferencias", methods=["GET", "POST"])
+@role_required(*TODOS)
+def preferencias():
+    """My account: which notifications I also get by email."""
+    if request.method == "POST":
+        notificaciones.guardar_preferencias(current_user, {
+            clave: request.form.get(clave) == "1" for clave in notificaciones.claves(current_user)})
+        db.session.commit()
+        flash(_("Preferences saved."), "success")
+        return redirect(url_for("preferencias"))
+    valores = notificaciones.preferencias(current_user)
+    opciones = [(clave, _(notificaciones.PREFERENCIAS[clave][0]), valor) for clave, valor in valores.items()]
+    return render_template("preferencias.html", opciones=opciones)

@@ -14,6 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 import adjuntos
+import asignacion
 import paneles
 import tickets
 import usuarios
@@ -241,6 +242,23 @@ def admin_ingeniero_cambiar(ingeniero_id: int):
                                   current_user)
     db.session.commit()
     flash(_("%(nombre)s updated.", nombre=ingeniero.usuario.nombre), "success")
+    n = asignacion.oferta_redistribuir(ingeniero)
+    if n:
+        flash(_("%(nombre)s cannot take work and still has %(n)s open tickets: use “Redistribute” on their row "
+                "to reassign them automatically.", nombre=ingeniero.usuario.nombre, n=n), "warning")
+    return redirect(url_for("admin_ingenieros"))
+
+
+@route("/admin/ingenieros/<int:ingeniero_id>/redistribuir", methods=["POST"])
+@role_required("admin")
+def admin_ingeniero_redistribuir(ingeniero_id: int):
+    """Reassign an unavailable engineer's open tickets through the automatic assignment rules."""
+    al_fallar_volver_a(url_for("admin_ingenieros"))
+    resultado = asignacion.redistribuir(ingeniero_id, current_user)
+    db.session.commit()
+    flash(_("%(reasignados)s tickets reassigned, %(sin)s left unassigned (the admins were alerted).",
+            reasignados=len(resultado.reasignados), sin=len(resultado.sin_asignar)),
+          "warning" if resultado.sin_asignar else "success")
     return redirect(url_for("admin_ingenieros"))
 
 

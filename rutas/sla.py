@@ -134,8 +134,9 @@ def api_sla_especialidad(categoria_id: int):
 
 
 @route("/api/sla/ingenieros/<int:ingeniero_id>", methods=["PUT"], doc=openapi.op(
-    "An engineer's maximum open load (admin) and availability switch (the engineer or an admin)",
-    "admin, ingeniero (own availability)", IngenieroCargaIn, schema={"type": "object"}, tag="sla",
+    "An engineer's maximum open load (admin) and availability switch (the engineer or an admin); when they "
+    "cannot take work and hold open tickets, the answer offers to redistribute them",
+    "admin, ingeniero (own availability)", IngenieroCargaIn, schema=openapi.REF("IngenieroCarga"), tag="sla",
     params=[openapi.ID("ingeniero_id")]))
 @role_required("admin", "ingeniero")
 def api_sla_ingeniero(ingeniero_id: int):
@@ -147,7 +148,67 @@ def api_sla_ingeniero(ingeniero_id: int):
     data = parse(IngenieroCargaIn, json_body())
     ing = asignacion.ajustar_ingeniero(ingeniero_id, current_user, data.max_abiertos, data.disponible)
     db.session.commit()
-    return jsonify({"id": ing.id, "max_abiertos": ing.max_abiertos, "disponible": ing.disponible})
+    return jsonify(openapi.dump(IngenieroCargaOut, IngenieroCargaOut.de(ing, current_user)))
+
+
+class IngenieroCargaOut(Salida):
+    """An engineer's assignment settings; ``redistribuir`` (admins) offers to move their open
+    tickets when they cannot take work and still hold some."""
+
+    id: int
+    max_abiertos: int
+    disponible: bool
+    abiertos_por_redistribuir: int
+    redistribuir: Optional[str]
+
+    @classmethod
+    def de(cls, ing, actor) -> dict:
+        import asignacion
+
+        n = asignacion.oferta_redistribuir(ing)
+        return {"id": ing.id, "max_abiertos": ing.max_abiertos, "disponible": ing.disponible,
+                "abiertos_por_redistribuir": n,
+                "redistribuir": f"/api/ingenieros/{ing.id}/redistribuir" if n and actor.rol == "admin" else None}
+
+
+class ReasignadoOut(Salida):
+    ticket_id: int
+    numero_ticket: str
+    ingeniero_id: int
+    motivo: str
+
+
+class SinAsignarOut(Salida):
+    ticket_id: int
+    numero_ticket: str
+
+
+class RedistribucionOut(Salida):
+    reasignados: list[ReasignadoOut]
+    sin_asignar: list[SinAsignarOut]
+
+    @classmethod
+    def de(cls, r) -> dict:
+        return openapi.dump(cls, {
+            "reasignados": [{"ticket_id": t.id, "numero_ticket": t.numero_ticket, "ingeniero_id": i.id, "motivo": m}
+                            for t, i, m in r.reasignados],
+            "sin_asignar": [{"ticket_id": t.id, "numero_ticket": t.numero_ticket} for t in r.sin_asignar]})
+
+
+@route("/api/ingenieros/<int:ingeniero_id>/redistribuir", methods=["POST"], doc=openapi.op(
+    "Redistribute an engineer's open tickets through the automatic assignment rules (never back to them); "
+    "those nobody fits are left unassigned and the admins alerted", "admin",
+    schema=openapi.REF("Redistribucion"), tag="sla", params=[openapi.ID("ingeniero_id")]))
+@role_required("admin")
+def api_redistribuir(ingeniero_id: int):
+    """Move an unavailable engineer's open tickets to others."""
+    from flask_login import current_user
+
+    import asignacion
+
+    resultado = asignacion.redistribuir(ingeniero_id, current_user)
+    db.session.commit()
+    return jsonify(RedistribucionOut.de(resultado))
 
 
 # --- admin page ----------------------------------------------------------------------------------------

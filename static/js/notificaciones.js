@@ -2,8 +2,12 @@
    Reads /api/notificaciones once, then listens to the Server-Sent Events stream
    /api/eventos/stream (EventSource reconnects by itself and resumes with Last-Event-ID; the
    server ends each connection after SSE_MAX_SECONDS). Without EventSource it long-polls
-   /api/eventos. Each event updates the bell and re-fetches the page's live regions
-   ([data-refresh]) at once, so lists, counters and the ticket thread move without a reload. */
+   /api/eventos. A "notificacion" event updates the bell; it and a "cambio" event (a ticket the
+   user may see changed, no notification needed) re-fetch the page's live regions
+   ([data-refresh]) at once, so lists, counters and the ticket thread move without a reload.
+   Each stream opens with an "inicial" cambio carrying the scope's version: after a reconnect
+   gap the regions reload only if it differs from the last one seen. <html data-vivo> marks a
+   page whose live stream is connected. */
 (function () {
   "use strict";
 
@@ -15,6 +19,8 @@
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var unread = 0;
   var last = 0;
+  var version = null;
+  var pending = null;
 
   function setUnread(n) {
     unread = Math.max(0, n);
@@ -47,6 +53,12 @@
   }
 
   function refreshRegions() {
+    if (pending) { return; }
+    // Coalesce: a notification and its cambio arrive together; fetch the regions once.
+    pending = window.setTimeout(function () { pending = null; fetchRegions(); }, 50);
+  }
+
+  function fetchRegions() {
     document.querySelectorAll("[data-refresh]").forEach(function (region) {
       fetch(region.getAttribute("data-refresh"), { credentials: "same-origin",
                                                     headers: { "X-Requested-With": "fetch" } })
@@ -64,6 +76,14 @@
     refreshRegions();
   }
 
+  function onCambio(d) {
+    var known = version;
+    version = d.version;
+    document.documentElement.setAttribute("data-vivo", "1");
+    if (d.inicial && (known === null || known === d.version)) { return; }
+    refreshRegions();
+  }
+
   bell.querySelector("[data-campana-todas]").addEventListener("click", function (event) {
     event.preventDefault();
     post("/api/notificaciones/leidas").then(function (r) {
@@ -77,10 +97,15 @@
   });
 
   function longPoll() {
-    fetch("/api/eventos?espera=25&desde=" + last, { credentials: "same-origin",
-                                                    headers: { "Accept": "application/json" } })
+    var url = "/api/eventos?desde=" + last + (version === null ? "&espera=0"
+                                              : "&espera=25&version=" + encodeURIComponent(version));
+    fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (r) { return r.ok ? r.json() : { eventos: [] }; })
-      .then(function (data) { data.eventos.forEach(onEvent); window.setTimeout(longPoll, 500); })
+      .then(function (data) {
+        data.eventos.forEach(onEvent);
+        if (data.version !== undefined) { onCambio({ version: data.version, inicial: !data.cambio }); }
+        window.setTimeout(longPoll, 500);
+      })
       .catch(function () { window.setTimeout(longPoll, 5000); });
   }
 
@@ -93,6 +118,7 @@
       if (window.EventSource) {
         var source = new EventSource("/api/eventos/stream?desde=" + last);
         source.addEventListener("notificacion", function (e) { onEvent(JSON.parse(e.data)); });
+        source.addEventListener("cambio", function (e) { onCambio(JSON.parse(e.data)); });
       } else {
         longPoll();
       }
