@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,11 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.servidor import gunicorn  # noqa: E402
 
 
 def _pct(values, p):
@@ -183,32 +177,13 @@ def main() -> int:
     tmp = tempfile.mkdtemp(prefix="mesa-bench-sse-")
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
     token_usuario, tokens = preparar(database_url, args.clients)
-    port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
            "OUTBOX_THREAD": "0", "SSE_MAX_SECONDS": "300", "SSE_POLL_SECONDS": str(args.poll),
            "SSE_HEARTBEAT_SECONDS": "2"}
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-k", "gthread", "-w", str(args.workers), "--threads", str(args.threads),
-         "--timeout", "120", "--graceful-timeout", "3", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "app:create_app()"],
-        cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                requests.get(url + "/healthz", timeout=5)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+    with gunicorn(env, workers=args.workers, worker_class="gthread", threads=args.threads) as (url, _pid):
         print(f"SSE fan-out bench · {database_url.split(':')[0]} · gunicorn gthread {args.workers}x{args.threads} · "
               f"{os.cpu_count()} CPUs · poll {args.poll:g} s", flush=True)
         r = run(url, token_usuario, tokens, args.writes, args.rate, args.drain)
-    finally:
-        server.terminate()  # open streams are cut after --graceful-timeout
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     print(f"  {r['conectados']}/{r['clientes']} clients connected; {r['writes']} ticket creations at {args.rate:g}/s")
     print(f"  delivered {r['notificaciones']}/{r['esperadas']} notifications + {r['cambios']} cambio events "
           f"in {r['segundos']:.1f} s = {r['eventos_s']:.0f} events/s")

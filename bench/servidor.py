@@ -31,7 +31,7 @@ def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, th
              probe: str = "/healthz") -> Iterator[tuple[str, int]]:
     port = free_port()
     cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
-           "--log-level", "warning"]
+           "--graceful-timeout", "3", "--log-level", "warning"]  # open SSE streams are cut on stop
     if worker_class:
         cmd += ["-k", worker_class, "--threads", str(threads)]
     server = subprocess.Popen(cmd + ["app:create_app()"], cwd=ROOT, env=env)
@@ -48,4 +48,8 @@ def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, th
         yield url, server.pid
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
