@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from flask import (
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,9 +11,7 @@ import correo_entrante
 import envio_email
 import openapi
 import outbox
-from auth import (
-    role_required,
-)
+from auth import role_required
 from models import CANALES_SALIDA, ESTADOS_SALIDA, db
 from rutas import route
 from rutas.comun import al_fallar_volver_a, guardar_ajustes, json_body, paginar
