@@ -2,7 +2,8 @@
 
 Files live under ``UPLOAD_DIR`` (outside the web root), named by the SHA-256 of their content
 (``ab/cd/abcd…``), never by the user's file name; the same bytes are stored once. The type is
-sniffed from the content (``filetype``'s magic numbers; UTF-8 text without NULs is text/plain),
+sniffed from the content (``filetype``'s magic numbers; a header block with From: is an email,
+message/rfc822, e.g. a forwarded message kept by email in; UTF-8 text without NULs is text/plain),
 and must be one of ``TIPOS_PERMITIDOS``; the size is limited by ``UPLOAD_MAX_BYTES``. An
 ``Adjunto`` row carries the display name and what it belongs to; downloads go through an
 access-checked route only.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -32,6 +34,7 @@ TIPOS_PERMITIDOS = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.openxmlformats-officedocument.presentationml.presentation",
     "application/msword", "application/vnd.ms-excel",
+    "message/rfc822",
 }
 INLINE = {"image/jpeg", "image/png", "image/gif", "image/webp"}  # shown inline; everything else downloads
 
@@ -44,11 +47,30 @@ def ruta(sha256: str) -> Path:
     return directorio() / sha256[:2] / sha256[2:4] / sha256
 
 
+CAMPO_RE = re.compile(rb"^[!-9;-~]+:")  # an RFC 5322 header field: printable name, colon
+
+
+def es_correo(datos: bytes) -> bool:
+    """An RFC 822 message: a block of header fields (From: and a Date, Subject, To or Message-ID)
+    before the first empty line. Its bytes need not be UTF-8 (8-bit Latin-1 bodies are common)."""
+    cabecera = re.split(rb"\r?\n\r?\n", datos[:65536], maxsplit=1)[0]
+    nombres = set()
+    for linea in cabecera.splitlines():
+        if linea[:1] in (b" ", b"\t"):
+            continue  # a folded header's continuation
+        if not CAMPO_RE.match(linea):
+            return False
+        nombres.add(linea.split(b":", 1)[0].lower())
+    return b"from" in nombres and bool(nombres & {b"date", b"subject", b"to", b"message-id"})
+
+
 def detectar_tipo(datos: bytes) -> Optional[str]:
     """The MIME type by content, or None when it is not one we recognise."""
     kind = filetype.guess(datos)
     if kind is not None:
         return kind.mime
+    if b"\x00" not in datos[:8192] and es_correo(datos):
+        return "message/rfc822"
     if b"\x00" not in datos[:8192]:
         try:
             datos[:65536].decode("utf-8")

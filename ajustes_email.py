@@ -1,13 +1,15 @@
 """Configuración > Email: the ``ConfiguracionEmail`` row overrides .env (MAIL_*,
-TICKETS_NOTIFY_EMAIL, read in config.py); every change is audited in ``CambioConfiguracion``.
-The request bodies, the settings form's adapter and what the page shows live here.
+TICKETS_NOTIFY_EMAIL, and for email in IMAP_*, INBOUND_UNKNOWN_SENDER, INBOUND_MAX_BYTES, read
+in config.py); every change is audited in ``CambioConfiguracion``. The request bodies, the
+settings form's adapter and what the page shows live here. Both passwords (SMTP and IMAP) are
+write-only and encrypted at rest (``models.EncryptedText``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import email_validator
 from flask import current_app
@@ -17,7 +19,8 @@ from sqlalchemy import select
 from errors import N_, ValidationFailed
 from models import CambioConfiguracion, ConfiguracionEmail, Usuario, db, utcnow
 
-SECRETOS = ("password",)
+SECRETOS = ("password", "imap_password")
+MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,24 @@ class Ajustes:
         return formataddr((self.remitente_nombre, self.remitente_email)) if self.remitente_nombre else self.remitente_email
 
 
+@dataclass(frozen=True)
+class AjustesEntrada:
+    """Email in: the IMAP mailbox ``flask fetch-email`` polls, unknown senders, the size limit."""
+
+    servidor: str  # empty: no mailbox to poll
+    puerto: int
+    ssl: bool
+    usuario: Optional[str]
+    password: Optional[str]
+    carpeta: str
+    desconocidos: str  # crear | ignorar
+    max_bytes: int
+
+
 CAMPOS = ("servidor", "puerto", "usuario", "password", "usar_tls", "usar_ssl", "remitente_nombre",
-          "remitente_email", "contactos_notificacion")
+          "remitente_email", "contactos_notificacion",
+          "imap_servidor", "imap_puerto", "imap_ssl", "imap_usuario", "imap_password", "imap_carpeta",
+          "entrante_desconocidos", "entrante_max_mb")
 
 
 def _fila() -> Optional[ConfiguracionEmail]:
@@ -52,7 +71,19 @@ def _desde_env() -> dict:
             "usuario": c.get("MAIL_USERNAME") or None, "password": c.get("MAIL_PASSWORD") or None,
             "usar_tls": bool(c.get("MAIL_USE_TLS")), "usar_ssl": bool(c.get("MAIL_USE_SSL")),
             "remitente_nombre": nombre or "Mesa de Ayuda", "remitente_email": direccion or "soporte@localhost",
-            "contactos_notificacion": c.get("TICKETS_NOTIFY_EMAIL") or ""}
+            "contactos_notificacion": c.get("TICKETS_NOTIFY_EMAIL") or "",
+            "imap_servidor": c.get("IMAP_HOST") or "", "imap_puerto": int(c.get("IMAP_PORT") or 993),
+            "imap_ssl": bool(c.get("IMAP_SSL")), "imap_usuario": c.get("IMAP_USER") or None,
+            "imap_password": c.get("IMAP_PASSWORD") or None, "imap_carpeta": c.get("IMAP_FOLDER") or "INBOX",
+            "entrante_desconocidos": c.get("INBOUND_UNKNOWN_SENDER") or "crear",
+            "entrante_max_mb": _en_mb(int(c.get("INBOUND_MAX_BYTES") or 25 * MB))}
+
+
+def _en_mb(octetos: int) -> float | int:
+    """INBOUND_MAX_BYTES in MB: dividing by a power of two is exact, so ajustes_entrada() gets the
+    same bytes back."""
+    mb = octetos / MB
+    return int(mb) if mb.is_integer() else mb
 
 
 def _valores() -> tuple[dict, dict]:
@@ -79,6 +110,13 @@ def ajustes() -> Ajustes:
                    separar_contactos(v["contactos_notificacion"]))
 
 
+def ajustes_entrada() -> AjustesEntrada:
+    v, _ = _valores()
+    return AjustesEntrada(v["imap_servidor"] or "", int(v["imap_puerto"]), bool(v["imap_ssl"]), v["imap_usuario"] or None,
+                          v["imap_password"] or None, v["imap_carpeta"] or "INBOX", v["entrante_desconocidos"],
+                          int(v["entrante_max_mb"] * MB))
+
+
 Host = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.\-\[\]:]+$")]
 
 
@@ -97,6 +135,15 @@ class ConfiguracionEmailUpdate(BaseModel):
     remitente_nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]] = None
     remitente_email: Optional[EmailStr] = None
     contactos_notificacion: Optional[Annotated[str, StringConstraints(max_length=4000)]] = None
+    # Email in. ``imap_password`` is write-only like ``password``.
+    imap_servidor: Optional[Host] = None
+    imap_puerto: Optional[int] = Field(default=None, ge=1, le=65535)
+    imap_ssl: Optional[bool] = None
+    imap_usuario: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]] = None
+    imap_password: Optional[Annotated[str, StringConstraints(max_length=255)]] = None
+    imap_carpeta: Optional[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]] = None
+    entrante_desconocidos: Optional[Literal["crear", "ignorar"]] = None
+    entrante_max_mb: Optional[int] = Field(default=None, ge=1, le=1024)
 
     @field_validator("contactos_notificacion")
     @classmethod
@@ -136,10 +183,18 @@ def datos_de_formulario(form) -> dict:
             datos[campo] = form.get(campo).strip()
     seguridad = form.get("seguridad", "ninguna")
     datos["usar_tls"], datos["usar_ssl"] = seguridad == "tls", seguridad == "ssl"
-    if form.get("borrar_password"):
-        datos["password"] = None
-    elif form.get("password"):
-        datos["password"] = form.get("password")
+    if "imap_servidor" in form:  # the "Correo entrante (IMAP)" fieldset was on the page
+        datos["imap_servidor"] = (form.get("imap_servidor") or "").strip() or None  # empty: back to .env
+        datos["imap_usuario"] = form.get("imap_usuario", "")
+        datos["imap_ssl"] = bool(form.get("imap_ssl"))
+        for campo in ("imap_puerto", "imap_carpeta", "entrante_desconocidos", "entrante_max_mb"):
+            if (form.get(campo) or "").strip():
+                datos[campo] = form.get(campo).strip()
+    for secreto in SECRETOS:
+        if form.get(f"borrar_{secreto}"):
+            datos[secreto] = None
+        elif form.get(secreto):
+            datos[secreto] = form.get(secreto)
     return datos
 
 
@@ -149,6 +204,7 @@ def configuracion_dict() -> dict:
     fila = _fila()
     out = {c: valores[c] for c in CAMPOS if c not in SECRETOS}
     out["password_configurada"] = bool(valores["password"])
+    out["imap_password_configurado"] = bool(valores["imap_password"])
     out["origen"] = {c: o for c, o in origen.items()}
     out["actualizado"] = fila.fecha_actualizacion.isoformat() if fila is not None and fila.fecha_actualizacion else None
     return out
@@ -162,8 +218,9 @@ def actualizar_configuracion(data: ConfiguracionEmailUpdate, actor: Usuario) -> 
         fila = ConfiguracionEmail(id=1)
         db.session.add(fila)
     dados = data.model_dump(include=data.model_fields_set)
-    if dados.get("password") == "":
-        dados.pop("password")  # an empty password box means "keep it"
+    for secreto in SECRETOS:
+        if dados.get(secreto) == "":
+            dados.pop(secreto)  # an empty password box means "keep it"
     if dados.get("usar_tls"):  # choosing one of STARTTLS / SSL turns the other off
         dados.setdefault("usar_ssl", False)
     if dados.get("usar_ssl"):

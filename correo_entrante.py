@@ -3,7 +3,7 @@
 One ingest path (``ingerir``) for the MTA pipe (``flask ingest-email``) and the IMAP poller
 (``flask fetch-email``):
 
-1. size limit (INBOUND_MAX_BYTES) and parsing with the stdlib ``email`` package
+1. size limit (Configuración > Email, over INBOUND_MAX_BYTES) and parsing with the stdlib ``email`` package
    (``policy.default``); a message that cannot be read is stored as ``fallido`` with the reason;
 2. dedupe by ``Message-ID`` (fallback: ``sha256:`` of the raw bytes): a message is stored once,
    however many times it is piped or fetched;
@@ -15,7 +15,7 @@ One ingest path (``ingerir``) for the MTA pipe (``flask ingest-email``) and the 
    reply; anyone else's reply is stored as ``rechazado`` and changes nothing;
 6. replies become public messages (a reply to a ``resuelto`` ticket reopens it); a new message
    from a known user is a ticket as that user, from an unknown address a client + ticket or
-   nothing (INBOUND_UNKNOWN_SENDER = crear | ignorar).
+   nothing (Configuración > Email, over INBOUND_UNKNOWN_SENDER = crear | ignorar).
 
 Functions flush, never commit; the CLI commits once per message.
 """
@@ -39,23 +39,15 @@ from typing import Optional
 
 import click
 from flask import Flask, current_app
+from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 import adjuntos
+import ajustes_email
 import tickets
-from errors import DomainError, ValidationFailed
-from models import (
-    Cliente,
-    Comunicacion,
-    Conversacion,
-    Envio,
-    Mensaje,
-    Ticket,
-    Usuario,
-    db,
-    utcnow,
-)
+from errors import DomainError, ValidationFailed, traducir
+from models import Cliente, Comunicacion, Conversacion, Envio, Mensaje, Ticket, Usuario, db, utcnow
 from schemas import TicketCreate
 
 log = logging.getLogger(__name__)
@@ -186,6 +178,86 @@ def _cabecera(msg: EmailMessage, nombre: str) -> str:
     return " ".join(str(valor).split()) if valor is not None else ""
 
 
+# --- forwarded messages (message/rfc822 parts) ---------------------------------------------
+
+MAX_ANIDADOS = 3  # a forward of a forward of a forward: deeper ones stay inside their .eml
+
+
+@dataclass
+class Reenviado:
+    """A message forwarded as an attachment: its .eml is kept, its text is appended to what the
+    ticket shows, its own attachments are stored with the outer message's."""
+
+    nombre: str  # file name of the stored .eml
+    crudo: bytes
+    de: str
+    asunto: str
+    texto: str
+    adjuntos: list[EmailMessage]
+
+
+def _nombre_eml(parte: EmailMessage, asunto: str) -> str:
+    try:
+        nombre = parte.get_filename()
+    except Exception:  # noqa: BLE001 - a broken Content-Disposition
+        nombre = None
+    nombre = nombre or (asunto or "mensaje")[:80]
+    return nombre if nombre.lower().endswith(".eml") else nombre + ".eml"
+
+
+def _reenviado(parte: EmailMessage, nivel: int) -> list[Reenviado]:
+    interno = parte.get_payload(0) if isinstance(parte.get_payload(), list) and parte.get_payload() else None
+    if not isinstance(interno, EmailMessage):
+        return [Reenviado(_nombre_eml(parte, ""), b"", "", "", "", [])]
+    de, asunto = _cabecera(interno, "From"), _cabecera(interno, "Subject")
+    try:
+        crudo = interno.as_bytes()
+    except Exception:  # noqa: BLE001 - headers policy.default cannot fold again: keep them as they came
+        crudo = interno.as_string(policy=policy.compat32).encode("utf-8", "replace")
+    try:
+        texto = cuerpo_de(interno)
+    except Exception:  # noqa: BLE001
+        texto = ""
+    adjuntos_internos, anidados = [], []
+    for sub in interno.iter_attachments():
+        if sub.get_content_type() == "message/rfc822":
+            anidados.extend(reenviados(sub, nivel + 1, sola=True))
+        elif sub.get_content_maintype() != "multipart":
+            adjuntos_internos.append(sub)
+    return [Reenviado(_nombre_eml(parte, asunto), crudo, de, asunto, texto, adjuntos_internos), *anidados]
+
+
+def reenviados(msg: EmailMessage, nivel: int = 0, *, sola: bool = False) -> list[Reenviado]:
+    """The messages forwarded as attachments in ``msg`` (nested ones after their parent). A part
+    that cannot be read gives what could be read; this never raises."""
+    if nivel >= MAX_ANIDADOS:
+        return []
+    try:
+        partes = [msg] if sola else [p for p in msg.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    except Exception:  # noqa: BLE001
+        return []
+    salida: list[Reenviado] = []
+    for parte in partes:
+        try:
+            salida.extend(_reenviado(parte, nivel))
+        except Exception as exc:  # noqa: BLE001 - a malformed inner part: the outer message still counts
+            log.warning("Unreadable forwarded message: %s", exc)
+            salida.append(Reenviado(_nombre_eml(parte, ""), b"", "", "", "", []))
+    return salida
+
+
+def texto_reenviados(lista: list[Reenviado]) -> str:
+    """The forwarded messages' text, each under a line saying whose it is (installation language)."""
+    bloques = []
+    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE") or "es"):
+        for r in lista:
+            titulo = traducir("Forwarded message from %(de)s, subject: %(asunto)s", de=r.de or "?",
+                              asunto=r.asunto or "—")
+            texto = r.texto or traducir("(the forwarded message could not be read)")
+            bloques.append(f"---------- {titulo} ----------\n{texto}")
+    return "\n\n".join(bloques)
+
+
 # --- loop protection -----------------------------------------------------------------------
 
 def motivo_automatico(msg: EmailMessage, remitente: str) -> Optional[str]:
@@ -213,11 +285,7 @@ def motivo_automatico(msg: EmailMessage, remitente: str) -> Optional[str]:
 
 
 def _remitente_propio() -> str:
-    try:  # Configuración > Email's effective settings (ajustes_email.py after the settings refactor)
-        from ajustes_email import ajustes
-    except ImportError:
-        from email_manager import ajustes
-    return ajustes().remitente_email or ""
+    return ajustes_email.ajustes().remitente_email or ""
 
 
 # --- who and what ----------------------------------------------------------------------------
@@ -300,18 +368,31 @@ def mensaje_de_cliente(ticket: Ticket, cliente: Cliente, cuerpo: str) -> Mensaje
     return mensaje
 
 
+def _archivos(msg: EmailMessage, lista: list[Reenviado]):
+    """(name, bytes) of every attachment: the message's own, then each forwarded .eml and its own."""
+    def de_partes(partes):
+        for parte in partes:
+            if parte.get_content_maintype() == "multipart" or parte.get_content_type() == "message/rfc822":
+                continue
+            try:
+                yield parte.get_filename() or "adjunto", parte.get_payload(decode=True) or b""
+            except Exception:  # noqa: BLE001 - a broken part is skipped, the rest is kept
+                log.warning("Unreadable attachment skipped")
+
+    yield from de_partes(msg.iter_attachments())
+    for r in lista:
+        yield r.nombre, r.crudo
+        yield from de_partes(r.adjuntos)
+
+
 def _guardar_adjuntos(msg: EmailMessage, com: Comunicacion, ticket: Optional[Ticket],
-                      mensaje: Optional[Mensaje], usuario: Optional[Usuario]) -> None:
+                      mensaje: Optional[Mensaje], usuario: Optional[Usuario], lista: list[Reenviado]) -> None:
     guardados, rechazados = [], []
     limite = int(current_app.config.get("UPLOAD_MAX_FILES", 5))
-    for parte in msg.iter_attachments():
-        if parte.get_content_maintype() == "multipart" or parte.get_content_type() == "message/rfc822":
-            continue
-        nombre = parte.get_filename() or "adjunto"
+    for nombre, datos in _archivos(msg, lista):
         if len(guardados) >= limite:
             rechazados.append(f"{nombre}: more than {limite} files")
             continue
-        datos = parte.get_payload(decode=True) or b""
         try:
             a = adjuntos.guardar(datos, nombre, ticket_id=ticket.id if ticket else None,
                                  mensaje_id=mensaje.id if mensaje else None, comunicacion_id=com.id,
@@ -345,7 +426,8 @@ def _fallido(raw: bytes, motivo: str, id_externo: Optional[str] = None) -> Resul
 
 def ingerir(raw: bytes) -> Resultado:
     """Store one raw message and act on it. Flushes; the caller commits."""
-    limite = int(current_app.config["INBOUND_MAX_BYTES"])
+    entrada = ajustes_email.ajustes_entrada()
+    limite = entrada.max_bytes
     if not raw.strip():
         return _fallido(raw, "empty message")
     if len(raw) > limite:
@@ -375,11 +457,18 @@ def ingerir(raw: bytes) -> Resultado:
         return _fallido(raw, f"unreadable message: {type(exc).__name__}: {exc}")
 
     texto = _txt(texto)
+    cuerpo = recortar(texto)
+    lista = reenviados(msg)
+    if lista:  # the reply's own text is trimmed; what was forwarded is shown whole, after it
+        bloque = _txt(texto_reenviados(lista))
+        cuerpo, texto = f"{cuerpo}\n\n{bloque}".strip(), f"{texto}\n\n{bloque}".strip()
+    datos = {"nombre": nombre} if nombre else {}
+    if lista:
+        datos["reenviados"] = [{"de": _txt(r.de), "asunto": _txt(r.asunto)} for r in lista]
     com = Comunicacion(canal="email", direccion="entrante", id_externo=_txt(clave), de=_txt(remitente[:320]),
-                       para=_txt(para), asunto=_txt(asunto[:400]), tipo="text", cuerpo=recortar(texto),
+                       para=_txt(para), asunto=_txt(asunto[:400]), tipo="text", cuerpo=cuerpo,
                        original=_txt(raw.decode("utf-8", "replace")),
-                       estado="recibido", es_bot=False, fecha=utcnow(),
-                       datos={"nombre": nombre} if nombre else None)
+                       estado="recibido", es_bot=False, fecha=utcnow(), datos=datos or None)
     db.session.add(com)
     db.session.flush()
 
@@ -399,16 +488,16 @@ def ingerir(raw: bytes) -> Resultado:
             com.estado, com.error = "rechazado", f"sender may not reply to this ticket (found by {via})"
             db.session.flush()
             return Resultado("rechazado", com, None, com.error)
-        return _responder(msg, com, ticket, usuario, cliente)
+        return _responder(msg, com, ticket, usuario, cliente, lista)
 
     if ticket is not None and not puede_responder(ticket, usuario, cliente):
         com.estado, com.error = "rechazado", f"sender may not reply to this ticket (found by {via})"
         db.session.flush()
         return Resultado("rechazado", com, None, com.error)
-    return _nuevo_ticket(msg, com, asunto, texto, nombre, remitente, usuario, cliente)
+    return _nuevo_ticket(msg, com, asunto, texto, nombre, remitente, usuario, cliente, entrada.desconocidos, lista)
 
 
-def _responder(msg, com, ticket, usuario, cliente) -> Resultado:
+def _responder(msg, com, ticket, usuario, cliente, lista: list[Reenviado]) -> Resultado:
     cuerpo = com.cuerpo or "(empty message)"
     if usuario is not None:
         if ticket.estado == "resuelto" and tickets.is_requester(ticket, usuario):
@@ -421,15 +510,16 @@ def _responder(msg, com, ticket, usuario, cliente) -> Resultado:
     com.autor_id = usuario.id if usuario is not None and usuario.es_staff else None
     com.estado = "procesado"
     com.datos = {**(com.datos or {}), "mensaje_id": mensaje.id}
-    _guardar_adjuntos(msg, com, ticket, mensaje, usuario)
+    _guardar_adjuntos(msg, com, ticket, mensaje, usuario, lista)
     db.session.flush()
     return Resultado("respuesta", com, ticket)
 
 
-def _nuevo_ticket(msg, com, asunto, texto, nombre, remitente, usuario, cliente) -> Resultado:
+def _nuevo_ticket(msg, com, asunto, texto, nombre, remitente, usuario, cliente, desconocidos: str,
+                  lista: list[Reenviado]) -> Resultado:
     if usuario is None and cliente is None:
-        if current_app.config["INBOUND_UNKNOWN_SENDER"] != "crear":
-            com.estado, com.error = "ignorado", "unknown sender (INBOUND_UNKNOWN_SENDER=ignorar)"
+        if desconocidos != "crear":
+            com.estado, com.error = "ignorado", f"unknown sender (policy: {desconocidos})"
             db.session.flush()
             return Resultado("ignorado", com, None, com.error)
         cliente = Cliente(nombre=(nombre or remitente.partition("@")[0] or remitente)[:120], email=remitente)
@@ -445,7 +535,7 @@ def _nuevo_ticket(msg, com, asunto, texto, nombre, remitente, usuario, cliente) 
     conv = _conversacion(remitente, ticket, ticket.cliente_id, nombre)
     com.ticket_id, com.cliente_id, com.conversacion_id = ticket.id, ticket.cliente_id, conv.id
     com.estado = "procesado"
-    _guardar_adjuntos(msg, com, ticket, None, usuario)
+    _guardar_adjuntos(msg, com, ticket, None, usuario, lista)
     db.session.flush()
     return Resultado("creado", com, ticket)
 
@@ -473,26 +563,62 @@ def ingerir_y_confirmar(raw: bytes) -> Resultado:
 
 # --- IMAP ----------------------------------------------------------------------------------------
 
-def ajustes_imap() -> dict:
-    c = current_app.config
-    return {"host": c["IMAP_HOST"], "port": int(c["IMAP_PORT"]), "ssl": bool(c["IMAP_SSL"]), "user": c["IMAP_USER"],
-            "password": c["IMAP_PASSWORD"], "folder": c["IMAP_FOLDER"] or "INBOX"}
+def _carpeta(nombre: str) -> str:
+    """A folder name as an IMAP quoted string (names with spaces are common: "Soporte entrante")."""
+    return '"' + nombre.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _cerrar(conexion: imaplib.IMAP4) -> None:
+    try:
+        conexion.logout()
+    except Exception:  # noqa: BLE001 - the connection is gone already
+        pass
+
+
+def conectar_imap(cfg: ajustes_email.AjustesEntrada, timeout: float) -> tuple[imaplib.IMAP4, int]:
+    """Log in and open the folder with the effective settings (Configuración > Email over IMAP_*).
+    Returns the connection (the caller logs out) and how many messages the folder holds.
+    Raises a DomainError (502 imap_error) with the server's words when it cannot."""
+    if not cfg.servidor:
+        raise DomainError("No IMAP server is set: fill in Configuración > Email.", status=409, code="imap_not_configured")
+    clase = imaplib.IMAP4_SSL if cfg.ssl else imaplib.IMAP4
+    try:
+        conexion = clase(cfg.servidor, cfg.puerto, timeout=timeout)
+    except (OSError, imaplib.IMAP4.error) as exc:
+        raise DomainError("The IMAP server cannot be reached: %(error)s", status=502, code="imap_error",
+                          error=f"{type(exc).__name__}: {exc}") from exc
+    try:
+        conexion.login(cfg.usuario or "", cfg.password or "")
+        tipo, datos = conexion.select(_carpeta(cfg.carpeta))
+    except (OSError, imaplib.IMAP4.error) as exc:
+        _cerrar(conexion)
+        raise DomainError("The IMAP server refused the login: %(error)s", status=502, code="imap_error",
+                          error=f"{type(exc).__name__}: {exc}") from exc
+    if tipo != "OK":
+        _cerrar(conexion)
+        raise DomainError("The IMAP folder %(carpeta)s cannot be opened.", status=502, code="imap_error",
+                          carpeta=cfg.carpeta)
+    try:
+        mensajes = int((datos or [b"0"])[0] or 0)
+    except ValueError:
+        mensajes = 0
+    return conexion, mensajes
+
+
+def probar_imap() -> dict:
+    """Configuración > Email's "test IMAP connection": log in, open the folder, log out."""
+    cfg = ajustes_email.ajustes_entrada()
+    conexion, mensajes = conectar_imap(cfg, min(float(current_app.config["MAIL_TIMEOUT"]), 15.0))
+    _cerrar(conexion)
+    return {"servidor": cfg.servidor, "carpeta": cfg.carpeta, "mensajes": mensajes}
 
 
 def buscar_imap() -> dict[str, int]:
     """One pass over the mailbox's unseen messages: ingest each, mark it \\Seen once stored or
     ignored (a transient error leaves it unseen for the next pass). Returns counts."""
-    cfg = ajustes_imap()
-    if not cfg["host"]:
-        raise click.ClickException("IMAP_HOST is not set.")
-    clase = imaplib.IMAP4_SSL if cfg["ssl"] else imaplib.IMAP4
+    conexion, _ = conectar_imap(ajustes_email.ajustes_entrada(), float(current_app.config["MAIL_TIMEOUT"]))
     cuenta: dict[str, int] = {}
-    conexion = clase(cfg["host"], cfg["port"], timeout=float(current_app.config["MAIL_TIMEOUT"]))
     try:
-        conexion.login(cfg["user"] or "", cfg["password"] or "")
-        tipo, _ = conexion.select(cfg["folder"])
-        if tipo != "OK":
-            raise click.ClickException(f"IMAP folder {cfg['folder']!r} cannot be opened.")
         _, datos = conexion.uid("SEARCH", None, "UNSEEN")
         for uid in (datos[0] or b"").split():
             _, partes = conexion.uid("FETCH", uid, "(BODY.PEEK[])")
@@ -508,10 +634,7 @@ def buscar_imap() -> dict[str, int]:
             conexion.uid("STORE", uid, "+FLAGS", "(\\Seen)")
             cuenta[resultado.estado] = cuenta.get(resultado.estado, 0) + 1
     finally:
-        try:
-            conexion.logout()
-        except Exception:  # noqa: BLE001
-            pass
+        _cerrar(conexion)
     return cuenta
 
 
@@ -536,17 +659,18 @@ def ingest_email_command() -> None:
 @click.option("--loop", "en_bucle", is_flag=True, help="Keep polling until stopped.")
 @click.option("--interval", default=60.0, show_default=True, help="Seconds between polls with --loop.")
 def fetch_email_command(en_bucle: bool, interval: float) -> None:
-    """Poll the IMAP mailbox (IMAP_* settings) once, or with --loop."""
+    """Poll the IMAP mailbox (Configuración > Email over IMAP_*) once, or with --loop."""
     while True:
         try:
             cuenta = buscar_imap()
             click.echo(", ".join(f"{k}: {v}" for k, v in sorted(cuenta.items())) or "no new messages")
-        except (OSError, imaplib.IMAP4.error) as exc:
+        except (OSError, imaplib.IMAP4.error, DomainError) as exc:
             if not en_bucle:
                 raise click.ClickException(f"IMAP error: {exc}") from exc
             log.warning("IMAP poll failed: %s", exc)
         if not en_bucle:
             return
+        db.session.remove()  # no transaction held while sleeping; the next poll reads the settings again
         time.sleep(interval)
 
 

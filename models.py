@@ -461,6 +461,16 @@ class ConfiguracionEmail(db.Model):
     remitente_nombre: Mapped[Optional[str]] = mapped_column(String(120))
     remitente_email: Mapped[Optional[str]] = mapped_column(String(254))
     contactos_notificacion: Mapped[Optional[str]] = mapped_column(Text)
+    # Email in (correo_entrante.py): the IMAP mailbox `flask fetch-email` polls (over IMAP_*), the
+    # unknown-sender policy (over INBOUND_UNKNOWN_SENDER) and the size limit (over INBOUND_MAX_BYTES).
+    imap_servidor: Mapped[Optional[str]] = mapped_column(String(255))
+    imap_puerto: Mapped[Optional[int]] = mapped_column(Integer)
+    imap_ssl: Mapped[Optional[bool]] = mapped_column(Boolean)
+    imap_usuario: Mapped[Optional[str]] = mapped_column(String(255))
+    imap_password: Mapped[Optional[str]] = mapped_column(EncryptedText(1024))  # write-only, like ``password``
+    imap_carpeta: Mapped[Optional[str]] = mapped_column(String(255))
+    entrante_desconocidos: Mapped[Optional[str]] = mapped_column(String(10))  # crear | ignorar
+    entrante_max_mb: Mapped[Optional[int]] = mapped_column(Integer)
     fecha_actualizacion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     actualizado_por_id: Mapped[Optional[int]] = mapped_column(ForeignKey("usuarios.id"))
 

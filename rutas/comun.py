@@ -7,8 +7,10 @@ from urllib.parse import urlsplit
 
 from flask import (
     current_app,
+    flash,
     g,
     jsonify,
+    redirect,
     render_template,
     request,
     url_for,
@@ -158,6 +160,22 @@ def form_submit(form, action):
             form.form_errors.append(exc.mensaje())
         return None
     return True if result is None else result
+
+
+def guardar_ajustes(guardar, volver: str, guardado: str):
+    """The POST of a Configuración page (Email, WhatsApp): ``guardar()`` validates, changes the
+    settings row and audits (it flushes and returns the changed fields); commit, flash ``guardado``
+    (or "Nothing changed.") and go back to the page ``volver``. Returns ``(redirect, {})``; when
+    the change is refused, rolls back and returns ``(None, errors)``: the translated message of
+    each field (or ``__all__``), for the page to show the form again with a 422."""
+    try:
+        campos = guardar()
+        db.session.commit()
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return None, {k: traducir(v) for k, v in exc.fields.items()} or {"__all__": exc.mensaje()}
+    flash(guardado if campos else _("Nothing changed."), "success")
+    return redirect(url_for(volver)), {}
 
 
 def form_status(form_or_forms) -> int:

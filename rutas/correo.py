@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-from flask import (
-    flash,
-    jsonify,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 import ajustes_email
+import correo_entrante
 import envio_email
 import openapi
 import outbox
-from auth import (
-    role_required,
-)
-from errors import ValidationFailed, traducir
+from auth import role_required
 from models import CANALES_SALIDA, ESTADOS_SALIDA, db
 from rutas import route
-from rutas.comun import (
-    al_fallar_volver_a,
-    json_body,
-    paginar,
-)
+from rutas.comun import al_fallar_volver_a, guardar_ajustes, json_body, paginar
 from schemas import (
     EnvioOut,
     FiltroEnvios,
@@ -37,24 +24,20 @@ from schemas import (
 )
 
 # --- email: configuration and outbox ---------------------------------------------------
-# Configuración > Email (settings stored in the database over .env, audited) and the outbox
+# Configuración > Email (settings stored in the database over .env, audited; SMTP out, IMAP in) and the outbox
 # the admin watches: failed emails with their error and a "reintentar" button.
 
 @route("/admin/configuracion/email", methods=["GET", "POST"])
 @role_required("admin")
 def admin_config_email():
-    """Configuración > Email: SMTP, sender, notification contacts; the password is write-only."""
+    """Configuración > Email: SMTP, sender, notification contacts, email in (IMAP); the passwords are write-only."""
     errores = {}
     if request.method == "POST":
-        try:
-            data = parse(ajustes_email.ConfiguracionEmailUpdate, ajustes_email.datos_de_formulario(request.form))
-            campos = ajustes_email.actualizar_configuracion(data, current_user)
-            db.session.commit()
-            flash(_("Email settings saved.") if campos else _("Nothing changed."), "success")
-            return redirect(url_for("admin_config_email"))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errores = {k: traducir(v) for k, v in exc.fields.items()} or {"__all__": exc.mensaje()}
+        hecho, errores = guardar_ajustes(lambda: ajustes_email.actualizar_configuracion(
+            parse(ajustes_email.ConfiguracionEmailUpdate, ajustes_email.datos_de_formulario(request.form)), current_user),
+            "admin_config_email", _("Email settings saved."))
+        if hecho is not None:
+            return hecho
     return render_template("admin_config_email.html", cfg=ajustes_email.configuracion_dict(), errores=errores,
                            enviado=request.form if errores else None, auditoria=ajustes_email.auditoria(),
                            contadores=outbox.contadores("email")), 422 if errores else 200
@@ -68,6 +51,16 @@ def admin_config_email_prueba():
     data = parse(ajustes_email.CorreoPrueba, {"destinatario": request.form.get("destinatario") or None})
     destino = envio_email.enviar_prueba(data.destinatario, current_user)
     flash(_("Test email sent to %(email)s.", email=destino), "success")
+    return redirect(url_for("admin_config_email"))
+
+
+@route("/admin/configuracion/email/imap/prueba", methods=["POST"])
+@role_required("admin")
+def admin_config_email_imap_prueba():
+    """Log in to the IMAP mailbox with the saved settings and say whether it worked."""
+    al_fallar_volver_a(url_for("admin_config_email"))
+    r = correo_entrante.probar_imap()
+    flash(_("IMAP connection works: folder %(carpeta)s on %(servidor)s holds %(mensajes)s messages.", **r), "success")
     return redirect(url_for("admin_config_email"))
 
 
@@ -93,8 +86,9 @@ def admin_correo_reintentar(correo_id: int):
 
 
 @route("/api/configuracion/email", doc=openapi.op(
-    "Configuración > Email: effective SMTP settings, sender and notification contacts (database over .env); "
-    "the password is never returned, only password_configurada", "admin", schema={"type": "object"}, tag="email"))
+    "Configuración > Email: effective SMTP settings, sender, notification contacts and email in (IMAP mailbox, "
+    "unknown senders, size limit), database over .env; the passwords are never returned, only "
+    "password_configurada and imap_password_configurado", "admin", schema={"type": "object"}, tag="email"))
 @role_required("admin")
 def api_config_email():
     """Effective email settings (database over .env); the password is never returned."""
@@ -103,7 +97,8 @@ def api_config_email():
 
 
 @route("/api/configuracion/email", methods=["PUT"], endpoint="api_config_email_put", doc=openapi.op(
-    "Change email settings (fields left out stay; null goes back to .env; password is write-only). "
+    "Change email settings (fields left out stay; null goes back to .env; password and imap_password are "
+    "write-only). "
     "Each contact is validated (422). Every change is audited", "admin", ajustes_email.ConfiguracionEmailUpdate,
     schema={"type": "object"}, tag="email"))
 @role_required("admin")
@@ -123,6 +118,16 @@ def api_config_email_prueba():
     """Send a test email now (502 with the SMTP error when it cannot)."""
     data = parse(ajustes_email.CorreoPrueba, request.get_json(silent=True) or {})
     return jsonify({"enviado": True, "destinatario": envio_email.enviar_prueba(data.destinatario, current_user)})
+
+
+@route("/api/configuracion/email/imap/prueba", methods=["POST"], doc=openapi.op(
+    "Log in to the IMAP mailbox with the effective settings and open the folder (502 imap_error with the "
+    "server's words when it cannot, 409 imap_not_configured without a server)", "admin",
+    schema={"type": "object"}, tag="email"))
+@role_required("admin")
+def api_config_email_imap_prueba():
+    """Test the IMAP login now: the server, the folder and how many messages it holds."""
+    return jsonify({"conectado": True, **correo_entrante.probar_imap()})
 
 
 @route("/api/correos", doc=openapi.op(

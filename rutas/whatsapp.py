@@ -20,10 +20,10 @@ import openapi
 import tickets
 import whatsapp
 from auth import csrf_exempt, role_required
-from errors import DomainError, NotFound, ValidationFailed
+from errors import DomainError, NotFound
 from models import ESTADOS_CONVERSACION, Cliente, Ticket, db
 from rutas import route
-from rutas.comun import al_fallar_volver_a, paginar
+from rutas.comun import al_fallar_volver_a, guardar_ajustes, paginar
 from schemas import Salida, page_dict, parse_query
 
 log = logging.getLogger(__name__)
@@ -337,14 +337,10 @@ def admin_config_whatsapp():
     """Settings (secrets write-only, encrypted at rest) and the bot's keyword rules."""
     errores = {}
     if request.method == "POST":
-        try:
-            campos = whatsapp.guardar_configuracion(request.form, current_user)
-            db.session.commit()
-            flash(_("WhatsApp settings saved.") if campos else _("Nothing changed."), "success")
-            return redirect(url_for("admin_config_whatsapp"))
-        except ValidationFailed as exc:
-            db.session.rollback()
-            errores = exc.fields or {"__all__": exc.message}
+        hecho, errores = guardar_ajustes(lambda: whatsapp.guardar_configuracion(request.form, current_user),
+                                         "admin_config_whatsapp", _("WhatsApp settings saved."))
+        if hecho is not None:
+            return hecho
     return render_template("whatsapp_config.html", cfg=whatsapp.configuracion_dict(), errores=errores,
                            reglas=whatsapp.reglas()), 422 if errores else 200
 

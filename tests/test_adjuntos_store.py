@@ -45,3 +45,12 @@ def test_refused_files_are_422_and_store_nothing(store, datos, code):
 
 def test_plain_text_is_accepted_as_text(store):
     assert adjuntos.guardar("registro de errores: impresión".encode(), "log.txt").tipo_mime == "text/plain"
+
+
+def test_an_email_is_sniffed_as_message_rfc822_even_with_latin1_bytes(store):
+    eml = (b"From: Pedro <pedro@proveedor.test>\r\nSubject: Factura\r\n  vencida\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=ISO-8859-1\r\n\r\nGracias, se\xf1ora.\r\n")
+    assert adjuntos.guardar(eml, "reenviado.eml").tipo_mime == "message/rfc822"
+    # text that merely starts like a header is still text, and a header block without From is not an email
+    assert adjuntos.guardar(b"Nota: la impresora falla\n\nmas texto", "nota.txt").tipo_mime == "text/plain"
+    assert adjuntos.guardar(b"Subject: x\nTo: y\n\nz", "a.txt").tipo_mime == "text/plain"

@@ -19,11 +19,16 @@ dovecot, imap = imap_fixture.dovecot, imap_fixture.imap  # the real IMAP server 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pipe(raw: bytes, database_url: str, **env) -> subprocess.CompletedProcess:
+def flask_cli(comando: list[str], database_url: str, raw: bytes = b"", **env) -> subprocess.CompletedProcess:
+    """``flask <comando>`` in a subprocess against the test database, as cron or an MTA runs it."""
     entorno = {**os.environ, "FLASK_APP": "app", "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
                "OUTBOX_THREAD": "0", **env}
-    return subprocess.run([sys.executable, "-m", "flask", "ingest-email"], input=raw, cwd=ROOT, env=entorno,
+    return subprocess.run([sys.executable, "-m", "flask", *comando], input=raw, cwd=ROOT, env=entorno,
                           capture_output=True, timeout=120)
+
+
+def pipe(raw: bytes, database_url: str, **env) -> subprocess.CompletedProcess:
+    return flask_cli(["ingest-email"], database_url, raw, **env)
 
 
 def test_pipe_command_stores_once_and_exits_zero(app, database_url, make_user, make_ticket):
