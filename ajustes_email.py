@@ -16,7 +16,7 @@ from flask import current_app
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import select
 
-from errors import N_, ValidationFailed
+from errors import N_, ErrorCampo, ValidationFailed
 from models import CambioConfiguracion, ConfiguracionEmail, Usuario, db, utcnow
 
 SECRETOS = ("password", "imap_password")
@@ -157,13 +157,13 @@ class ConfiguracionEmailUpdate(BaseModel):
             except email_validator.EmailNotValidError:
                 malos.append(direccion)
         if malos:
-            raise ValueError(f"Not valid email addresses: {', '.join(malos)}")
+            raise ErrorCampo("Not valid email addresses: %(direcciones)s", direcciones=", ".join(malos))
         return ", ".join(dict.fromkeys(validos))
 
     @model_validator(mode="after")
     def _tls_o_ssl(self):
         if self.usar_tls and self.usar_ssl:
-            raise ValueError("Choose STARTTLS or SSL, not both.")
+            raise ErrorCampo("Choose STARTTLS or SSL, not both.")
         return self
 
 

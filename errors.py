@@ -24,6 +24,15 @@ def traducir(message: str, **params) -> str:
     return message % params if params else message
 
 
+class ErrorCampo(ValueError):
+    """A field validator's refusal: a msgid and its values, translated when the 422 is built
+    (``schemas.mensaje_de_campo``). ``str()`` is the English sentence."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message % params if params else message)
+        self.msgid, self.params = message, params
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
     """THE JSON error body of every response: ``{"error": {"code", "message", "fields"?}}``.
     ``message`` and each field message are translated here."""

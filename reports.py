@@ -37,7 +37,7 @@ from sqlalchemy import DateTime, and_, case, func, literal_column, select, type_
 from sqlalchemy.orm import aliased
 
 import tickets
-from errors import Forbidden
+from errors import ErrorCampo, Forbidden
 from models import (
     ESTADOS,
     ESTADOS_ABIERTOS,
@@ -444,7 +444,7 @@ class Periodo(BaseModel):
     @model_validator(mode="after")
     def _ordenado(self):
         if self.desde and self.hasta and self.desde > self.hasta:
-            raise ValueError("desde must not be after hasta")
+            raise ErrorCampo("desde must not be after hasta")
         return self
 
 

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from errors import ValidationFailed
+from errors import N_, ErrorCampo, ValidationFailed, traducir
 from models import CANALES_SALIDA, ESTADOS, ESTADOS_SALIDA, PRIORIDADES
 
 # Small offices run intranet mail domains (``empresa.local``) and tests use ``.test``;
@@ -53,7 +53,7 @@ LinkId = DbId
 def _no_nul(value):
     """PostgreSQL refuses NUL in text (SQLite stores it): refuse it everywhere, as a 422."""
     if isinstance(value, str) and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        raise ErrorCampo("Must not contain NUL characters.")
     if isinstance(value, list):
         for item in value:
             _no_nul(item)
@@ -187,7 +187,7 @@ class TicketFilters(BaseModel):
     @classmethod
     def _orden_conocido(cls, value: str) -> str:
         if value.lstrip("-") not in ORDENABLES:
-            raise ValueError(f"orden must be one of {', '.join(ORDENABLES)} (prefix - for descending)")
+            raise ErrorCampo("orden must be one of %(opciones)s (prefix - for descending)", opciones=", ".join(ORDENABLES))
         return value
 
     @field_validator("per_page")
@@ -220,8 +220,64 @@ def parse(model: type[B], data) -> B:
         fields = {}
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "body"
-            fields.setdefault(name, err["msg"])
+            fields.setdefault(name, mensaje_de_campo(err))
         raise ValidationFailed("Some fields are not valid.", fields=fields) from None
+
+
+# pydantic's error types → msgids of the catalogs, so a field's message is in the reader's language
+# (pydantic only speaks English). ctx values fill the placeholders; unknown types get the generic one.
+MENSAJES_CAMPO = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not accepted here."),
+    "string_too_short": N_("Too short: at least %(min_length)s characters."),
+    "string_too_long": N_("Too long: at most %(max_length)s characters."),
+    "too_short": N_("Too few items: at least %(min_length)s."),
+    "too_long": N_("Too many items: at most %(max_length)s."),
+    "greater_than_equal": N_("Must be at least %(ge)s."),
+    "greater_than": N_("Must be greater than %(gt)s."),
+    "less_than_equal": N_("Must be at most %(le)s."),
+    "less_than": N_("Must be less than %(lt)s."),
+    "literal_error": N_("Must be one of: %(expected)s."),
+    "enum": N_("Must be one of: %(expected)s."),
+    "int_parsing": N_("Must be a whole number."),
+    "int_type": N_("Must be a whole number."),
+    "int_from_float": N_("Must be a whole number."),
+    "float_parsing": N_("Must be a number."),
+    "float_type": N_("Must be a number."),
+    "bool_parsing": N_("Must be true or false."),
+    "bool_type": N_("Must be true or false."),
+    "string_type": N_("Must be text."),
+    "list_type": N_("Must be a list."),
+    "dict_type": N_("Must be an object."),
+    "model_type": N_("Must be an object."),
+    "date_parsing": N_("Must be a date (YYYY-MM-DD)."),
+    "date_from_datetime_parsing": N_("Must be a date (YYYY-MM-DD)."),
+    "date_type": N_("Must be a date (YYYY-MM-DD)."),
+    "datetime_parsing": N_("Must be a date and time (ISO 8601)."),
+    "datetime_from_date_parsing": N_("Must be a date and time (ISO 8601)."),
+    "datetime_type": N_("Must be a date and time (ISO 8601)."),
+    "url_parsing": N_("Must be a URL."),
+    "url_scheme": N_("Must be a URL."),
+    "string_pattern_mismatch": N_("Not a valid value."),
+}
+
+
+def mensaje_de_campo(err: dict) -> str:
+    """One pydantic error as a translated sentence. Our own validators raise ValueError(msgid),
+    translated as such; EmailStr's value_error carries email-validator's English reason."""
+    tipo, ctx = err["type"], err.get("ctx") or {}
+    if tipo == "value_error":
+        if "reason" in ctx:
+            return traducir("Not a valid email address.")
+        causa = ctx.get("error")
+        if isinstance(causa, ErrorCampo):
+            return traducir(causa.msgid, **causa.params)
+        return traducir("Not a valid value.")
+    try:
+        return traducir(MENSAJES_CAMPO.get(tipo, N_("Not a valid value.")),
+                        **{k: v for k, v in ctx.items() if isinstance(v, (str, int, float))})
+    except (KeyError, TypeError, ValueError):  # a placeholder pydantic did not fill
+        return traducir("Not a valid value.")
 
 
 def parse_query(model: type[B], args) -> B:

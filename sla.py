@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from sqlalchemy import and_, or_, select
 
+from errors import ErrorCampo
 from models import (
     ESTADOS_ABIERTOS,
     PRIORIDADES,
@@ -52,7 +53,7 @@ def _hora(texto: str) -> timedelta:
     hh, mm = texto.split(":")
     valor = timedelta(hours=int(hh), minutes=int(mm))
     if not timedelta(0) <= valor <= timedelta(hours=24):
-        raise ValueError(f"Not a time of day: {texto!r}")
+        raise ErrorCampo("Not a time of day: %(texto)s", texto=repr(texto))
     return valor
 
 

@@ -96,3 +96,21 @@ def test_domain_errors_are_translated_for_the_reader(make_user, make_ticket, api
         err = r.get_json()["error"]
         assert r.status_code == 409 and err["code"] == "invalid_transition"
         assert err["message"].startswith(esperado) and "cerrado" in err["message"]
+
+
+def test_field_messages_of_a_422_are_in_the_readers_language(make_user, api, login):
+    """pydantic speaks English; each field's message goes through the catalogs like the error's."""
+    body = {"titulo": "Impresora", "categoria": "General", "prioridad": "urgentisima"}
+    es = api(make_user(idioma="es")).post("/api/tickets", json=body).get_json()["error"]
+    en = api(make_user(idioma="en")).post("/api/tickets", json=body).get_json()["error"]
+    assert es["message"] == "Algunos campos no son válidos." and en["message"] == "Some fields are not valid."
+    assert es["fields"]["prioridad"].startswith("Debe ser uno de:") and "'critica'" in es["fields"]["prioridad"]
+    assert en["fields"]["prioridad"].startswith("Must be one of:")
+    assert es["fields"]["descripcion"] == "Este campo es obligatorio."
+    assert en["fields"]["descripcion"] == "This field is required."
+    # a validator of ours (ErrorCampo) keeps its values inside the translated sentence
+    admin = make_user("admin", idioma="es")
+    r = api(admin).put("/api/configuracion/email", json={"contactos_notificacion": "no-es-correo, a@b.es"})
+    assert r.status_code == 422
+    assert r.get_json()["error"]["fields"]["contactos_notificacion"] == \
+        "Direcciones de correo no válidas: no-es-correo"
