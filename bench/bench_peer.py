@@ -234,6 +234,7 @@ def main() -> int:
     args = parser.parse_args()
 
     venv = peer_venv()
+    load_before = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="mesa-bench-peer-"))
     try:
         print(f"Seeding {args.tickets:,} tickets into each side (SQLite in {tmp}) ...", flush=True)
@@ -259,7 +260,8 @@ def main() -> int:
     table += [f"| {label} | {m:.1f} | {p:.1f} | {p / m:.1f}× |" for label, m, p in rows]
     header = (f"Mesa vs django-helpdesk 2.6.1 · {args.tickets:,} tickets each · SQLite · gunicorn {args.workers} "
               f"sync workers each · medians of {args.requests} interleaved requests · {os.cpu_count()} CPUs · "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · load average {load_before:.1f} before, "
+              f"{os.getloadavg()[0]:.1f} after")
     text = header + "\n\n" + "\n".join(table) + "\n"
     print("\n" + text)
     out = ROOT / "bench" / "results"
