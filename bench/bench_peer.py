@@ -1,6 +1,7 @@
 """make bench-peer: Mesa next to django-helpdesk 2.6.1 on the same data, one run, ratios printed.
 
     .venv/bin/python bench/bench_peer.py [--tickets 10000] [--workers 2] [--requests 30] [--creates 100]
+                                         [--peer-sqlite mesa|django]
 
 The peer is installed from the package index into its own virtualenv, cached in
 bench/.peer-venv (gitignored; rebuilt when the pins below change, delete it to start over).
@@ -71,9 +72,7 @@ TEMPLATES = [{
         "django.contrib.messages.context_processors.messages"]},
 }]
 WSGI_APPLICATION = "peerproj.wsgi.application"
-# The same SQLite pragmas Mesa's models.py sets, so that the journal mode is not what is compared.
-DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE / "peer.db", "OPTIONS": {
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;"}}}
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE / "peer.db", "OPTIONS": SQLITE_OPTIONS}}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -150,12 +149,19 @@ def peer_venv() -> Path:
     return PEER_VENV
 
 
-def peer_project(venv: Path, where: Path, n_tickets: int) -> tuple[dict, int]:
+# --peer-sqlite mesa (default): the pragmas Mesa's models.py sets, so that the journal mode is not
+# what is compared; django: SQLite's defaults, which Django leaves alone (rollback journal, synchronous=FULL).
+PEER_SQLITE = {"mesa": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                        "PRAGMA busy_timeout=30000;"},
+               "django": {}}
+
+
+def peer_project(venv: Path, where: Path, n_tickets: int, sqlite: str) -> tuple[dict, int]:
     """Write, migrate, collect static and seed the peer's project in ``where``: (server env, queue id)."""
     pkg = where / "peerproj"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "settings.py").write_text(SETTINGS)
+    (pkg / "settings.py").write_text(f"SQLITE_OPTIONS = {PEER_SQLITE[sqlite]!r}\n" + SETTINGS)
     (pkg / "urls.py").write_text(URLS)
     (pkg / "wsgi.py").write_text(WSGI)
     (where / "seed.py").write_text(SEED)
@@ -231,6 +237,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=30, help="interleaved requests per side and measurement")
     parser.add_argument("--creates", type=int, default=100, help="API creates per side (one client)")
+    parser.add_argument("--peer-sqlite", choices=sorted(PEER_SQLITE), default="mesa",
+                        help="the peer's SQLite pragmas: Mesa's (WAL, synchronous=NORMAL) or Django's defaults")
     args = parser.parse_args()
 
     venv = peer_venv()
@@ -239,7 +247,7 @@ def main() -> int:
     try:
         print(f"Seeding {args.tickets:,} tickets into each side (SQLite in {tmp}) ...", flush=True)
         t0 = time.perf_counter()
-        peer_env, queue_id = peer_project(venv, tmp / "peer", args.tickets)
+        peer_env, queue_id = peer_project(venv, tmp / "peer", args.tickets, args.peer_sqlite)
         print(f"  peer: migrated, static collected and seeded in {time.perf_counter() - t0:.1f} s", flush=True)
         mesa_seconds = seed(f"sqlite:///{tmp}/mesa.db", args.tickets)
         print(f"  Mesa: seeded in {mesa_seconds:.1f} s", flush=True)
@@ -258,8 +266,9 @@ def main() -> int:
 
     table = ["| measurement | Mesa ms | peer ms | ratio (peer/Mesa) |", "|---|---|---|---|"]
     table += [f"| {label} | {m:.1f} | {p:.1f} | {p / m:.1f}× |" for label, m, p in rows]
-    header = (f"Mesa vs django-helpdesk 2.6.1 · {args.tickets:,} tickets each · SQLite · gunicorn {args.workers} "
-              f"sync workers each · medians of {args.requests} interleaved requests · {os.cpu_count()} CPUs · "
+    header = (f"Mesa vs django-helpdesk 2.6.1 · {args.tickets:,} tickets each · SQLite (peer pragmas: "
+              f"{args.peer_sqlite}) · gunicorn {args.workers} sync workers each · medians of {args.requests} "
+              f"interleaved requests · {os.cpu_count()} CPUs · "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · load average {load_before:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after")
     text = header + "\n\n" + "\n".join(table) + "\n"
