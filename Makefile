@@ -12,7 +12,7 @@ HOST := $(or $(HOST),127.0.0.1)
 PORT := $(or $(PORT),5000)
 export FLASK_APP := app
 
-.PHONY: run test test-sqlite test-postgresql bench deps system-deps lint clean compile-translations update-translations
+.PHONY: run test test-sqlite test-postgresql bench bench-peer deps system-deps lint clean compile-translations update-translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -80,8 +80,13 @@ bench: deps
 	$(PY) bench/bench_sla.py
 	$(PY) bench/bench_sse.py
 
+# Mesa next to django-helpdesk 2.6.1 (its own virtualenv, cached in bench/.peer-venv), same data,
+# same gunicorn workers, interleaved requests: prints the ratios, writes bench/results/peer.md.
+bench-peer: deps
+	$(PY) bench/bench_peer.py $(if $(TICKETS),--tickets $(TICKETS))
+
 lint: deps
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) instance/*.db test-artifacts
+	rm -rf $(VENV) instance/*.db test-artifacts bench/.peer-venv

@@ -2,6 +2,8 @@
 
 ``with gunicorn(env, workers=4) as (url, pid): ...`` — env is the server's whole environment
 (DATABASE_URL, SECRET_KEY, ...); ``worker_class="gthread"`` serves SSE streams as production does.
+``app``, ``cwd`` and ``venv`` default to Mesa; ``bench/bench_peer.py`` passes another project's
+(a Django WSGI module in its own virtualenv) so that both sides start the same way.
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ def free_port() -> int:
 
 @contextmanager
 def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, threads: int = 1,
-             probe: str = "/healthz") -> Iterator[tuple[str, int]]:
+             probe: str = "/healthz", app: str = "app:create_app()", cwd: Path = ROOT,
+             venv: Path = ROOT / ".venv") -> Iterator[tuple[str, int]]:
     port = free_port()
-    cmd = [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
+    cmd = [str(venv / "bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
            "--graceful-timeout", "3", "--log-level", "warning"]  # open SSE streams are cut on stop
     if worker_class:
         cmd += ["-k", worker_class, "--threads", str(threads)]
-    server = subprocess.Popen(cmd + ["app:create_app()"], cwd=ROOT, env=env)
+    server = subprocess.Popen(cmd + [app], cwd=cwd, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):
