@@ -33,9 +33,9 @@ depends_on = None
 # --- SQLite -----------------------------------------------------------------------------------
 
 # The requester of ticket X, and its public thread (oldest first), as text.
-_SOLICITANTE = ("(SELECT coalesce(u.nombre || ' ' || u.username, '') || ' ' || coalesce(c.nombre, '') "
-                "FROM tickets t LEFT JOIN usuarios u ON u.id = t.usuario_id "
-                "LEFT JOIN clientes c ON c.id = t.cliente_id WHERE t.id = {x})")
+_SOLICITANTE = ("(SELECT coalesce(su.nombre || ' ' || su.username, '') || ' ' || coalesce(sc.nombre, '') "
+                "FROM tickets st LEFT JOIN usuarios su ON su.id = st.usuario_id "
+                "LEFT JOIN clientes sc ON sc.id = st.cliente_id WHERE st.id = {x})")
 _HILO = ("coalesce((SELECT group_concat(cuerpo, ' ') FROM "
          "(SELECT cuerpo FROM mensajes WHERE ticket_id = {x} ORDER BY id)), '')")
 
