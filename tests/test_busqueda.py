@@ -215,7 +215,8 @@ def test_snippets_are_escaped_and_only_marks_are_markup(gente, make_ticket):
     frag = busqueda.fragmentos([t.id], "impresora")[t.id]
     assert "<mark>impresora</mark>" in str(frag)
     assert "<script>" not in frag and "<img" not in frag
-    assert "&lt;script&gt;" in frag or "&lt;img" in frag
+    if BACKEND == "sqlite":  # PostgreSQL's parser drops tags from ts_headline altogether
+        assert "&lt;script&gt;" in frag
     # stray markers in stored text never unbalance the markup
     raro = busqueda.resaltar(f"a{busqueda.CIERRA}<b>{busqueda.ABRE}x{busqueda.ABRE}y")
     assert str(raro) == "a&lt;b&gt;<mark>xy</mark>"
@@ -227,7 +228,9 @@ def test_panel_highlights_the_match(login, gente, make_ticket):
     html = c.get("/tickets/admin", query_string={"q": "tercera"}).get_data(as_text=True)
     assert t.numero_ticket in html
     assert "<mark>tercera</mark>" in html
-    assert "&lt;b&gt;core&lt;/b&gt;" in html and "<b>core</b>" not in html
+    assert "<b>core</b>" not in html  # stored markup is text: escaped (SQLite) or dropped (ts_headline)
+    if BACKEND == "sqlite":
+        assert "&lt;b&gt;core&lt;/b&gt;" in html
     # the live refresh of the rows keeps it
     frag = c.get("/tickets/admin", query_string={"q": "tercera", "fragmento": "1"}).get_data(as_text=True)
     assert "<mark>tercera</mark>" in frag
