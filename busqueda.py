@@ -153,15 +153,21 @@ def resaltar(fragmento: Optional[str]) -> Optional[Markup]:
     return Markup("".join(partes))
 
 
+# The title and number are on the row already: a snippet comes from the description, then the
+# thread, then the requester (FTS5 column numbers).
+_COLUMNAS_FRAGMENTO = (3, 4, 2)
+
+
 def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
-    """The highlighted snippet of each ticket of ``ids`` (one page) where ``q`` matched."""
+    """The highlighted snippet of each ticket of ``ids`` (one page) where ``q`` matched outside
+    the title: the description, the public thread or the requester."""
     palabras = terminos(q)
     if not ids or not palabras:
         return {}
     if _postgresql():
         hilo = (select(func.string_agg(Mensaje.cuerpo, aggregate_order_by(literal_column("' '"), Mensaje.id)))
                 .where(Mensaje.ticket_id == Ticket.id).scalar_subquery())
-        texto = func.concat_ws(" · ", Ticket.titulo, Usuario.nombre, Cliente.nombre, Ticket.descripcion, hilo)
+        texto = func.concat_ws(" · ", Ticket.descripcion, hilo, Usuario.nombre, Cliente.nombre)
         opciones = (f'StartSel="{ABRE}", StopSel="{CIERRA}", MaxWords=24, MinWords=10, '
                     'MaxFragments=2, FragmentDelimiter=" … "')
         stmt = (select(Ticket.id, func.ts_headline(_CONFIG_PG, texto, _tsquery(palabras), literal(opciones)))
@@ -169,11 +175,12 @@ def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
                 .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
                 .where(Ticket.id.in_(ids)))
     else:
-        stmt = (select(_fts.c.rowid, func.snippet(literal_column(TABLA_BUSQUEDA), -1, ABRE, CIERRA, "…", 16))
+        stmt = (select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
+                                       for columna in _COLUMNAS_FRAGMENTO))
                 .where(_match(palabras), _fts.c.rowid.in_(ids)))
     salida = {}
-    for ticket_id, texto_fragmento in db.session.execute(stmt):
-        marcado = resaltar(texto_fragmento)
+    for ticket_id, *candidatos in db.session.execute(stmt):
+        marcado = next((m for m in map(resaltar, candidatos) if m is not None), None)
         if marcado is not None:
             salida[ticket_id] = marcado
     return salida
