@@ -53,7 +53,7 @@ from auth import (
 )
 from config import load_config
 from errors import N_, DomainError, envolver, error_body, traducir
-from models import IDIOMAS, db
+from models import IDIOMAS, db, incluir_en_migraciones
 from rutas import comun
 from schemas import (
     MAX_ID,
@@ -91,7 +91,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
+                     include_object=incluir_en_migraciones)
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "login"

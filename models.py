@@ -132,6 +132,17 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+# The full-text index of the tickets (migration 0014, busqueda.py) is derived data that the
+# migration owns: an FTS5 virtual table and its shadow tables on SQLite, a tsvector table on
+# PostgreSQL, both kept by triggers. It has no model; autogenerate leaves it alone.
+TABLA_BUSQUEDA = "busqueda_tickets"
+
+
+def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA)."""
+    tabla = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
+    return not (tabla == TABLA_BUSQUEDA or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
+
 
 ticket_etiquetas = Table(
     "ticket_etiquetas",

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+import busqueda
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
@@ -529,15 +530,10 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
         stmt = stmt.where(Ticket.id.in_(
             select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
             .where(Etiqueta.nombre == f.etiqueta.strip().lower())))
-    if f.q:
-        like = f"%{f.q.lower()}%"
-        stmt = stmt.where(or_(
-            func.lower(Ticket.numero_ticket).like(like),
-            func.lower(Ticket.titulo).like(like),
-            Ticket.usuario_id.in_(select(Usuario.id).where(func.lower(Usuario.nombre).like(like))),
-            Ticket.cliente_id.in_(select(Cliente.id).where(func.lower(Cliente.nombre).like(like))),
-            *_por_telefono(f.q),
-        ))
+    if f.q:  # full text (busqueda.py), exact number, or a client's phone
+        stmt = stmt.where(or_(*busqueda.condicion(f.q), *_por_telefono(f.q)))
+        if "orden" not in f.model_fields_set:  # no order asked: best match first
+            stmt = busqueda.ordenar_por_relevancia(stmt, f.q)
     if f.desde_dt:
         stmt = stmt.where(Ticket.fecha_creacion >= f.desde_dt)
     if f.hasta_dt:

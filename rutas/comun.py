@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import and_, select
 
+import busqueda
 import paneles
 import sla
 import tickets
@@ -212,6 +213,7 @@ def list_page(template: str, f: TicketFilters, base_scope=None, **context):
         return render_template("_counters_items.html", filtros=f, **context)
     items, total = tickets.listar(current_user, f, base_scope)
     pagina = paneles.Pagina(items, total, f.page, f.per_page)
+    context["fragmentos"] = busqueda.fragmentos([t.id for t in items], f.q) if f.q else {}
     if request.args.get("fragmento"):
         return render_template("_ticket_rows.html", pagina=pagina, **context)
     return render_template(template, pagina=pagina, filtros=f, **context)

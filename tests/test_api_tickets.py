@@ -232,7 +232,7 @@ def ids(resp):
     ("ingeniero_id=ninguno", [5, 4, 1]),
     ("q=erp", [3]),
     ("q=tkt-000004", [4]),
-    ("q=beto", [4, 3]),
+    ("q=beto&orden=-fecha_creacion", [4, 3]),  # with q and no orden: best match first (test_busqueda)
     ("desde=2026-11-02&hasta=2026-11-03", [3, 2]),
     ("hasta=2026-11-01", [1]),
     ("orden=fecha_creacion", [1, 2, 3, 4, 5]),

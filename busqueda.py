@@ -1,0 +1,186 @@
+"""Full-text search of the tickets: what ``q`` means in every ticket list, export and panel.
+
+The index (migration 0014) holds one document per ticket: número, título, requester, descripción
+and the public thread. Internal notes are not indexed, so a search never reveals them to anyone.
+It is kept by database triggers in the same transaction as each write. SQLite: FTS5 with
+``unicode61 remove_diacritics 2``; PostgreSQL: tsvector + GIN in the ``mesa_busqueda``
+configuration (``simple`` behind ``unaccent``). Accents and case never matter, and every word of
+two or more characters is a prefix ("impre" finds "Impresión"); all words must match.
+
+User input never reaches MATCH / to_tsquery syntax: it is cut into words of letters and digits,
+each quoted, so ``"``, ``*``, ``:``, ``&``, ``(``, NEAR, OR... are just separators or words.
+A number (``123``, ``TKT-000123``) also finds that ticket exactly (the one lookup by equality).
+
+Results are ranked (bm25 / ts_rank, número and título above requester, above descripción, above
+the thread) when no explicit order is asked and the words match at most ``LIMITE_RANGO``
+tickets; a broader search (a word in thousands of tickets) comes newest first, since ranking
+every match costs more than it tells apart.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Optional
+
+from markupsafe import Markup, escape
+from sqlalchemy import column, false, func, literal, literal_column, select, table
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
+
+MAX_TERMINOS = 8
+MAX_LARGO_TERMINO = 64
+LIMITE_RANGO = 2000
+# Markers around a hit in a snippet: control characters no text we show contains; the snippet
+# is escaped first and only then are they turned into <mark> (see resaltar).
+ABRE, CIERRA = "\x02", "\x03"
+
+_TERMINO = re.compile(r"[^\W_]+")
+_NUMERO = re.compile(r"^\s*(?:tkt\s*-?\s*)?#?0*(\d{1,9})\s*$", re.IGNORECASE)
+# bm25 weights of the FTS5 columns: numero, titulo, solicitante, descripcion, hilo.
+_PESOS_SQLITE = (10.0, 8.0, 4.0, 2.0, 1.0)
+_CONFIG_PG = literal_column("'mesa_busqueda'::regconfig")
+
+_fts = table(TABLA_BUSQUEDA, column("rowid"))
+_pg = table(TABLA_BUSQUEDA, column("ticket_id"), column("documento"))
+
+
+def terminos(q: Optional[str]) -> list[str]:
+    """The words of ``q`` (letters and digits only, lower-case, at most MAX_TERMINOS)."""
+    texto = unicodedata.normalize("NFC", q or "")
+    return [t.lower()[:MAX_LARGO_TERMINO] for t in _TERMINO.findall(texto)][:MAX_TERMINOS]
+
+
+def numero_exacto(q: Optional[str]) -> Optional[str]:
+    """``TKT-000123`` when ``q`` names a ticket number (``123``, ``#123``, ``tkt-123``)."""
+    m = _NUMERO.match(q or "")
+    return f"TKT-{int(m.group(1)):06d}" if m else None
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def consulta_fts5(palabras: list[str]) -> str:
+    """The FTS5 MATCH string: each word a quoted string (prefix when 2+ characters), ANDed."""
+    return " ".join('"' + p.replace('"', '""') + '"' + ("*" if len(p) > 1 else "") for p in palabras)
+
+
+def consulta_tsquery(palabras: list[str]) -> str:
+    """The to_tsquery string: each word a quoted lexeme (prefix when 2+ characters), ANDed."""
+    return " & ".join("'" + p.replace("'", "''").replace("\\", "") + "'" + (":*" if len(p) > 1 else "")
+                      for p in palabras)
+
+
+def _tsquery(palabras: list[str]):
+    return func.to_tsquery(_CONFIG_PG, literal(consulta_tsquery(palabras)))
+
+
+def _match(palabras: list[str]):
+    return literal_column(TABLA_BUSQUEDA).op("MATCH")(literal(consulta_fts5(palabras)))
+
+
+def _ids_que_coinciden(palabras: list[str]):
+    if _postgresql():
+        return select(_pg.c.ticket_id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
+    return select(_fts.c.rowid).where(_match(palabras))
+
+
+def condicion(q: str):
+    """WHERE clause: the tickets ``q`` finds (by text, or by exact number). The caller adds
+    the viewer's scope and the other filters."""
+    condiciones = []
+    palabras = terminos(q)
+    if palabras:
+        condiciones.append(Ticket.id.in_(_ids_que_coinciden(palabras)))
+    numero = numero_exacto(q)
+    if numero:
+        condiciones.append(Ticket.numero_ticket == numero)
+    return condiciones or [false()]
+
+
+def _coincidencias_hasta(palabras: list[str], tope: int) -> int:
+    """How many tickets match, counting no further than ``tope`` (a cheap bounded count)."""
+    primeros = _ids_que_coinciden(palabras).limit(tope).subquery()
+    return db.session.execute(select(func.count()).select_from(primeros)).scalar_one()
+
+
+def ordenar_por_relevancia(stmt, q: str):
+    """``stmt`` ordered best match first (an exact number before everything), when the search
+    is narrow enough to rank (LIMITE_RANGO); otherwise unchanged. Later ORDER BY terms (the
+    list's own order) only break ties."""
+    palabras = terminos(q)
+    numero = numero_exacto(q)
+    if numero:
+        stmt = stmt.order_by((Ticket.numero_ticket == numero).desc())
+    if not palabras or _coincidencias_hasta(palabras, LIMITE_RANGO + 1) > LIMITE_RANGO:
+        return stmt
+    if _postgresql():
+        rango = select(_pg.c.ticket_id.label("ticket_id"),
+                       (-func.ts_rank(_pg.c.documento, _tsquery(palabras))).label("rango")).where(
+            _pg.c.documento.op("@@")(_tsquery(palabras)))
+    else:
+        rango = select(_fts.c.rowid.label("ticket_id"),
+                       func.bm25(literal_column(TABLA_BUSQUEDA), *_PESOS_SQLITE).label("rango")).where(
+            _match(palabras))
+    rango = rango.subquery("busqueda_rango")
+    return (stmt.outerjoin(rango, rango.c.ticket_id == Ticket.id)
+            .order_by(rango.c.rango.asc().nulls_last()))
+
+
+# --- snippets -----------------------------------------------------------------------------------
+
+def resaltar(fragmento: Optional[str]) -> Optional[Markup]:
+    """A snippet with its hits between ABRE/CIERRA as safe HTML: every piece of text is escaped,
+    and the only markup is balanced <mark> elements. None when nothing is highlighted."""
+    if not fragmento or ABRE not in fragmento:
+        return None
+    partes, abierto = [], False
+    for trozo in re.split(f"([{ABRE}{CIERRA}])", fragmento):
+        if trozo == ABRE:
+            if not abierto:
+                partes.append("<mark>")
+            abierto = True
+        elif trozo == CIERRA:
+            if abierto:
+                partes.append("</mark>")
+            abierto = False
+        else:
+            partes.append(str(escape(trozo)))
+    if abierto:
+        partes.append("</mark>")
+    return Markup("".join(partes))
+
+
+# The title and number are on the row already: a snippet comes from the description, then the
+# thread, then the requester (FTS5 column numbers).
+_COLUMNAS_FRAGMENTO = (3, 4, 2)
+
+
+def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
+    """The highlighted snippet of each ticket of ``ids`` (one page) where ``q`` matched outside
+    the title: the description, the public thread or the requester."""
+    palabras = terminos(q)
+    if not ids or not palabras:
+        return {}
+    if _postgresql():
+        hilo = (select(func.string_agg(Mensaje.cuerpo, aggregate_order_by(literal_column("' '"), Mensaje.id)))
+                .where(Mensaje.ticket_id == Ticket.id).scalar_subquery())
+        texto = func.concat_ws(" · ", Ticket.descripcion, hilo, Usuario.nombre, Cliente.nombre)
+        opciones = (f'StartSel="{ABRE}", StopSel="{CIERRA}", MaxWords=24, MinWords=10, '
+                    'MaxFragments=2, FragmentDelimiter=" … "')
+        stmt = (select(Ticket.id, func.ts_headline(_CONFIG_PG, texto, _tsquery(palabras), literal(opciones)))
+                .outerjoin(Usuario, Usuario.id == Ticket.usuario_id)
+                .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
+                .where(Ticket.id.in_(ids)))
+    else:
+        stmt = (select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
+                                       for columna in _COLUMNAS_FRAGMENTO))
+                .where(_match(palabras), _fts.c.rowid.in_(ids)))
+    salida = {}
+    for ticket_id, *candidatos in db.session.execute(stmt):
+        marcado = next((m for m in map(resaltar, candidatos) if m is not None), None)
+        if marcado is not None:
+            salida[ticket_id] = marcado
+    return salida

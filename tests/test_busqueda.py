@@ -1,0 +1,344 @@
+"""Full-text search (busqueda.py, migration 0014): accents, case and prefixes never matter, the
+public thread is searched and internal notes never are, the index follows every write in the same
+transaction, results are ranked and scoped, no input breaks it, and the panels highlight the hit."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import BACKEND, ROOT
+from flask_migrate import upgrade
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, text
+
+import busqueda
+import tickets
+from models import Ticket, db
+from schemas import TicketFilters
+
+
+def numeros(resp) -> list[str]:
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return [t["numero_ticket"] for t in resp.get_json()["items"]]
+
+
+RUTA = {"admin": "/api/todos-tickets", "ingeniero": "/api/tickets-ingeniero", "usuario": "/api/mis-tickets"}
+
+
+def buscar(api_client, q: str, extra: str = "", rol: str = "admin") -> list[str]:
+    """Numbers found by ``q`` in the list of ``rol`` (extra: more of the query string)."""
+    return numeros(api_client.get(RUTA[rol], query_string={"q": q, **dict(
+        p.split("=") for p in extra.split("&") if p)}))
+
+
+@pytest.fixture
+def gente(make_user):
+    return {"admin": make_user("admin"), "ana": make_user(nombre="Ana Gómez", username="ana_g"),
+            "beto": make_user(nombre="Beto Ruiz"), "ing": make_user("ingeniero"),
+            "otro_ing": make_user("ingeniero")}
+
+
+@pytest.mark.parametrize("q", ["impresion", "IMPRESIÓN", "Impresión", "impre", "IMPRE", "láser impre", "laser"])
+def test_accents_case_and_prefixes_never_matter(api, gente, make_ticket, q):
+    t = make_ticket(gente["ana"], titulo="Impresión láser", descripcion="No sale nada.")
+    make_ticket(gente["ana"], titulo="Correo caído", descripcion="Outlook no conecta.")
+    assert buscar(api(gente["admin"]), q) == [t.numero_ticket]
+
+
+def test_all_words_must_match(api, gente, make_ticket):
+    make_ticket(gente["ana"], titulo="Impresora atascada", descripcion="Papel")
+    t = make_ticket(gente["ana"], titulo="Impresora sin tóner", descripcion="Planta 2")
+    assert buscar(api(gente["admin"]), "impresora toner") == [t.numero_ticket]
+
+
+def test_finds_description_requester_and_username(api, gente, make_ticket):
+    t = make_ticket(gente["ana"], titulo="Pantalla", descripcion="El monitor parpadea en la sala Neptuno.")
+    admin = api(gente["admin"])
+    assert buscar(admin, "neptuno") == [t.numero_ticket]
+    assert buscar(admin, "gomez") == [t.numero_ticket]
+    assert buscar(admin, "ana_g") == [t.numero_ticket]
+
+
+def test_public_thread_is_searched_and_follows_new_messages(api, gente, make_ticket):
+    t = make_ticket(gente["ana"], ingeniero=gente["ing"], estado="en_progreso")
+    admin = api(gente["admin"])
+    assert buscar(admin, "tornillo") == []
+    r = api(gente["ing"]).post(f"/api/tickets/{t.id}/mensajes", json={"cuerpo": "Falta el tornillo del cajón."})
+    assert r.status_code == 201, r.get_json()
+    assert buscar(admin, "tornillo") == [t.numero_ticket]
+    assert buscar(api(gente["ana"]), "cajon", rol="usuario") == [t.numero_ticket]  # the requester finds it too
+
+
+def test_internal_notes_are_never_searchable(api, gente, make_ticket):
+    t = make_ticket(gente["ana"], ingeniero=gente["ing"], estado="en_progreso")
+    r = api(gente["ing"]).put(f"/api/tickets/{t.id}/notas", json={"nota": "Contraseña del router: zafiro77"})
+    assert r.status_code in (200, 201), r.get_json()
+    assert "zafiro77" in " ".join(n.texto for n in db.session.get(Ticket, t.id).notas)
+    # nobody, not even staff who may read the note, finds the ticket by it: notes are not indexed
+    for quien, rol in (("ana", "usuario"), ("ing", "ingeniero"), ("admin", "admin")):
+        assert buscar(api(gente[quien]), "zafiro77", rol=rol) == [], quien
+    assert buscar(api(gente["ing"]), "router", rol="ingeniero") == []
+    # ...and no snippet anywhere can carry it
+    assert busqueda.fragmentos([t.id], "zafiro77") == {}
+
+
+def test_a_usuario_never_gets_another_users_ticket_by_search(api, gente, make_ticket):
+    mio = make_ticket(gente["ana"], titulo="Teclado roto")
+    ajeno = make_ticket(gente["beto"], titulo="Teclado roto también", ingeniero=gente["ing"])
+    assert buscar(api(gente["ana"]), "teclado", rol="usuario") == [mio.numero_ticket]
+    assert buscar(api(gente["beto"]), "teclado", rol="usuario") == [ajeno.numero_ticket]
+    assert buscar(api(gente["ana"]), ajeno.numero_ticket, rol="usuario") == []  # not even by its number
+    assert buscar(api(gente["ing"]), "teclado", rol="ingeniero") == [ajeno.numero_ticket]
+    assert buscar(api(gente["otro_ing"]), "teclado", rol="ingeniero") == []
+    assert sorted(buscar(api(gente["admin"]), "teclado")) == sorted([mio.numero_ticket, ajeno.numero_ticket])
+
+
+def test_search_combines_with_the_other_filters(api, gente, make_ticket):
+    make_ticket(gente["ana"], titulo="Wifi lenta", prioridad="baja")
+    alta = make_ticket(gente["ana"], titulo="Wifi caída", prioridad="alta")
+    make_ticket(gente["ana"], titulo="Disco lleno", prioridad="alta")
+    assert buscar(api(gente["admin"]), "wifi", "prioridad=alta") == [alta.numero_ticket]
+
+
+def test_results_are_ranked_when_no_order_is_asked(api, gente, make_ticket):
+    en_titulo = make_ticket(gente["ana"], titulo="Servidor de ficheros caído", descripcion="Nadie entra.")
+    en_descripcion = make_ticket(gente["ana"], titulo="No puedo entrar",
+                                 descripcion="Algo pasa con el acceso, quizá el servidor.")
+    en_hilo = make_ticket(gente["ana"], ingeniero=gente["ing"], estado="en_progreso", titulo="Lentitud general")
+    tickets.agregar_mensaje(en_hilo, gente["ing"], "Reiniciamos el servidor esta noche.")
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    for i, t in enumerate((en_titulo, en_descripcion, en_hilo)):  # oldest is the best match
+        t.fecha_creacion = base + timedelta(days=i)
+    db.session.commit()
+    admin = api(gente["admin"])
+    assert buscar(admin, "servidor") == [en_titulo.numero_ticket, en_descripcion.numero_ticket,
+                                         en_hilo.numero_ticket]
+    # an explicit order wins over relevance
+    assert buscar(admin, "servidor", "orden=-fecha_creacion") == [en_hilo.numero_ticket,
+                                                                  en_descripcion.numero_ticket,
+                                                                  en_titulo.numero_ticket]
+
+
+def test_broad_searches_come_newest_first(api, gente, make_ticket, monkeypatch):
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    viejo = make_ticket(gente["ana"], titulo="Router router router", descripcion="router")
+    nuevo = make_ticket(gente["ana"], titulo="Cambio de sitio", descripcion="Mover el router de planta.")
+    viejo.fecha_creacion = datetime(2026, 1, 1, tzinfo=UTC)
+    db.session.commit()
+    assert buscar(api(gente["admin"]), "router") == [nuevo.numero_ticket, viejo.numero_ticket]
+
+
+@pytest.mark.parametrize("forma", ["{n}", "TKT-{n:06d}", "tkt-{n:06d}", "{n:06d}", "#{n}"])
+def test_exact_ticket_number_lookup_still_works(api, gente, make_ticket, forma):
+    tickets_ = [make_ticket(gente["ana"], titulo=f"Ticket número {i}") for i in range(3)]
+    objetivo = tickets_[1]
+    n = int(objetivo.numero_ticket.split("-")[1])
+    got = buscar(api(gente["admin"]), forma.format(n=n))
+    assert got[0] == objetivo.numero_ticket
+
+
+def test_index_follows_edits_renames_and_deletes(api, gente, make_ticket):
+    t = make_ticket(gente["ana"], titulo="Ratón inalámbrico")
+    admin = api(gente["admin"])
+    r = admin.put(f"/api/tickets/{t.id}", json={"titulo": "Altavoz sin sonido"})
+    assert r.status_code == 200, r.get_json()
+    assert buscar(admin, "raton") == []
+    assert buscar(admin, "altavoz") == [t.numero_ticket]
+    gente["ana"].nombre = "Anabel Quintanilla"
+    db.session.commit()
+    assert buscar(admin, "quintanilla") == [t.numero_ticket]
+    assert buscar(admin, "gomez") == []
+    tickets.agregar_mensaje(t, gente["ana"], "Sigue sin sonar el altavoz morado.")
+    db.session.commit()
+    assert buscar(admin, "morado") == [t.numero_ticket]
+    numero = t.numero_ticket
+    db.session.delete(t)
+    db.session.commit()
+    assert buscar(admin, "altavoz") == []
+    assert _filas_del_indice() == 0
+    assert numero
+
+
+def _filas_del_indice() -> int:
+    return db.session.execute(text(f"SELECT count(*) FROM {busqueda.TABLA_BUSQUEDA}")).scalar_one()
+
+
+def test_the_index_is_written_in_the_same_transaction(app, gente, make_ticket):
+    t = make_ticket(gente["ana"], titulo="Escáner")
+    tickets.agregar_mensaje(t, gente["ana"], "palabrarara en el hilo")
+    db.session.flush()
+    dentro = busqueda.fragmentos([t.id], "palabrarara")
+    db.session.rollback()
+    assert t.id in dentro  # visible to the writing transaction before commit...
+    assert busqueda.fragmentos([t.id], "palabrarara") == {}  # ...and gone with its rollback
+
+
+HOSTILES = ['"', '""', '"impresora', '*', 'impre*', ':', 'titulo:impresora', '&', '|', '!', '(', ')', '(impresora',
+            'NEAR', 'NEAR(a b)', 'a NEAR b', 'AND', 'OR', 'NOT', 'impresora OR', '-', '^', '+', "'", "''", '\\',
+            '<->', 'a <-> b', "impresora:*", "{", "}", "[]", "%", "_", "\x01", "\u0301", "🖨️", "ñ", "@@", ";--",
+            "' OR 1=1 --", "TKT-", "tkt-", "0", "9" * 30, "a" * 100]
+
+
+@pytest.mark.parametrize("q", HOSTILES)
+def test_operator_laden_input_is_a_200_never_a_500(api, gente, make_ticket, q):
+    make_ticket(gente["ana"], titulo="Impresora atascada")
+    for c, ruta in ((api(gente["admin"]), "/api/todos-tickets"), (api(gente["ana"]), "/api/mis-tickets")):
+        r = c.get(ruta, query_string={"q": q})
+        assert r.status_code == 200, (q, r.get_data(as_text=True))
+
+
+def test_any_text_searches_without_error(app, gente, make_ticket):
+    make_ticket(gente["ana"], titulo="Impresora atascada", descripcion="Sale en blanco (mucho)")
+    admin = gente["admin"]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                     HealthCheck.too_slow])
+    @given(q=st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                     min_size=1, max_size=100))
+    def check(q):
+        f = TicketFilters(q=q)
+        items, total = tickets.listar(admin, f)
+        assert total >= len(items)
+        busqueda.fragmentos([t.id for t in items], f.q)
+        db.session.rollback()
+
+    check()
+
+
+def test_snippets_are_escaped_and_only_marks_are_markup(gente, make_ticket):
+    t = make_ticket(gente["ana"], titulo="Ataque",
+                    descripcion='<script>alert(1)</script> <img src=x onerror=alert(2)> impresora "rota" & sucia')
+    frag = busqueda.fragmentos([t.id], "impresora")[t.id]
+    assert "<mark>impresora</mark>" in str(frag)
+    assert "<script>" not in frag and "<img" not in frag
+    if BACKEND == "sqlite":  # PostgreSQL's parser drops tags from ts_headline altogether
+        assert "&lt;script&gt;" in frag
+    # stray markers in stored text never unbalance the markup
+    raro = busqueda.resaltar(f"a{busqueda.CIERRA}<b>{busqueda.ABRE}x{busqueda.ABRE}y")
+    assert str(raro) == "a&lt;b&gt;<mark>xy</mark>"
+
+
+def test_panel_highlights_the_match(login, gente, make_ticket):
+    t = make_ticket(gente["ana"], titulo="Red", descripcion="El switch <b>core</b> de la planta tercera falla.")
+    c, _ = login(gente["admin"])
+    html = c.get("/tickets/admin", query_string={"q": "tercera"}).get_data(as_text=True)
+    assert t.numero_ticket in html
+    assert "<mark>tercera</mark>" in html
+    assert "<b>core</b>" not in html  # stored markup is text: escaped (SQLite) or dropped (ts_headline)
+    if BACKEND == "sqlite":
+        assert "&lt;b&gt;core&lt;/b&gt;" in html
+    # the live refresh of the rows keeps it
+    frag = c.get("/tickets/admin", query_string={"q": "tercera", "fragmento": "1"}).get_data(as_text=True)
+    assert "<mark>tercera</mark>" in frag
+
+
+def test_search_triggers_exist_at_head(app):
+    """A later migration that rebuilds tickets/mensajes/usuarios/clientes on SQLite (batch mode)
+    drops their triggers: this fails until it recreates them (0014's crear_triggers_sqlite)."""
+    esperados = {"busqueda_tickets_ai", "busqueda_tickets_au", "busqueda_mensajes_ai", "busqueda_mensajes_au",
+                 "busqueda_mensajes_ad", "busqueda_usuarios_au", "busqueda_clientes_au"}
+    if db.engine.dialect.name == "postgresql":
+        sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    else:
+        esperados.add("busqueda_tickets_ad")  # PostgreSQL deletes by ON DELETE CASCADE
+        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    assert esperados <= set(db.session.execute(text(sql)).scalars())
+
+
+def test_postgresql_ignores_accents_with_unaccent(app):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL configuration")
+    assert db.session.execute(text("SELECT to_tsvector('mesa_busqueda', 'Impresión AÑO')::text")).scalar_one() \
+        == "'ano':2 'impresion':1"
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite online backup")
+def test_the_fts_index_survives_backup_and_restore(app, gente, make_ticket, tmp_path):
+    from app import create_app
+
+    t = make_ticket(gente["ana"], titulo="Proyector del aula magna")
+    assert app.test_cli_runner().invoke(args=["backup", str(tmp_path / "copia")]).exit_code == 0
+    destino = tmp_path / "restaurada.db"
+    nuevo = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{destino}",
+                        "UPLOAD_DIR": str(tmp_path / "subidas")})
+    with nuevo.app_context():
+        r = nuevo.test_cli_runner().invoke(args=["restore", str(tmp_path / "copia")])
+        db.engine.dispose()
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(destino)
+    try:
+        assert con.execute("SELECT rowid FROM busqueda_tickets WHERE busqueda_tickets MATCH '\"magna\"*'"
+                           ).fetchall() == [(t.id,)]
+        con.execute("INSERT INTO tickets (numero_ticket, titulo, descripcion, prioridad, estado, canal, "
+                    "categoria_id, fecha_creacion, fecha_actualizacion, version, sla_pausado_segundos) "
+                    "VALUES ('TKT-999999', 'Pizarra digital', 'x', 'media', 'abierto', 'web', 1, "
+                    "'2026-01-01', '2026-01-01', 1, 0)")
+        assert con.execute("SELECT count(*) FROM busqueda_tickets WHERE busqueda_tickets MATCH 'pizarra'"
+                           ).fetchone() == (1,)  # and its triggers still work
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def fresh_database_url(database_url):
+    """An empty database of the same backend as the run (for upgrade tests)."""
+    if database_url.startswith("sqlite"):
+        path = ROOT / "instance" / f"upgrade-{uuid.uuid4().hex[:8]}.db"
+        path.parent.mkdir(exist_ok=True)
+        yield f"sqlite:///{path}"
+        path.unlink(missing_ok=True)
+        return
+    name = f"upgrade_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    base = database_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()
+
+
+def test_the_migration_indexes_tickets_that_already_exist(fresh_database_url):
+    from app import create_app
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": fresh_database_url, "SECRET_KEY": "t"})
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"), revision="0009")
+        ahora = {"f": datetime(2026, 11, 1, 12, 0)}
+        db.session.execute(text(
+            "INSERT INTO usuarios (id, username, nombre, email, password_hash, rol, activo, idioma, fecha_creacion) "
+            "VALUES (1, 'marta', 'Marta Núñez', 'marta@example.test', 'x', 'usuario', true, 'es', :f)"), ahora)
+        db.session.execute(text(
+            "INSERT INTO clientes (id, nombre, fecha_creacion) VALUES (1, 'Ferretería Peña', :f)"), ahora)
+        db.session.execute(text(
+            "INSERT INTO tickets (id, numero_ticket, titulo, descripcion, prioridad, estado, canal, categoria_id, "
+            "usuario_id, cliente_id, fecha_creacion, fecha_actualizacion, sla_pausado_segundos) VALUES "
+            "(1, 'TKT-000001', 'Fotocopiadora atascada', 'Bandeja dos', 'media', 'abierto', 'web', 1, 1, NULL, "
+            ":f, :f, 0), "
+            "(2, 'TKT-000002', 'Pedido', 'Sin stock', 'media', 'abierto', 'whatsapp', 1, NULL, 1, :f, :f, 0)"),
+            ahora)
+        db.session.execute(text(
+            "INSERT INTO mensajes (ticket_id, autor_id, es_staff, cuerpo, leido, fecha) VALUES "
+            "(1, 1, false, 'Huele a quemado', false, :f)"), ahora)
+        db.session.execute(text(
+            "INSERT INTO notas_internas (ticket_id, autor_id, texto, fecha) VALUES (1, 1, 'secretisimo', :f)"), ahora)
+        db.session.commit()
+        upgrade(directory=str(ROOT / "migrations"))
+
+        def ids(q):
+            return sorted(t.id for t in
+                          db.session.execute(db.select(Ticket).where(*busqueda.condicion(q))).scalars())
+
+        assert ids("fotocopiadora") == [1]
+        assert ids("bandeja") == [1]
+        assert ids("nunez") == [1]
+        assert ids("quemado") == [1]  # the thread
+        assert ids("ferreteria pena") == [2]  # the client
+        assert ids("secretisimo") == []  # never the notes
+        db.session.remove()
+        db.engine.dispose()
