@@ -7,6 +7,7 @@ write-only and encrypted at rest (``models.EncryptedText``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 from typing import Annotated, Literal, Optional
@@ -120,6 +121,10 @@ def ajustes_entrada() -> AjustesEntrada:
 Host = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9.\-\[\]:]+$")]
 
 
+REMITENTE_LOCAL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                             r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
+
+
 class ConfiguracionEmailUpdate(BaseModel):
     """PUT /api/configuracion/email. A field left out stays as it is; ``null`` goes back to the
     .env value. ``password`` is write-only: "" keeps the stored one, ``null`` removes it."""
@@ -133,7 +138,7 @@ class ConfiguracionEmailUpdate(BaseModel):
     usar_tls: Optional[bool] = None
     usar_ssl: Optional[bool] = None
     remitente_nombre: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)]] = None
-    remitente_email: Optional[EmailStr] = None
+    remitente_email: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]] = None
     contactos_notificacion: Optional[Annotated[str, StringConstraints(max_length=4000)]] = None
     # Email in. ``imap_password`` is write-only like ``password``.
     imap_servidor: Optional[Host] = None
@@ -159,6 +164,20 @@ class ConfiguracionEmailUpdate(BaseModel):
         if malos:
             raise ErrorCampo("Not valid email addresses: %(direcciones)s", direcciones=", ".join(malos))
         return ", ".join(dict.fromkeys(validos))
+
+    @field_validator("remitente_email")
+    @classmethod
+    def _remitente(cls, value: Optional[str]) -> Optional[str]:
+        """A sender for the office's own relay may be local (the default soporte@localhost, a
+        .local host): email-validator refuses special-use domains, the relay does not."""
+        if value is None:
+            return None
+        try:
+            return email_validator.validate_email(value, check_deliverability=False).normalized
+        except email_validator.EmailNotValidError:
+            if REMITENTE_LOCAL.fullmatch(value):
+                return value
+            raise ErrorCampo("Not a valid email address.") from None
 
     @model_validator(mode="after")
     def _tls_o_ssl(self):

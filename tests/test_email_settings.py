@@ -62,11 +62,22 @@ def test_bad_contact_addresses_are_rejected_and_nothing_changes(make_user, api, 
     {"puerto": 0},
     {"puerto": 70000},
     {"remitente_email": "no es un correo"},
+    {"remitente_email": "soporte@localhost\r\nBcc: x@y.es"},
+    {"remitente_email": "@localhost"},
     {"servidor": "smtp empresa test"},
     {"desconocido": 1},
 ])
 def test_other_bad_settings_are_422(make_user, api, body):
     assert api(make_user("admin")).put("/api/configuracion/email", json=body).status_code == 422
+
+
+@pytest.mark.parametrize("remitente", ["soporte@localhost", "mesa@servidor.local", "soporte@oficina.es"])
+def test_a_sender_on_the_offices_own_relay_may_be_local(make_user, api, remitente):
+    """The page shows the .env default (soporte@localhost): saving it unchanged must work."""
+    admin = make_user("admin")
+    resp = api(admin).put("/api/configuracion/email", json={"remitente_email": remitente})
+    assert resp.status_code == 200, resp.get_json()
+    assert api(admin).get("/api/configuracion/email").get_json()["remitente_email"] == remitente
 
 
 def test_only_admins_may_read_or_change_email_settings(make_user, api, login):
