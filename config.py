@@ -111,7 +111,7 @@ def load_config(instance_path: str) -> dict:
         "EXPORT_DIR": env.get("EXPORT_DIR") or str(Path(instance_path) / "exportaciones"),
         "EXPORT_TTL_HOURS": float(env.get("EXPORT_TTL_HOURS", "24")),
         "EXPORT_SYNC_MAX_ROWS": int(env.get("EXPORT_SYNC_MAX_ROWS", "5000")),
-        "EXPORT_POLL_SECONDS": float(env.get("EXPORT_POLL_SECONDS", "1")),
+        "EXPORT_POLL_SECONDS": float(env.get("EXPORT_POLL_SECONDS", "0.5")),
         "EXPORT_PROGRESS_ROWS": int(env.get("EXPORT_PROGRESS_ROWS", "5000")),
         "EXPORT_CLAIM_TIMEOUT_SECONDS": int(env.get("EXPORT_CLAIM_TIMEOUT_SECONDS", "120")),
         "EXPORT_MAX_INTENTOS": int(env.get("EXPORT_MAX_INTENTOS", "3")),

@@ -5,7 +5,7 @@
   "use strict";
   var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
   var lang = document.documentElement.lang || "es";
-  var POLL_MS = 1000;
+  var POLL_MS = 500;
 
   function numero(n) { return Number(n || 0).toLocaleString(lang); }
 
