@@ -69,7 +69,7 @@ compile-translations: deps
 # the new msgstr entries of translations/es (English msgids; tests/test_panels.py checks both).
 update-translations: deps
 	$(VENV)/bin/pybabel -q extract -F babel.cfg -k _l -k N_ -k DomainError -k ValidationFailed -k Unauthorized -k NotFound \
-	  -k Forbidden -k Conflict -k traducir -k ErrorCampo --no-location --sort-output \
+	  -k Forbidden -k Conflict -k Gone -k traducir -k ErrorCampo --no-location --sort-output \
 	  --ignore-dirs='.* _* tests bench migrations instance static translations' \
 	  --project="Mesa de Ayuda" -o translations/messages.pot .
 	$(VENV)/bin/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete

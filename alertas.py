@@ -11,7 +11,6 @@ processes may run at once. Candidates come from indexed due times, not a scan in
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from datetime import timedelta
@@ -27,6 +26,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 import notificaciones
 import sla
+import trabajadores
 from errors import N_
 from models import ESTADOS_ABIERTOS, AlertaSLA, Ticket, Usuario, db, utcnow
 
@@ -129,34 +129,19 @@ def tick(ahora=None) -> dict[str, int]:
     return enviados
 
 
+def _ronda() -> bool:
+    tick()
+    db.session.commit()
+    return False
+
+
 def bucle(app: Flask, intervalo: float, parar: Optional[threading.Event] = None) -> None:
-    parar = parar or threading.Event()
-    while not parar.is_set():
-        with app.app_context():
-            try:
-                tick()
-                db.session.commit()
-            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
-                db.session.rollback()
-                log.exception("sla-tick failed")
-            finally:
-                db.session.remove()
-        parar.wait(intervalo)
-
-
-_hilo: Optional[threading.Thread] = None
+    trabajadores.bucle(app, _ronda, intervalo, parar, "sla-tick")
 
 
 def iniciar_hilo(app: Flask) -> Optional[threading.Thread]:
     """The dev server's sla-tick (with the outbox thread, under ``make run``)."""
-    global _hilo
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return None  # the reloader's watcher process serves nothing
-    if _hilo is None or not _hilo.is_alive():
-        _hilo = threading.Thread(target=bucle, args=(app, float(app.config["SLA_TICK_SECONDS"])),
-                                 name="sla-tick", daemon=True)
-        _hilo.start()
-    return _hilo
+    return trabajadores.iniciar_hilo(app, "sla-tick", _ronda, float(app.config["SLA_TICK_SECONDS"]))
 
 
 def init_app(app: Flask) -> None:

@@ -37,6 +37,7 @@ import adjuntos
 import correo_entrante
 import email_manager
 import envio_email
+import exportaciones
 import operaciones
 import outbox
 import paneles
@@ -110,6 +111,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     whatsapp.init_app(app)  # ticket replies on WhatsApp and the outbox's whatsapp channel
     sla.init_app(app)  # SLA due times, automatic assignment, `flask sla-tick` (issue 12)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
+    exportaciones.init_app(app)  # `flask export-worker` (Excel jobs, issue 13), the dev worker thread
     operaciones.init_app(app)  # `flask backup DEST`, `flask restore SRC`
     soporte.init_app(app)  # `flask cerrar-resueltos` (auto-close)
     adjuntos.init_app(app)  # `flask limpiar-adjuntos` (orphan files)

@@ -105,4 +105,14 @@ def load_config(instance_path: str) -> dict:
         "SSE_POLL_SECONDS": float(env.get("SSE_POLL_SECONDS", "1")),
         "SSE_HEARTBEAT_SECONDS": float(env.get("SSE_HEARTBEAT_SECONDS", "15")),
         "CSAT_MAX_DIAS": int(env.get("CSAT_MAX_DIAS", "30")),  # life of the rating link
+        # Issue 13: Excel exports as background jobs (exportaciones.py, `flask export-worker --loop`).
+        # Up to EXPORT_SYNC_MAX_ROWS rows the panels download at once; beyond, they start a job.
+        "EXPORT_THREAD": _bool(env.get("EXPORT_THREAD"), _bool(env.get("OUTBOX_THREAD"))),
+        "EXPORT_DIR": env.get("EXPORT_DIR") or str(Path(instance_path) / "exportaciones"),
+        "EXPORT_TTL_HOURS": float(env.get("EXPORT_TTL_HOURS", "24")),
+        "EXPORT_SYNC_MAX_ROWS": int(env.get("EXPORT_SYNC_MAX_ROWS", "5000")),
+        "EXPORT_POLL_SECONDS": float(env.get("EXPORT_POLL_SECONDS", "0.5")),
+        "EXPORT_PROGRESS_ROWS": int(env.get("EXPORT_PROGRESS_ROWS", "5000")),
+        "EXPORT_CLAIM_TIMEOUT_SECONDS": int(env.get("EXPORT_CLAIM_TIMEOUT_SECONDS", "120")),
+        "EXPORT_MAX_INTENTOS": int(env.get("EXPORT_MAX_INTENTOS", "3")),
     }

@@ -75,6 +75,7 @@ Unauthorized = _subclase("Unauthorized", 401, "unauthorized")
 NotFound = _subclase("NotFound", 404, "not_found")
 Forbidden = _subclase("Forbidden", 403, "forbidden")
 Conflict = _subclase("Conflict", 409, "conflict")
+Gone = _subclase("Gone", 410, "gone")  # e.g. an expired export file
 
 
 # Messages of Flask-WTF and Werkzeug that reach our error page: marked for the catalogs.

@@ -771,3 +771,40 @@ class Valoracion(db.Model):
     ingeniero_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ingenieros.id", ondelete="SET NULL"), index=True)
     categoria_id: Mapped[Optional[int]] = mapped_column(ForeignKey("categorias.id", ondelete="SET NULL"), index=True)
     fecha: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+ESTADOS_EXPORTACION = ("pendiente", "en_curso", "listo", "fallido", "expirado")
+
+
+class Exportacion(db.Model):
+    """A background Excel export (issue 13): the query it was asked for, its progress and its file.
+
+    Workers (``exportaciones.ejecutar_pendientes``) claim a 'pendiente' row with a conditional
+    UPDATE, as the outbox does; ``latido`` is refreshed with every progress write, so a job whose
+    worker died (no beat for EXPORT_CLAIM_TIMEOUT_SECONDS) goes back to 'pendiente'. A finished
+    file lives until ``expira_en``; the worker then deletes it and marks the row 'expirado'."""
+
+    __tablename__ = "exportaciones"
+    __table_args__ = (
+        # The claim (oldest 'pendiente' first), the reclaim of stale 'en_curso' and the expiry sweep.
+        Index("ix_exportaciones_estado_id", "estado", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    usuario_id: Mapped[int] = mapped_column(ForeignKey("usuarios.id", ondelete="CASCADE"), index=True)
+    tipo: Mapped[str] = mapped_column(String(10))  # reports.TIPOS
+    filtros: Mapped[dict] = mapped_column(JSON, default=dict)  # the list filters, as the query string gave them
+    estado: Mapped[str] = mapped_column(String(10), default="pendiente")
+    filas_escritas: Mapped[int] = mapped_column(Integer, default=0)
+    filas_total: Mapped[Optional[int]] = mapped_column(Integer)
+    archivo: Mapped[Optional[str]] = mapped_column(String(500))  # path of the finished file
+    error: Mapped[Optional[str]] = mapped_column(Text)
+    intentos: Mapped[int] = mapped_column(Integer, default=0)
+    reclamado_por: Mapped[Optional[str]] = mapped_column(String(80))
+    latido: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # the running worker's last sign of life
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fecha_inicio: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    fecha_fin: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    expira_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    usuario: Mapped[Usuario] = relationship()

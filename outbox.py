@@ -32,6 +32,7 @@ import click
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
 
+import trabajadores
 from errors import Conflict, NotFound
 from models import CANALES_SALIDA, ESTADOS_SALIDA, Envio, Ticket, db, utcnow
 
@@ -215,39 +216,15 @@ def reintentar(envio_id: int) -> Envio:
 
 # --- senders: background thread and CLI ------------------------------------------------------
 
-_hilo_lock = threading.Lock()
-_hilo: Optional[threading.Thread] = None
-
-
 def bucle(app: Flask, intervalo: float, parar: Optional[threading.Event] = None, limite: int = 50) -> None:
-    """Send, sleep, repeat. A failing round is logged and retried; it never stops the loop."""
-    parar = parar or threading.Event()
-    while not parar.is_set():
-        enviados = 0
-        with app.app_context():
-            try:
-                enviados = enviar_pendientes(limite)["enviado"]
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; try again next round
-                log.exception("Outbox round failed")
-                db.session.rollback()
-            finally:
-                db.session.remove()
-        if enviados < limite:  # a full batch means more are waiting: go on at once
-            parar.wait(intervalo)
+    """Send, sleep, repeat (a full batch means more are waiting: go on at once)."""
+    trabajadores.bucle(app, lambda: enviar_pendientes(limite)["enviado"] >= limite, intervalo, parar, "outbox")
 
 
 def iniciar_hilo(app: Flask) -> Optional[threading.Thread]:
-    """The dev server's sender. Under the reloader only the serving child starts it."""
-    global _hilo
-    if app.debug and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
-        return None  # the reloader's watcher process: it serves nothing
-    with _hilo_lock:
-        if _hilo is not None and _hilo.is_alive():
-            return _hilo
-        _hilo = threading.Thread(target=bucle, args=(app, float(app.config["OUTBOX_POLL_SECONDS"])),
-                                 name="outbox-sender", daemon=True)
-        _hilo.start()
-        return _hilo
+    """The dev server's sender."""
+    return trabajadores.iniciar_hilo(app, "outbox-sender", lambda: enviar_pendientes(50)["enviado"] >= 50,
+                                     float(app.config["OUTBOX_POLL_SECONDS"]))
 
 
 def init_app(app: Flask) -> None:

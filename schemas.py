@@ -339,6 +339,26 @@ class EnvioOut(Salida):
 Fecha = Annotated[Optional[datetime], PlainSerializer(iso, return_type=Optional[str])]
 
 
+class ExportacionOut(Salida):
+    """A background Excel export: its progress, and its file's URL once ``estado`` is ``listo``
+    (until ``expira_en``; then ``expirado`` and the download is a 410)."""
+
+    id: int
+    tipo: str
+    filtros: dict
+    estado: Literal["pendiente", "en_curso", "listo", "fallido", "expirado"]
+    filas_escritas: int
+    filas_total: Optional[int]
+    porcentaje: int
+    error: Optional[str]
+    url: str
+    archivo_url: Optional[str]
+    fecha_creacion: Fecha
+    fecha_inicio: Fecha
+    fecha_fin: Fecha
+    expira_en: Fecha
+
+
 class PersonaOut(Salida):
     """Who: an account, a client or an engineer, by id and name."""
 

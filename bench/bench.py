@@ -207,7 +207,7 @@ def main() -> int:
         except ImportError:
             bench_reports = None
         if bench_reports is not None:
-            rows.extend(bench_reports.run(url, token, server_pid))
+            rows.extend(bench_reports.run(url, token, server_pid, env))
 
         from bench import bench_whatsapp  # issue 9: signed webhook POSTs per second
 

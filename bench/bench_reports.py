@@ -1,7 +1,12 @@
 """Reports part of ``make bench``: the Excel export at full size and /api/estadisticas.
 
-``run(base_url, token, server_pid)`` is called by bench/bench.py against the gunicorn it
+``run(base_url, token, server_pid, env)`` is called by bench/bench.py against the gunicorn it
 started (admin Bearer token, 100,000 seeded tickets) and returns (label, figure) rows.
+
+The same full export also runs as a background job (issue 13): ``flask export-worker --loop`` is
+started with the server's environment, the job is created with POST …/excel/jobs and its JSON
+polled every 100 ms: time to the first progress (rows written > 0), total time, and the worker's
+resident set before and at its peak (sampled from /proc every 20 ms).
 
 Memory is read from /proc: the request is served by one of gunicorn's workers (children
 of ``server_pid``), so every process of the server is sampled every 20 ms while the
@@ -12,14 +17,21 @@ first, so the two growths side by side show that memory does not grow with the r
 
 from __future__ import annotations
 
+import os
+import signal
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Optional
 
 import requests
 
 EXCEL = "/api/tickets/descargar/excel"
+JOBS = EXCEL + "/jobs"
+ROOT = Path(__file__).resolve().parent.parent
 SMALL_FILTER = "estado=abierto&prioridad=alta"
 
 
@@ -97,7 +109,48 @@ def _pct(values: list[float], p: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))]
 
 
-def run(base_url: str, token: str, server_pid: int, stats_requests: int = 60) -> list[tuple[str, str]]:
+def _excel_jobs(s: requests.Session, base_url: str, env: dict) -> list[tuple[str, str]]:
+    """The small filtered export, then every ticket, as jobs written by one ``flask export-worker
+    --loop`` of its own (the first job also warms it up, as a long-running worker is)."""
+    export_dir = tempfile.mkdtemp(prefix="mesa-bench-export-")
+    worker = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "export-worker", "--loop"], cwd=ROOT,
+                              env={**env, "FLASK_APP": "app", "EXPORT_DIR": export_dir}, stdout=subprocess.DEVNULL)
+    rows = []
+    try:
+        time.sleep(3)  # imported and polling
+        for label, query in (("small filtered", SMALL_FILTER), ("every ticket", "")):
+            with _Sampler([worker.pid]) as sampler:
+                t0 = time.perf_counter()
+                resp = s.post(f"{base_url}{JOBS}?tipo=todos&{query}", timeout=60)
+                resp.raise_for_status()
+                url = base_url + resp.json()["url"]
+                first: Optional[float] = None
+                while True:
+                    job = s.get(url, timeout=60).json()
+                    if first is None and job["filas_escritas"] > 0:
+                        first = time.perf_counter() - t0
+                    if job["estado"] in ("listo", "fallido"):
+                        break
+                    time.sleep(0.1)
+                total = time.perf_counter() - t0
+            assert job["estado"] == "listo", job
+            size = len(s.get(base_url + job["archivo_url"], timeout=600).content)
+            peak, growth = sampler.serving()
+            rows.append((f"Excel job tipo=todos, {label} ({job['filas_total']:,} rows)",
+                         f"{total:.1f} s to listo ({size / 1e6:.1f} MB, first progress {first or total:.2f} s) · "
+                         f"worker peak RSS {peak / 1024:.0f} MiB (+{growth / 1024:.1f} MiB during the job)"))
+            print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+    finally:
+        worker.send_signal(signal.SIGINT)
+        worker.wait(timeout=30)
+        for name in os.listdir(export_dir):
+            os.remove(os.path.join(export_dir, name))
+        os.rmdir(export_dir)
+    return rows
+
+
+def run(base_url: str, token: str, server_pid: int, env: Optional[dict] = None,
+        stats_requests: int = 60) -> list[tuple[str, str]]:
     s = requests.Session()
     s.headers["Authorization"] = f"Bearer {token}"
     rows: list[tuple[str, str]] = []
@@ -119,6 +172,8 @@ def run(base_url: str, token: str, server_pid: int, stats_requests: int = 60) ->
 
     excel("small filtered", SMALL_FILTER)
     excel("every ticket", "")
+    if env is not None:
+        rows.extend(_excel_jobs(s, base_url, env))
 
     path = f"{base_url}/api/estadisticas"
     s.get(path, timeout=60).raise_for_status()  # warm

@@ -24,6 +24,7 @@ MODULOS = (
     "rutas.api_tickets",
     "rutas.api_personas",
     "rutas.informes",
+    "rutas.exportaciones",
     "rutas.correo",
     "rutas.operaciones",
     "rutas.adjuntos",

@@ -207,6 +207,24 @@ def test_characters_xml_cannot_hold_are_dropped_not_fatal(roles, make_ticket, ap
     assert row[1] == "Teclapegada" and row[2] == "Línea 1\nLínea 2"
 
 
+def test_text_reads_back_exactly_as_typed(roles, make_ticket, api):
+    """Rows are written as XML text by hand (reports._SheetRows): markup characters, carriage
+    returns, spaces at the ends, text beyond Excel's cell limit and the dates survive."""
+    titulo = "  <b>A & B</b> > \"c\" 'd'  "
+    descripcion = "línea 1\r\nlínea 2\tfin " + "x" * 40_000
+    t = make_ticket(roles["owner"], titulo="placeholder", descripcion="placeholder")
+    t.titulo, t.descripcion = titulo, descripcion
+    t.fecha_creacion = datetime(2026, 3, 2, 8, 30, 15, 250_000, tzinfo=UTC)
+    db.session.commit()
+    ws = open_xlsx(api(roles["admin"]).get(f"{URL}?tipo=todos"))["Tickets"]
+    row = {h: v for h, v in zip(header(ws), next(ws.iter_rows(min_row=2, values_only=True)), strict=True)}
+    assert row["Título"] == titulo
+    assert len(row["Descripción"]) == 32_767 and row["Descripción"].endswith("…")
+    assert row["Descripción"].startswith("línea 1\r\nlínea 2\tfin xxx")
+    assert row["Creación (UTC)"] == datetime(2026, 3, 2, 8, 30, 15, 250_000)
+    assert row["Etiquetas"] is None and row["Ingeniero"] is None  # empty cells are left out
+
+
 def test_memory_does_not_grow_with_the_rows(app, roles, monkeypatch):
     """Streaming for real: the peak of Python allocations exporting 6,000 rows stays that of
     2,000 rows (chunks of 500; rows are written and dropped, the file is on disk)."""
