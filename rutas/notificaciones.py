@@ -10,6 +10,7 @@ worker is never held forever (EventSource reconnects by itself, resuming from th
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Optional
 
@@ -21,7 +22,7 @@ import openapi
 from auth import role_required
 from models import Usuario, db
 from rutas import route
-from schemas import Salida
+from schemas import MAX_ID, Salida
 
 TODOS = ("usuario", "ingeniero", "admin")
 
@@ -41,11 +42,25 @@ class NotificacionOut(Salida):
 
 
 def _desde() -> int:
+    """The last event id the client has (unreadable: 0, from the start). Clamped to the ids the
+    database can hold: a larger one compared in SQL overflows the integer column."""
     valor = request.headers.get("Last-Event-ID") or request.args.get("desde") or "0"
     try:
-        return max(int(valor), 0)
+        return min(max(int(valor), 0), MAX_ID)
     except ValueError:
         return 0
+
+
+def _espera() -> float:
+    """Seconds to wait for an event: 0 to SSE_MAX_SECONDS (unreadable or not finite: 0, which a
+    NaN would otherwise turn into a wait that never ends)."""
+    try:
+        espera = float(request.args.get("espera", "0"))
+    except ValueError:
+        return 0.0
+    if not math.isfinite(espera):
+        return 0.0
+    return min(max(espera, 0.0), float(current_app.config["SSE_MAX_SECONDS"]))
 
 
 @route("/api/notificaciones", doc=openapi.op(
@@ -96,11 +111,7 @@ def _nuevas(usuario_id: int, desde: int) -> list[dict]:
 def api_eventos():
     """Events after ``desde``; waits (bounded) until one arrives."""
     desde, usuario_id = _desde(), current_user.id
-    try:
-        espera = min(max(float(request.args.get("espera", "0")), 0.0), float(current_app.config["SSE_MAX_SECONDS"]))
-    except ValueError:
-        espera = 0.0
-    limite = time.monotonic() + espera
+    limite = time.monotonic() + _espera()
     while True:
         eventos = _nuevas(usuario_id, desde)
         if eventos or time.monotonic() >= limite:
