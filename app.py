@@ -74,8 +74,25 @@ class SafeJSONProvider(DefaultJSONProvider):
             raise ValueError("JSON nested too deeply") from exc
 
 
+def _digitos_hasta(maximo: int) -> str:
+    """A regex of the decimal numbers from 0 to ``maximo`` (up to its number of digits)."""
+    cifras = str(maximo)
+    partes = [rf"\d{{1,{len(cifras) - 1}}}"] if len(cifras) > 1 else []
+    for i, cifra in enumerate(cifras):
+        menor, resto = ("1" if i == 0 and len(cifras) > 1 else "0"), len(cifras) - i - 1
+        if int(cifra) > int(menor):  # the numbers sharing the first i digits, smaller at digit i
+            partes.append(rf"{cifras[:i]}[{menor}-{int(cifra) - 1}]\d{{{resto}}}")
+    return "(?:" + "|".join([*partes, cifras]) + ")"
+
+
 class DbIdConverter(IntegerConverter):
-    """``<int:...>`` in every route: ids beyond the database's 32-bit range are a 404."""
+    """``<int:...>`` in every route: ids beyond the database's 32-bit range are a 404.
+
+    The range is in the regex, not only in ``max``: werkzeug checks a rule's methods before its
+    converters, so a too-large id on a URL that also has a rule for other methods would answer
+    405 (``POST /api/tickets/99999999999/mensajes``) instead of 404."""
+
+    regex = _digitos_hasta(MAX_ID)
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)

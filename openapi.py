@@ -44,13 +44,30 @@ PAGE_PARAMS = [{"name": "page", "in": "query", "schema": {"type": "integer", "mi
 ID = lambda name: {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}  # noqa: E731
 
 
+# Optimistic concurrency of a ticket's writes: the ETag of its answers is its version; a write may
+# send it back as If-Match (a stale one is a 412 and nothing is written; absent: no check).
+ETAG = {"description": "The ticket's version (`\"7\"`): send it back as `If-Match` on a write.", "required": True,
+        "schema": {"type": "string", "pattern": r'^"[0-9]+"$'}}
+IF_MATCH = {"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": "The `ETag` of the ticket as you read it (`\"7\"`). If the ticket has changed since, "
+                           "nothing is written: 412 `precondition_failed`, whose `fields.version` is the current "
+                           "version. Without it the write is not checked against your read."}
+
+
 def op(summary: str, roles: str, body: type[BaseModel] | None = None, ok: int = 200, schema: dict | None = None,
-       params: list | None = None, public: bool = False, tag: str = "tickets", content_type: str = "application/json") -> dict:
+       params: list | None = None, public: bool = False, tag: str = "tickets", content_type: str = "application/json",
+       etag: bool = False, if_match: bool = False) -> dict:
+    """One operation. ``etag``: the answer carries the ticket's version as ``ETag``; ``if_match``:
+    a ticket write that takes ``If-Match`` (412 when stale), answering with the ``ETag`` too."""
     operation = {"summary": summary, "description": f"Roles: {roles}.", "tags": [tag],
                  "responses": {str(ok): {"description": "OK", **(
                      {"content": {content_type: {"schema": schema}}} if schema else {})}}}
-    for code in ("400", "401", "403", "404", "409", "422"):
+    if etag or if_match:
+        operation["responses"][str(ok)]["headers"] = {"ETag": ETAG}
+    for code in ("400", "401", "403", "404", "409", "422") + (("412",) if if_match else ()):
         operation["responses"][code] = {"$ref": "#/components/responses/Error"}
+    if if_match:
+        params = [*(params or []), IF_MATCH]
     if public:
         operation["security"] = []
     if body is not None:

@@ -48,6 +48,10 @@ Telefono = Annotated[str, StringConstraints(strip_whitespace=True, max_length=20
 MAX_ID = 2**31 - 1
 DbId = Annotated[int, Field(ge=1, le=MAX_ID)]
 LinkId = DbId
+# A ticket's optimistic-concurrency version (Ticket.version, also its ETag).
+Version = Annotated[int, Field(ge=1, le=MAX_ID, description=(
+    "The ticket's `version` as you read it: if it has changed since, nothing is written and the answer "
+    "is 409 `stale_version` (the `If-Match` header does the same with 412)."))]
 
 
 def _no_nul(value):
@@ -79,7 +83,13 @@ class TicketCreate(Body):
     comunicacion_email_id: Optional[LinkId] = None
 
 
-class TicketUpdate(Body):
+class ConVersion(Body):
+    """A ticket write that may name the version it was based on (``tickets.exigir_version``)."""
+
+    version: Optional[Version] = None
+
+
+class TicketUpdate(ConVersion):
     titulo: Optional[Titulo] = None
     descripcion: Optional[Texto] = None
     categoria: Optional[Nombre] = None
@@ -89,11 +99,11 @@ class TicketUpdate(Body):
     comunicacion_email_id: Optional[LinkId] = None
 
 
-class EstadoChange(Body):
+class EstadoChange(ConVersion):
     estado: Estado
 
 
-class NotaCreate(Body):
+class NotaCreate(ConVersion):
     nota: Texto = Field(validation_alias=AliasChoices("nota", "notas"))  # seed 001 sends "notas"
 
 
@@ -101,7 +111,7 @@ class MensajeCreate(Body):
     cuerpo: Texto
 
 
-class Asignacion(Body):
+class Asignacion(ConVersion):
     ingeniero_id: Optional[DbId] = Field(...)
 
 
@@ -399,6 +409,8 @@ class TicketOut(Salida):
     fecha_cierre: Fecha
     conversacion_whatsapp_id: Optional[int]
     comunicacion_email_id: Optional[int]
+    version: int = Field(description="Changes with every write; the `ETag` header carries it too. Send it back "
+                                     "as `If-Match` (or `version` in the body) to refuse a write on a stale read.")
     notas_internas: Optional[list[NotaOut]] = Field(
         default=None, description="Staff only; never present for usuario.")
 

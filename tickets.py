@@ -150,8 +150,29 @@ def guardar(ticket: Ticket) -> None:
         db.session.rollback()  # the request's transaction is lost anyway; read the winner's row
         actual = db.session.get(Ticket, ticket.id) if ticket.id is not None else None
         estado = actual.estado if actual is not None else "?"
-        raise Conflict(f"The ticket was changed by someone else meanwhile; it is now '{estado}'.",
-                       code="stale_ticket", fields={"estado": estado}) from None
+        fields = {"estado": estado, **({"version": str(actual.version)} if actual is not None else {})}
+        raise Conflict("The ticket was changed by someone else meanwhile; it is now '%(estado)s'.",
+                       code="stale_ticket", fields=fields, estado=estado) from None
+
+
+def es_version_actual(ticket: Ticket, aceptadas: Iterable) -> bool:
+    """Whether ``ticket`` is still at one of the versions ``aceptadas`` (ints or their strings)."""
+    return str(ticket.version) in {str(v).strip() for v in aceptadas}
+
+
+def exigir_version(ticket: Ticket, aceptadas: Iterable, *, status: int = 409) -> None:
+    """Refuse a write based on a stale read: the client read the ticket at one of ``aceptadas``
+    (its If-Match entity tags, or the ``version`` it sent) and the ticket is now at another.
+
+    Called before the change, on the row this request read; ``guardar`` then writes only if the
+    row is still at that version, so a write landing in between is the usual 409 stale_ticket.
+    412 ``precondition_failed`` for If-Match (RFC 9110), 409 ``stale_version`` for a body field."""
+    if es_version_actual(ticket, aceptadas):
+        return
+    raise Conflict("The ticket has changed since you read it: it is now at version %(version)s. Nothing was "
+                   "saved; read it again and retry.", status=status,
+                   code="precondition_failed" if status == 412 else "stale_version",
+                   fields={"version": str(ticket.version)}, version=ticket.version)
 
 
 def bloquear(ticket: Ticket) -> None:
@@ -386,7 +407,7 @@ def cerrar_resueltos(dias: int) -> list[Ticket]:
 
 def actualizar_ticket(ticket: Ticket, actor: Usuario, data: TicketUpdate) -> Ticket:
     """Edit fields. Staff may edit any time before closure; the requester only while abierto."""
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})  # version: exigir_version's
     if not changes:
         raise ValidationFailed("Nothing to change.", code="empty_update")
     if can_manage(ticket, actor):

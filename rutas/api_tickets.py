@@ -18,6 +18,7 @@ from auth import (
 from models import db
 from rutas import route
 from rutas.comun import (
+    comprobar_version,
     json_body,
     ticket_page,
     ticket_response,
@@ -34,14 +35,13 @@ from schemas import (
     mensaje_dict,
     parse,
     parse_query,
-    ticket_dict,
 )
 
 # --- API: tickets ------------------------------------------------------------------------
 
 @route("/api/tickets", methods=["POST"], doc=openapi.op(
     "Create a ticket (the caller is the requester)", openapi.ANY, schemas.TicketCreate, 201,
-    openapi.REF("Ticket")))
+    openapi.REF("Ticket"), etag=True))
 @role_required()
 def api_crear_ticket():
     """Create a ticket as the caller (requester). 201 with the ticket."""
@@ -79,22 +79,24 @@ def api_todos_tickets():
 
 
 @route("/api/tickets/<int:ticket_id>", doc=openapi.op(
-    "One ticket (404 outside the caller's scope)", openapi.ANY, schema=openapi.REF("Ticket"),
-    params=[openapi.ID("ticket_id")]))
+    "One ticket (404 outside the caller's scope); its `ETag` is its version", openapi.ANY,
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], etag=True))
 @role_required()
 def api_ticket(ticket_id: int):
-    """One ticket the caller may see."""
-    return jsonify(ticket_dict(tickets.get_visible(ticket_id, current_user), current_user))
+    """One ticket the caller may see, with its version as the ETag."""
+    return ticket_response(tickets.get_visible(ticket_id, current_user))
 
 
 @route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(
     "Edit fields (requester only while abierto)", openapi.ANY, schemas.TicketUpdate,
-    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], if_match=True))
 @role_required()
 def api_actualizar_ticket(ticket_id: int):
     """Edit titulo, descripcion, categoria, prioridad, etiquetas or links."""
     ticket = tickets.get_visible(ticket_id, current_user)
-    tickets.actualizar_ticket(ticket, current_user, parse(TicketUpdate, json_body()))
+    data = parse(TicketUpdate, json_body())
+    comprobar_version(ticket, data.version)
+    tickets.actualizar_ticket(ticket, current_user, data)
     db.session.commit()
     return ticket_response(ticket)
 
@@ -102,12 +104,13 @@ def api_actualizar_ticket(ticket_id: int):
 @route("/api/tickets/<int:ticket_id>/estado", methods=["PUT"], doc=openapi.op(
     "Change estado: abierto→en_progreso⇄en_espera→resuelto→cerrado; resuelto/cerrado→abierto (staff); "
     "requester may move resuelto→abierto|cerrado. Refused moves are 409.", openapi.ANY, schemas.EstadoChange,
-    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], if_match=True))
 @role_required()
 def api_cambiar_estado(ticket_id: int):
     """Move the ticket through its lifecycle (refused moves are 409)."""
     ticket = tickets.get_visible(ticket_id, current_user)
     data = parse(EstadoChange, json_body())
+    comprobar_version(ticket, data.version)
     tickets.cambiar_estado(ticket, current_user, data.estado)
     db.session.commit()
     return ticket_response(ticket)
@@ -115,24 +118,28 @@ def api_cambiar_estado(ticket_id: int):
 
 @route("/api/tickets/<int:ticket_id>/notas", methods=["PUT"], doc=openapi.op(
     "Append an internal note", "assigned ingeniero, admin",
-    schemas.NotaCreate, schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
+    schemas.NotaCreate, schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], if_match=True))
 @role_required("ingeniero", "admin")
 def api_agregar_nota(ticket_id: int):
     """Append an internal note (staff only)."""
     ticket = tickets.get_visible(ticket_id, current_user)
-    tickets.agregar_nota(ticket, current_user, parse(NotaCreate, json_body()).nota)
+    data = parse(NotaCreate, json_body())
+    comprobar_version(ticket, data.version, anexo=True)
+    tickets.agregar_nota(ticket, current_user, data.nota)
     db.session.commit()
     return ticket_response(ticket)
 
 
 @route("/api/tickets/<int:ticket_id>/asignar", methods=["PUT"], doc=openapi.op(
     "Assign an engineer (null unassigns)", "admin", schemas.Asignacion,
-    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")]))
+    schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], if_match=True))
 @role_required("admin")
 def api_asignar(ticket_id: int):
     """Assign (or, with null, unassign) an engineer."""
     ticket = tickets.get_visible(ticket_id, current_user)
-    tickets.asignar(ticket, current_user, parse(Asignacion, json_body()).ingeniero_id)
+    data = parse(Asignacion, json_body())
+    comprobar_version(ticket, data.version)
+    tickets.asignar(ticket, current_user, data.ingeniero_id)
     db.session.commit()
     return ticket_response(ticket)
 

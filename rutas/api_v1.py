@@ -24,10 +24,11 @@ def api_v1_tickets():
 
 route("/api/v1/tickets", methods=["POST"], endpoint="api_v1_crear_ticket", doc=openapi.op(
     "Alias of POST /api/tickets (TicketCreate, with conversacion_whatsapp_id / comunicacion_email_id)", openapi.ANY,
-    schemas.TicketCreate, 201, openapi.REF("Ticket"), tag=TAG))(api_tickets.api_crear_ticket)
+    schemas.TicketCreate, 201, openapi.REF("Ticket"), tag=TAG, etag=True))(api_tickets.api_crear_ticket)
 route("/api/v1/tickets/<int:ticket_id>", endpoint="api_v1_ticket", doc=openapi.op(
-    "Alias of GET /api/tickets/{ticket_id}", openapi.ANY, schema=openapi.REF("Ticket"), params=[ID], tag=TAG)
+    "Alias of GET /api/tickets/{ticket_id}", openapi.ANY, schema=openapi.REF("Ticket"), params=[ID], tag=TAG,
+    etag=True)
 )(api_tickets.api_ticket)
 route("/api/v1/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_v1_actualizar_ticket", doc=openapi.op(
     "Alias of PUT /api/tickets/{ticket_id} (TicketUpdate)", openapi.ANY, schemas.TicketUpdate,
-    schema=openapi.REF("Ticket"), params=[ID], tag=TAG))(api_tickets.api_actualizar_ticket)
+    schema=openapi.REF("Ticket"), params=[ID], tag=TAG, if_match=True))(api_tickets.api_actualizar_ticket)

@@ -81,10 +81,30 @@ def json_body() -> dict:
 
 
 def ticket_response(ticket, status: int = 200):
-    """The ticket as stored after the commit, reloaded with what its JSON shows in one joined SELECT."""
+    """The ticket as stored after the commit (reloaded with what its JSON shows in one joined
+    SELECT), with its version as the ``ETag`` (what ``If-Match`` sends back)."""
     ticket = db.session.execute(select(tickets.Ticket).where(tickets.Ticket.id == ticket.id)
                                 .options(*tickets.UNO_OPTIONS).execution_options(populate_existing=True)).scalar_one()
-    return jsonify(ticket_dict(ticket, current_user)), status
+    response = jsonify(ticket_dict(ticket, current_user))
+    response.set_etag(str(ticket.version))
+    return response, status
+
+
+def comprobar_version(ticket, version: int | None = None, *, anexo: bool = False) -> None:
+    """Optimistic concurrency from the client: refuse the write when the client's read of
+    ``ticket`` is stale. ``If-Match: "<version>"`` (the ETag of a GET) → 412; ``version`` in the
+    body → 409. Neither: no check (older clients keep working; the write itself is still safe
+    against concurrent ones, ``tickets.guardar``). ``anexo``: the write appends (a note), so
+    compare with the row under its lock, as the append will see it."""
+    if_match = request.if_match if request.if_match and not request.if_match.star_tag else None
+    if if_match is None and version is None:
+        return
+    if anexo:
+        tickets.bloquear(ticket)
+    if if_match is not None:
+        tickets.exigir_version(ticket, if_match.as_set(), status=412)  # strong comparison (RFC 9110)
+    if version is not None:
+        tickets.exigir_version(ticket, [version])
 
 
 def ticket_page(filters: TicketFilters, base_scope=None):

@@ -17,6 +17,7 @@ It sends a heartbeat comment and ends after SSE_MAX_SECONDS so a worker is never
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Optional
 
@@ -31,7 +32,7 @@ from auth import role_required
 from models import Usuario, db
 from rutas import route
 from rutas.comun import json_body
-from schemas import Salida, parse
+from schemas import MAX_ID, Salida, parse
 
 TODOS = ("usuario", "ingeniero", "admin")
 
@@ -51,11 +52,25 @@ class NotificacionOut(Salida):
 
 
 def _desde() -> int:
+    """The last event id the client has (unreadable: 0, from the start). Clamped to the ids the
+    database can hold: a larger one compared in SQL overflows the integer column."""
     valor = request.headers.get("Last-Event-ID") or request.args.get("desde") or "0"
     try:
-        return max(int(valor), 0)
+        return min(max(int(valor), 0), MAX_ID)
     except ValueError:
         return 0
+
+
+def _espera() -> float:
+    """Seconds to wait for an event: 0 to SSE_MAX_SECONDS (unreadable or not finite: 0, which a
+    NaN would otherwise turn into a wait that never ends)."""
+    try:
+        espera = float(request.args.get("espera", "0"))
+    except ValueError:
+        return 0.0
+    if not math.isfinite(espera):
+        return 0.0
+    return min(max(espera, 0.0), float(current_app.config["SSE_MAX_SECONDS"]))
 
 
 @route("/api/notificaciones", doc=openapi.op(
@@ -113,11 +128,7 @@ def api_eventos():
     waits (bounded) until one of them."""
     desde, usuario_id = _desde(), current_user.id
     conocida = request.args.get("version")
-    try:
-        espera = min(max(float(request.args.get("espera", "0")), 0.0), float(current_app.config["SSE_MAX_SECONDS"]))
-    except ValueError:
-        espera = 0.0
-    limite = time.monotonic() + espera
+    limite = time.monotonic() + _espera()
     while True:
         eventos, version = _nuevas(usuario_id, desde), _version(usuario_id)
         db.session.rollback()  # end the read transaction: never hold a snapshot between polls

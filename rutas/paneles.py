@@ -134,11 +134,25 @@ def ticket_detalle(numero: str):
     return _detalle(ticket)
 
 
+def _leido_antes_de_otro_cambio(ticket, volver: str):
+    """The ticket page's forms (estado, edit, assign) carry the ``version`` they were rendered
+    from: a submit based on an older one is refused, nothing saved, with a flash, back to
+    ``volver`` (the ticket as it is now). None when the form is current (or has no version)."""
+    enviada = request.form.get("version")
+    if not enviada or tickets.es_version_actual(ticket, [enviada]):
+        return None
+    flash(_("Someone else changed this ticket while you had it open; nothing was saved. "
+            "Check it as it is now and try again."), "danger")
+    return redirect(volver)
+
+
 @route("/tickets/<numero>/estado", methods=["POST"])
 @role_required()
 def ticket_estado(numero: str):
     """Move the ticket (the buttons are ``tickets.allowed_moves``)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
+    if obsoleto := _leido_antes_de_otro_cambio(ticket, url_for("ticket_detalle", numero=ticket.numero_ticket)):
+        return obsoleto
     nuevo = parse(EstadoChange, {"estado": request.form.get("estado")}).estado
     al_fallar_volver_a(url_for("ticket_detalle", numero=ticket.numero_ticket))
     tickets.cambiar_estado(ticket, current_user, nuevo)
@@ -184,6 +198,8 @@ def ticket_nota(numero: str):
 def ticket_editar(numero: str):
     """Edit fields and tags; only what changed is sent (and recorded in the history)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
+    if obsoleto := _leido_antes_de_otro_cambio(ticket, url_for("ticket_detalle", numero=ticket.numero_ticket)):
+        return obsoleto
     form = TicketEditForm()
     form.categoria.choices = categoria_choices(ticket.categoria)
 
@@ -205,6 +221,9 @@ def ticket_editar(numero: str):
 def ticket_asignar(numero: str):
     """Assign an engineer (empty: unassign); back to where the admin came from."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
+    volver = safe_next(request.form.get("next")) or url_for("ticket_detalle", numero=ticket.numero_ticket)
+    if obsoleto := _leido_antes_de_otro_cambio(ticket, volver):
+        return obsoleto
     form = AsignarForm()
     valor = (form.ingeniero_id.data or "").strip()
     if valor and not valor.isdigit():
@@ -213,7 +232,7 @@ def ticket_asignar(numero: str):
         nombre = ticket.ingeniero.usuario.nombre if ticket.ingeniero else None
         flash(_("%(numero)s assigned to %(nombre)s.", numero=ticket.numero_ticket, nombre=nombre) if nombre
               else _("%(numero)s is unassigned.", numero=ticket.numero_ticket), "success")
-        return redirect(safe_next(request.form.get("next")) or url_for("ticket_detalle", numero=ticket.numero_ticket))
+        return redirect(volver)
     return _detalle(ticket, 422, asignar_form=form)
 
 

@@ -44,6 +44,8 @@
       event.preventDefault();
       form.action = link.getAttribute("data-asignar-url");
       dialog.querySelector("[data-asignar-numero]").textContent = link.getAttribute("data-asignar");
+      // The version the list showed: if the ticket changed since, the server refuses (and says so).
+      form.querySelector("[data-asignar-version]").value = link.getAttribute("data-version") || "";
       var actual = link.getAttribute("data-actual");
       form.querySelectorAll("input[name=ingeniero_id]").forEach(function (input) {
         input.checked = input.value === actual;
