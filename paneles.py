@@ -95,3 +95,10 @@ class Pagina:
     def window(self, radius: int = 2) -> list[int]:
         lo, hi = max(1, self.page - radius), min(self.pages, self.page + radius)
         return list(range(lo, hi + 1))
+
+
+def paginar(stmt, page: int, per_page: int) -> Pagina:
+    """THE pagination of every list (panels, API, channel pages): ``db.paginate`` (items and a
+    COUNT over the same statement), as a ``Pagina`` that ``m.pagination`` renders."""
+    pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
+    return Pagina(list(pagina.items), pagina.total or 0, page, per_page)

@@ -581,16 +581,11 @@ LIST_OPTIONS = (
 
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
     """One page of tickets and the total, honouring the filters and the viewer's scope."""
-    stmt = filtered_select(viewer, f, base_scope)
-    # COUNT(*) over the same WHERE, without the subquery: lets SQLite/PG answer from an index.
-    total = db.session.execute(select(func.count()).select_from(Ticket).where(stmt.whereclause)).scalar_one()
+    from paneles import paginar  # the one pagination (paneles imports this module)
+
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
-    items = db.session.execute(
-        stmt.options(*options).order_by(*order_by(f)).limit(f.per_page).offset((f.page - 1) * f.per_page)
-    ).scalars().all()
-    return list(items), total
-
-
+    pagina = paginar(filtered_select(viewer, f, base_scope).options(*options).order_by(*order_by(f)), f.page, f.per_page)
+    return pagina.items, pagina.total
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:

@@ -46,9 +46,7 @@ def paginar(stmt, default_per_page: int = 50) -> paneles.Pagina:
     """One page of ``stmt`` from ``page``/``per_page`` in the query string (clamped): a
     ``paneles.Pagina`` (items, total, page, per_page), which ``m.pagination`` renders. Every
     paginated list goes through here."""
-    page, per_page = page_args(default_per_page)
-    pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
-    return paneles.Pagina(list(pagina.items), pagina.total or 0, page, per_page)
+    return paneles.paginar(stmt, *page_args(default_per_page))
 
 
 def rango_fechas() -> tuple:
