@@ -444,35 +444,56 @@ def elegir_agrupacion(lo: datetime, hi: datetime, pedida: Optional[str] = None) 
     return pedida
 
 
+def _rango(n: int, p: int) -> int:
+    """1-based nearest rank of percentile ``p`` among ``n`` values (``_percentil``'s definition)."""
+    return max(1, -(-n * p // 100))
+
+
 def _agregados(grupo, where, ahora) -> dict:
     """Per value of ``grupo`` (None: one overall row under the key None): tickets, first-response
-    and resolution counts, met counts, nearest-rank median and p90 seconds, and breaches. One
-    query: the window functions rank each time within its group (NULLs last, not counted)."""
+    and resolution counts and met counts, the nearest-rank median and p90 seconds of each, and
+    breaches. PostgreSQL: one GROUP BY with percentile_disc. SQLite: a GROUP BY for the counts,
+    then per time ROW_NUMBER() within its group, keeping only the ranks asked for (computed here
+    from the counts with ``_rango``). Both give ``_percentil``'s numbers."""
     primera, resolucion = Ticket.sla_primera_respuesta_segundos, Ticket.sla_resolucion_segundos
-    particion = {"partition_by": grupo} if grupo is not None else {}
     g = (grupo if grupo is not None else literal(0)).label("g")
-    sub = select(
-        g, primera.label("x1"), resolucion.label("x2"),
-        Ticket.sla_primera_respuesta_cumplida.label("ok1"), Ticket.sla_resolucion_cumplida.label("ok2"),
-        case((incumplido_clause(ahora), 1), else_=0).label("incumplido"),
-        func.row_number().over(order_by=(primera.is_(None), primera), **particion).label("r1"),
-        func.count(primera).over(**particion).label("n1"),
-        func.row_number().over(order_by=(resolucion.is_(None), resolucion), **particion).label("r2"),
-        func.count(resolucion).over(**particion).label("n2"),
-    ).where(*where).subquery()
-
-    def en_rango(x, r, n, p):
-        return func.max(case((and_(x.is_not(None), r == (n * p + 99) // 100), x)))
+    sub = select(g, primera.label("x1"), Ticket.sla_primera_respuesta_cumplida.label("ok1"),
+                 resolucion.label("x2"), Ticket.sla_resolucion_cumplida.label("ok2"),
+                 case((incumplido_clause(ahora), 1), else_=0).label("incumplido")).where(*where).subquery()
 
     def suma(cond):
         return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
 
     c = sub.c
-    filas = db.session.execute(select(
-        c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)), en_rango(c.x1, c.r1, c.n1, 50),
-        en_rango(c.x1, c.r1, c.n1, 90), func.count(c.x2), suma(c.ok2.is_(True)), en_rango(c.x2, c.r2, c.n2, 50),
-        en_rango(c.x2, c.r2, c.n2, 90), func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))
-    return {(None if grupo is None else f[0]): f[1:] for f in filas}
+    if _es_postgresql():
+        # percentile_disc is nearest-rank: the value at rank ceil(p * n) (exact in float for p = .5, .9).
+        def p(x, q):
+            return func.percentile_disc(q).within_group(x)
+
+        return {(None if grupo is None else f[0]): (f[1], f[2], int(f[3]), f[4], f[5], f[6], int(f[7]), f[8], f[9],
+                                                     int(f[10])) for f in db.session.execute(select(
+            c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)), p(c.x1, 0.5), p(c.x1, 0.9),
+            func.count(c.x2), suma(c.ok2.is_(True)), p(c.x2, 0.5), p(c.x2, 0.9),
+            func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
+    conteos = {f[0]: [f[1], f[2], int(f[3]), None, None, f[4], int(f[5]), None, None, int(f[6])]
+               for f in db.session.execute(select(c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)),
+                                                  func.count(c.x2), suma(c.ok2.is_(True)),
+                                                  func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
+    # SQLite has no percentile: rank each time within its group and keep the asked-for ranks.
+    for columna, i_n in ((primera, 1), (resolucion, 5)):
+        rangos = {k: (_rango(v[i_n], 50), _rango(v[i_n], 90)) for k, v in conteos.items() if v[i_n]}
+        if not rangos:
+            continue
+        orden = func.row_number().over(order_by=columna, **({"partition_by": grupo} if grupo is not None else {}))
+        ordenados = select(g, columna.label("x"), orden.label("r")).where(*where, columna.is_not(None)).subquery()
+        pedidos = sorted({r for par in rangos.values() for r in par})
+        for clave, r, x in db.session.execute(select(ordenados.c.g, ordenados.c.r, ordenados.c.x)
+                                              .where(ordenados.c.r.in_(pedidos))):
+            if clave in rangos:
+                for j, rango in enumerate(rangos[clave]):
+                    if r == rango:
+                        conteos[clave][i_n + 2 + j] = x
+    return {(None if grupo is None else k): tuple(v) for k, v in conteos.items()}
 
 
 def _fila(agregado) -> dict:
