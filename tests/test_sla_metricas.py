@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
+from test_panels_browser import Person, axe_violations, live_server  # noqa: F401  (fixture reused)
 
 import csat
 import reports
@@ -385,3 +386,29 @@ def test_stored_outcome_equals_a_from_scratch_recomputation_after_random_operati
         == (len(primeras), minutos(sla._percentil(primeras, 50)), minutos(sla._percentil(primeras, 90)))
     assert (m["resolucion"]["tickets"], m["resolucion"]["mediana_min"], m["resolucion"]["p90_min"]) \
         == (len(resoluciones), minutos(sla._percentil(resoluciones, 50)), minutos(sla._percentil(resoluciones, 90)))
+
+
+# --- in a real browser --------------------------------------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.parametrize("quien", ["admin", "ana"])
+def test_statistics_page_sla_and_csat_in_the_browser(semana, browser, live_server, quien):  # noqa: F811
+    """The SLA and CSAT sections render under the CSP without console errors, pass axe (WCAG A/AA),
+    fit a 375px phone (wide tables scroll inside their card), and are screenshotted."""
+    person = Person(browser, live_server)
+    try:
+        person.page.emulate_media(reduced_motion="reduce")
+        person.login(semana[quien].username)
+        person.goto("/estadisticas?agrupacion=dia")
+        assert person.page.locator("#sla-titulo").inner_text() == "Nivel de servicio (SLA)"
+        kpi = person.page.locator('[data-kpi="sla_primera_respuesta"]').inner_text()
+        assert kpi == {"admin": "75 %", "ana": "100 %"}[quien]
+        assert person.page.locator('[data-kpi="csat_media"]').inner_text() == {"admin": "3,67", "ana": "3,5"}[quien]
+        assert (person.page.locator("[data-excel-incumplimientos]").count() == 1) == (quien == "admin")
+        assert axe_violations(person.page) == []
+        person.page.set_viewport_size({"width": 375, "height": 800})
+        person.page.wait_for_timeout(300)
+        assert person.page.evaluate("document.documentElement.scrollWidth") <= 375
+        person.shoot(f"estadisticas-sla-{quien}")
+    finally:
+        person.close()
