@@ -412,3 +412,32 @@ def test_statistics_page_sla_and_csat_in_the_browser(semana, browser, live_serve
         person.shoot(f"estadisticas-sla-{quien}")
     finally:
         person.close()
+
+
+def test_migration_0011_backfills_what_the_lifecycle_stores(semana, monkeypatch):
+    """The migration's backfill (run on rows whose outcome columns are empty) writes exactly what
+    the lifecycle wrote when it happened."""
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    from sqlalchemy import update
+
+    columnas = ("sla_primera_respuesta_segundos", "sla_primera_respuesta_cumplida", "sla_resolucion_segundos",
+                "sla_resolucion_cumplida")
+
+    def estado():
+        db.session.expire_all()
+        return {t.id: tuple(getattr(t, c) for c in columnas) for t in db.session.query(Ticket)}
+
+    antes = estado()
+    assert sum(v[0] is not None for v in antes.values()) == 4
+    db.session.execute(update(Ticket).values(dict.fromkeys(columnas)).execution_options(synchronize_session=False))
+    assert all(v == (None,) * 4 for v in estado().values())
+    ruta = Path(__file__).resolve().parent.parent / "migrations" / "versions" / "0011_sla_resultado.py"
+    spec = importlib.util.spec_from_file_location("migracion_0011", ruta)
+    migracion = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migracion)
+    monkeypatch.setattr(migracion, "op", SimpleNamespace(get_bind=lambda: db.session.connection()))
+    migracion._rellenar()
+    assert estado() == antes
