@@ -67,9 +67,11 @@ def valorar(ticket: Ticket, puntuacion: int, comentario: Optional[str] = None,
     return fila
 
 
-def resultados(desde=None, hasta=None) -> dict:
-    """Count and average overall, per engineer and per categoría (SQL aggregates)."""
-    filtro = []
+def resultados(desde=None, hasta=None, *, filtro=(), agrupacion: Optional[str] = None) -> dict:
+    """Count and average overall, per engineer and per categoría (SQL aggregates) of the ratings
+    given in [desde, hasta] that match ``filtro`` (e.g. one engineer's); with ``agrupacion``
+    (dia|semana|mes) also per local period of the rating date (``sla.expresion_periodo``)."""
+    filtro = list(filtro)
     if desde is not None:
         filtro.append(Valoracion.fecha >= desde)
     if hasta is not None:
@@ -87,5 +89,16 @@ def resultados(desde=None, hasta=None) -> dict:
     def fila(nombre, n, m):
         return {"nombre": nombre, "valoraciones": n, "media": round(float(m), 2) if m is not None else None}
 
-    return {"valoraciones": total, "media": round(float(media), 2) if media is not None else None,
-            "por_ingeniero": [fila(*r) for r in por_ing], "por_categoria": [fila(*r) for r in por_cat]}
+    salida = {"valoraciones": total, "media": round(float(media), 2) if media is not None else None,
+              "por_ingeniero": [fila(*r) for r in por_ing], "por_categoria": [fila(*r) for r in por_cat]}
+    if agrupacion is not None:
+        import sla
+
+        salida["por_periodo"] = []
+        lo, hi = db.session.execute(select(func.min(Valoracion.fecha), func.max(Valoracion.fecha)).where(*filtro)).one()
+        if lo is not None:
+            periodo = sla.expresion_periodo(Valoracion.fecha, agrupacion, lo, hi).label("periodo")
+            filas = db.session.execute(select(periodo, func.count(), func.avg(Valoracion.puntuacion))
+                                       .where(*filtro).group_by(periodo).order_by(periodo)).all()
+            salida["por_periodo"] = [fila(str(k)[:10], n, m) for k, n, m in filas]
+    return salida

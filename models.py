@@ -322,6 +322,14 @@ class Ticket(db.Model):
     sla_resolucion_aviso: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     sla_pausado_segundos: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # business s
     sla_pausa_desde: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)  # clock stopped since
+    # The SLA outcome, stored when it happens (sla.registrar_resultado) so the metrics are SQL
+    # aggregates: business seconds to the first response (from creation) and to resolution (clock
+    # time, pauses excluded) and whether each due time was met. NULL until reached (or without a
+    # due time); the resolution pair is cleared on reopen.
+    sla_primera_respuesta_segundos: Mapped[Optional[int]] = mapped_column(Integer)
+    sla_primera_respuesta_cumplida: Mapped[Optional[bool]] = mapped_column(Boolean)
+    sla_resolucion_segundos: Mapped[Optional[int]] = mapped_column(Integer)
+    sla_resolucion_cumplida: Mapped[Optional[bool]] = mapped_column(Boolean)
 
     categoria: Mapped[Categoria] = relationship()
     usuario: Mapped[Optional[Usuario]] = relationship(foreign_keys=[usuario_id])

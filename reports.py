@@ -15,6 +15,7 @@ the statistics stay cheap at 100,000 tickets:
 
 from __future__ import annotations
 
+import itertools
 import re
 import tempfile
 from collections import defaultdict
@@ -38,6 +39,8 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Float, and_, case, cast, func, literal_column, select
 from sqlalchemy.orm import aliased
 
+import csat
+import sla
 import tickets
 from errors import ErrorCampo, Forbidden
 from models import (
@@ -53,6 +56,7 @@ from models import (
     NotaInterna,
     Ticket,
     Usuario,
+    Valoracion,
     db,
     ticket_etiquetas,
     utcnow,
@@ -490,11 +494,18 @@ class Periodo(BaseModel):
 
     desde: Optional[FechaFiltro] = None
     hasta: Optional[FechaFiltro] = None
+    agrupacion: Optional[Literal["dia", "semana", "mes"]] = None  # SLA and CSAT per period; None: by span
 
     @model_validator(mode="before")
     @classmethod
     def _sin_vacios(cls, data):
         return _quitar_vacios(data)
+
+    @property
+    def limites(self) -> tuple[Optional[datetime], Optional[datetime]]:
+        """[desde 00:00 UTC, the day after hasta 00:00 UTC): both ends' days included."""
+        return (datetime.combine(self.desde, time.min, tzinfo=UTC) if self.desde else None,
+                datetime.combine(self.hasta + timedelta(days=1), time.min, tzinfo=UTC) if self.hasta else None)
 
     @model_validator(mode="after")
     def _ordenado(self):
@@ -627,11 +638,11 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
     ahora = ahora or utcnow()
     scope = tickets.scope_clause(viewer)
     where = [scope]
-    if periodo.desde:
-        where.append(Ticket.fecha_creacion >= datetime.combine(periodo.desde, time.min, tzinfo=UTC))
-    if periodo.hasta:
-        where.append(Ticket.fecha_creacion < datetime.combine(periodo.hasta + timedelta(days=1), time.min,
-                                                               tzinfo=UTC))
+    inicio, fin = periodo.limites
+    if inicio:
+        where.append(Ticket.fecha_creacion >= inicio)
+    if fin:
+        where.append(Ticket.fecha_creacion < fin)
 
     por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos(where)
     categorias = dict(db.session.execute(
@@ -660,7 +671,155 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
         "resolucion": resolucion,
         "backlog_por_antiguedad": _backlog(scope, ahora),
         "mensajes_sin_leer": _sin_leer(viewer, scope),
+        **_sla_y_csat(viewer, periodo, where, ahora),
     }
+
+
+def _sla_y_csat(viewer: Usuario, periodo: Periodo, where: list, ahora: datetime) -> dict:
+    """SLA metrics of the tickets in ``where`` and the CSAT of the ratings given in the window:
+    an admin's of everything, an engineer's of their assigned tickets and their own ratings; a
+    usuario sees neither (they are staff performance figures)."""
+    if not viewer.es_staff:
+        return {"sla": None, "csat": None}
+    metricas = sla.metricas(filtro=where, agrupacion=periodo.agrupacion, ahora=ahora)
+    filtro = []
+    if viewer.rol != "admin":
+        filtro.append(Valoracion.ingeniero_id == (viewer.ingeniero.id if viewer.ingeniero else -1))
+    inicio, fin = periodo.limites
+    if inicio:
+        filtro.append(Valoracion.fecha >= inicio)
+    if fin:
+        filtro.append(Valoracion.fecha < fin)
+    return {"sla": metricas, "csat": csat.resultados(filtro=filtro, agrupacion=metricas["agrupacion"])}
+
+
+# --- SLA breaches (Excel) -----------------------------------------------------------------------
+
+COLUMNAS_INCUMPLIMIENTOS = [
+    Columna(_l("Number"), max_width=14),
+    Columna(_l("Title"), "long", 50),
+    Columna(_l("Priority"), "prioridad", 12),
+    Columna(_l("Category"), max_width=22),
+    Columna(_l("Engineer"), max_width=30),
+    Columna(_l("Status"), "estado", 14),
+    Columna(_l("Created (UTC)"), "date"),
+    Columna(_l("First response due (UTC)"), "date"),
+    Columna(_l("First response (UTC)"), "date"),
+    Columna(_l("First response: business minutes over"), max_width=18),
+    Columna(_l("Resolution due (UTC)"), "date"),
+    Columna(_l("Resolved (UTC)"), "date"),
+    Columna(_l("Resolution: business minutes over"), max_width=18),
+]
+
+
+def incumplimientos_filename(today: Optional[date] = None) -> str:
+    return f"incumplimientos_sla_{(today or utcnow().date()).isoformat()}.xlsx"
+
+
+def _minutos_de_mas(vence: Optional[datetime], real: Optional[datetime], cumplida: Optional[bool], corriendo: bool,
+                    ahora: datetime, cal) -> Optional[float]:
+    """Business minutes past a due time: up to when it was reached late, or up to now while the
+    clock runs past it. Due times already include the paused time before them, so this is the
+    running time beyond the target."""
+    if vence is None:
+        return None
+    if cumplida is False and real is not None:
+        return round(sla.segundos_habiles(vence, real, cal) / 60, 1)
+    if real is None and corriendo and vence < ahora:
+        return round(sla.segundos_habiles(vence, ahora, cal) / 60, 1)
+    return None
+
+
+def _filas_incumplimientos(periodo: Periodo, ahora: datetime) -> Iterator[list[tuple]]:
+    """Chunks of breached tickets created in the window (``sla.incumplido_clause``), oldest first."""
+    cal = sla.calendario()
+    ingeniero_usuario = aliased(Usuario)
+    stmt = (select(Ticket.numero_ticket, Ticket.titulo, Ticket.prioridad, Categoria.nombre.label("categoria"),
+                   ingeniero_usuario.nombre.label("ingeniero"), Ticket.estado, Ticket.fecha_creacion,
+                   Ticket.sla_primera_respuesta_vence, Ticket.fecha_primera_respuesta,
+                   Ticket.sla_primera_respuesta_cumplida, Ticket.sla_resolucion_vence, Ticket.fecha_resolucion,
+                   Ticket.sla_resolucion_cumplida)
+            .join(Categoria, Categoria.id == Ticket.categoria_id)
+            .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id)
+            .outerjoin(ingeniero_usuario, ingeniero_usuario.id == Ingeniero.usuario_id)
+            .where(sla.incumplido_clause(ahora)).order_by(Ticket.fecha_creacion, Ticket.id))
+    inicio, fin = periodo.limites
+    if inicio:
+        stmt = stmt.where(Ticket.fecha_creacion >= inicio)
+    if fin:
+        stmt = stmt.where(Ticket.fecha_creacion < fin)
+    for chunk in db.session.execute(stmt.execution_options(yield_per=CHUNK)).partitions():
+        filas = []
+        for r in chunk:
+            corriendo = r.estado in sla.ESTADOS_EN_MARCHA
+            filas.append((
+                r.numero_ticket, r.titulo, r.prioridad, r.categoria, r.ingeniero or "", r.estado,
+                _naive(r.fecha_creacion), _naive(r.sla_primera_respuesta_vence), _naive(r.fecha_primera_respuesta),
+                _minutos_de_mas(r.sla_primera_respuesta_vence, r.fecha_primera_respuesta,
+                                r.sla_primera_respuesta_cumplida, corriendo, ahora, cal),
+                _naive(r.sla_resolucion_vence), _naive(r.fecha_resolucion),
+                _minutos_de_mas(r.sla_resolucion_vence, r.fecha_resolucion, r.sla_resolucion_cumplida, corriendo,
+                                ahora, cal)))
+        yield filas
+
+
+def exportar_incumplimientos(viewer: Usuario, periodo: Periodo, ahora: Optional[datetime] = None) -> IO[bytes]:
+    """The SLA breaches of the tickets created in the window, as an Excel file in the viewer's
+    language: tickets that missed their first-response or resolution target, or are past due and
+    still open, with due times, actual times and business minutes over. Admin only."""
+    if viewer.rol != "admin":
+        raise Forbidden("Only an admin may export SLA breaches.")
+    with force_locale(viewer.idioma if viewer.idioma in IDIOMAS else "es"):
+        return _exportar_incumplimientos(viewer, periodo, ahora or utcnow())
+
+
+def _exportar_incumplimientos(viewer: Usuario, periodo: Periodo, ahora: datetime) -> IO[bytes]:
+    columnas = COLUMNAS_INCUMPLIMIENTOS
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(_("SLA breaches"))
+    estilos = _Estilos(ws)
+    chunks = _filas_incumplimientos(periodo, ahora)
+    primero = next(chunks, [])
+    for i, ancho in enumerate(_anchos(columnas, primero), start=1):
+        ws.column_dimensions[get_column_letter(i)].width = ancho
+    ws.freeze_panes = "A2"
+    hoja = _SheetRows(ws, len(columnas))
+    hoja.append([str(c.titulo) for c in columnas], [estilos.header] * len(columnas), height=32)
+    kinds = [c.kind for c in columnas]
+    base_styles = [estilos.date if k == "date" else None for k in kinds]
+    i_estado, i_prioridad = kinds.index("estado"), kinds.index("prioridad")
+    etiqueta = {k: str(v) for k, v in VALOR_LABELS.items()}
+    for filas in itertools.chain([primero], chunks):  # streamed: one chunk in memory at a time
+        for fila in filas:
+            values, styles = list(fila), list(base_styles)
+            estado, prioridad = fila[i_estado], fila[i_prioridad]
+            values[i_estado], styles[i_estado] = etiqueta.get(estado, estado), estilos.estado.get(estado)
+            values[i_prioridad], styles[i_prioridad] = etiqueta.get(prioridad, prioridad), estilos.prioridad.get(prioridad)
+            hoja.append(values, styles)
+    hoja.close()
+    total = hoja.rows - 1
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columnas))}{total + 1}"
+
+    resumen = wb.create_sheet(_("Summary"))
+    resumen.column_dimensions["A"].width = 22
+    resumen.column_dimensions["B"].width = 50
+    bold = Cell(resumen, row=1, column=1)
+    bold.font = Font(bold=True)
+    generado = Cell(resumen, row=1, column=1, value=_naive(ahora))
+    generado.number_format = DATE_FORMAT
+    filas_resumen = [(_("Report"), _("SLA breaches")), (_("Generated (UTC)"), generado), (_("By"), viewer.nombre),
+                     (_("Tickets"), total)]
+    if periodo.desde:
+        filas_resumen.append((_("Created from"), periodo.desde.isoformat()))
+    if periodo.hasta:
+        filas_resumen.append((_("Created until"), periodo.hasta.isoformat()))
+    for nombre, value in filas_resumen:
+        resumen.append([_cell(resumen, nombre, bold._style), _cell(resumen, value) if isinstance(value, str)
+                        else value])
+    out = tempfile.TemporaryFile(suffix=".xlsx")
+    wb.save(out)
+    out.seek(0)
+    return out
 
 
 # --- PDF ------------------------------------------------------------------------------------

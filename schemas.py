@@ -495,6 +495,114 @@ class CategoriaOut(Salida):
     activa: bool
 
 
+class MetricaSLAOut(Salida):
+    """One SLA target (first response or resolution) over a set of tickets."""
+
+    cumplimiento_pct: Optional[float] = Field(description="% of `tickets` that reached it by their due time")
+    tickets: int = Field(description="Tickets that reached it (answered / resolved) and had a due time")
+    mediana_min: Optional[float] = Field(description="Median business minutes (nearest rank)")
+    p90_min: Optional[float] = Field(description="90th percentile of business minutes (nearest rank)")
+
+
+class GrupoSLAOut(Salida):
+    """The SLA figures of one engineer, prioridad, categoría or period."""
+
+    clave: Optional[str] = Field(description="Engineer name (null: unassigned), prioridad, categoría name, or "
+                                             "the period's first day (ISO date, office time zone)")
+    id: Optional[int] = Field(None, description="Engineer or categoría id")
+    tickets: int = Field(description="Tickets created in the range")
+    incumplidos: int = Field(description="Tickets that missed a target or are past due and still open")
+    primera_respuesta: MetricaSLAOut
+    resolucion: MetricaSLAOut
+
+
+class SLAMetricasOut(Salida):
+    """SLA metrics in business time (sla.metricas): overall, and per engineer, prioridad, categoría
+    and period. Times to first response from creation; to resolution, clock time (pauses excluded)."""
+
+    tickets: int
+    incumplidos: int
+    primera_respuesta: MetricaSLAOut
+    resolucion: MetricaSLAOut
+    incumplimientos: dict[str, dict[str, int]] = Field(
+        description="Breached tickets by ingeniero (name, — unassigned), prioridad and categoria; only non-zero")
+    por_ingeniero: list[GrupoSLAOut]
+    por_prioridad: list[GrupoSLAOut]
+    por_categoria: list[GrupoSLAOut]
+    agrupacion: Literal["dia", "semana", "mes"] = Field(description="Bucket of por_periodo (local days, weeks "
+                                                                    "from Monday, months)")
+    zona: str = Field(description="Office time zone of the periods (APP_TIMEZONE)")
+    por_periodo: list[GrupoSLAOut] = Field(description="Periods with tickets, by creation date")
+
+
+class CSATGrupoOut(Salida):
+    nombre: str = Field(description="Engineer, categoría, or the period's first day")
+    valoraciones: int
+    media: Optional[float] = Field(description="Average rating, 1–5")
+
+
+class CSATOut(Salida):
+    """Satisfaction ratings (csat.resultados)."""
+
+    valoraciones: int
+    media: Optional[float]
+    por_ingeniero: list[CSATGrupoOut]
+    por_categoria: list[CSATGrupoOut]
+    por_periodo: Optional[list[CSATGrupoOut]] = Field(None, description="By rating date (statistics only)")
+
+
+class TiempoOut(Salida):
+    n: int
+    media_segundos: Optional[float]
+    mediana_segundos: Optional[float]
+
+
+class ConteoCategoriaOut(Salida):
+    categoria: str
+    total: int
+
+
+class ConteoIngenieroOut(Salida):
+    ingeniero_id: Optional[int]
+    nombre: Optional[str]
+    total: int
+    abiertos: int
+
+
+class DiaOut(Salida):
+    fecha: str
+    creados: int
+    cerrados: int
+
+
+class BacklogOut(Salida):
+    rango: Literal["<1d", "1-3d", "3-7d", "7-30d", ">30d"]
+    total: int
+
+
+class EstadisticasOut(Salida):
+    """/api/estadisticas, scoped to the caller (admin all, ingeniero assigned, usuario own)."""
+
+    alcance: Literal["todos", "asignados", "propios"]
+    generado: str
+    periodo: dict[str, Optional[str]] = Field(description="The creation-date window asked for (desde, hasta)")
+    total: int
+    abiertos: int
+    por_estado: dict[str, int]
+    por_prioridad: dict[str, int]
+    por_categoria: list[ConteoCategoriaOut]
+    por_ingeniero: list[ConteoIngenieroOut]
+    serie_diaria: list[DiaOut] = Field(description="Created and closed per day, last 30 days")
+    primera_respuesta: TiempoOut = Field(description="Calendar seconds from creation to first response")
+    resolucion: TiempoOut = Field(description="Calendar seconds from creation to resolution")
+    backlog_por_antiguedad: list[BacklogOut]
+    mensajes_sin_leer: int
+    sla: Optional[SLAMetricasOut] = Field(
+        None, description="Staff only (an engineer: their assigned tickets); null for usuario")
+    csat: Optional[CSATOut] = Field(
+        None, description="Staff only (an engineer: their own ratings), ratings given in the window; null for usuario")
+
+
 def ticket_dict(ticket, viewer) -> dict:
     from tickets import ve_notas  # THE note-visibility rule (tickets imports this module)
 

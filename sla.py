@@ -21,7 +21,7 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, or_, select
+from sqlalchemy import String, and_, case, func, literal, or_, select
 
 from errors import ErrorCampo
 from models import (
@@ -194,6 +194,33 @@ def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[C
         ticket.sla_primera_respuesta_aviso = sumar(creado, primera * 60 * umbral + pausa, cal)
     ticket.sla_resolucion_vence = sumar(creado, resolucion * 60 + pausa, cal)
     ticket.sla_resolucion_aviso = sumar(creado, resolucion * 60 * umbral + pausa, cal)
+    registrar_resultado(ticket, cal)
+    return ticket
+
+
+def registrar_resultado(ticket: Ticket, cal: Optional[Calendario] = None) -> Ticket:
+    """Store the SLA outcome on the ticket, in the transaction that reached it (the metrics are
+    then SQL aggregates over these columns, see ``metricas``).
+
+    First response: business seconds from creation to the first response and whether it came by
+    its due time; written once, like that due time (frozen once answered). Resolution: business
+    seconds the clock ran until resolution (pauses excluded) and whether it was by its due time;
+    rewritten on every recomputation while resolved (a prioridad edit of a resolved ticket moves
+    that due time too) and cleared on reopen. No due time (a calendar without working days, rows
+    older than the SLA) means no outcome, as in the metrics before."""
+    if ticket.fecha_primera_respuesta is None or ticket.sla_primera_respuesta_vence is None:
+        ticket.sla_primera_respuesta_segundos = ticket.sla_primera_respuesta_cumplida = None
+    elif ticket.sla_primera_respuesta_segundos is None:
+        cal = cal or calendario()
+        ticket.sla_primera_respuesta_segundos = segundos_habiles(ticket.fecha_creacion,
+                                                                 ticket.fecha_primera_respuesta, cal)
+        ticket.sla_primera_respuesta_cumplida = ticket.fecha_primera_respuesta <= ticket.sla_primera_respuesta_vence
+    if ticket.fecha_resolucion is None or ticket.sla_resolucion_vence is None:
+        ticket.sla_resolucion_segundos = ticket.sla_resolucion_cumplida = None
+    else:
+        cal = cal or calendario()
+        ticket.sla_resolucion_segundos = transcurrido(ticket, ticket.fecha_resolucion, cal)
+        ticket.sla_resolucion_cumplida = ticket.fecha_resolucion <= ticket.sla_resolucion_vence
     return ticket
 
 
@@ -248,11 +275,19 @@ def _on_cambio(ticket, **_):
     db.session.flush()
 
 
+def _on_mensaje(ticket, **_):
+    # A staff reply is a first response without an estado change: store its outcome now.
+    if ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_segundos is None:
+        registrar_resultado(ticket)
+        db.session.flush()
+
+
 def conectar_senales() -> None:
     import tickets
 
     for senal in (tickets.ticket_creado, tickets.estado_cambiado, tickets.prioridad_cambiada):
         senal.connect(_on_cambio)
+    tickets.mensaje_publicado.connect(_on_mensaje)
     categoria_cambiada = getattr(tickets, "categoria_cambiada", None)
     if categoria_cambiada is not None:
         categoria_cambiada.connect(_on_cambio)
@@ -318,9 +353,17 @@ def politicas() -> list[PoliticaSLA]:
 
 
 # --- metrics (statistics) ------------------------------------------------------------------------------
+# SQL aggregates over the stored outcome (``registrar_resultado``): nothing is loaded into Python.
+# Percentiles are nearest-rank (``_percentil``), computed in SQL with ROW_NUMBER() and integer
+# arithmetic for the rank, so SQLite and PostgreSQL give the same numbers by construction.
+
+AGRUPACIONES = ("dia", "semana", "mes")
+MAX_PERIODOS = 400  # a requested "dia" over years is coarsened to weeks, then months
+
 
 def _percentil(valores: list[int], p: float) -> Optional[int]:
-    """Nearest-rank percentile (p in 0..100) of business seconds; None for no data."""
+    """Nearest-rank percentile (p in 0..100) of business seconds; None for no data. The definition
+    the SQL below implements (rank ceil(n * p / 100), at least the first)."""
     if not valores:
         return None
     orden = sorted(valores)
@@ -328,61 +371,202 @@ def _percentil(valores: list[int], p: float) -> Optional[int]:
     return orden[int(k) - 1]
 
 
-def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None) -> dict:
-    """SLA compliance and business times of the tickets created in [desde, hasta].
+def incumplido_clause(ahora=None):
+    """WHERE clause of a breached ticket: it missed its first-response or resolution target, or
+    it is past due with its clock running (``vencido_clause``)."""
+    return or_(Ticket.sla_primera_respuesta_cumplida.is_(False), Ticket.sla_resolucion_cumplida.is_(False),
+               vencido_clause(ahora))
+
+
+def _es_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _zona() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("APP_TIMEZONE", "UTC") if has_app_context() else "UTC")
+
+
+def _cambios_de_hora(zona: ZoneInfo, lo: datetime, hi: datetime) -> list[tuple[Optional[datetime], int]]:
+    """The zone's UTC offset in seconds at ``lo`` and at each change up to ``hi``:
+    ``[(None, offset), (instant, offset), ...]`` (DST changes are months apart: a daily probe and a
+    bisection to the second find them)."""
+    def offset(t: datetime) -> int:
+        return int(t.astimezone(zona).utcoffset().total_seconds())
+
+    lo, hi = _utc(lo), _utc(hi)
+    cambios: list[tuple[Optional[datetime], int]] = [(None, offset(lo))]
+    t = lo
+    while t < hi:
+        siguiente = min(t + timedelta(days=1), hi)
+        if offset(siguiente) != cambios[-1][1]:
+            a, b = t, siguiente  # offset(a) is the old one, offset(b) the new one
+            while b - a > timedelta(seconds=1):
+                medio = a + (b - a) / 2
+                a, b = (medio, b) if offset(medio) == cambios[-1][1] else (a, medio)
+            cambios.append((b.replace(microsecond=0), offset(b)))
+        t = siguiente
+    return cambios
+
+
+def expresion_periodo(columna, agrupacion: str, lo: datetime, hi: datetime):
+    """SQL expression of the local period (office time zone) an instant column falls in, as the
+    ISO date of its first day: the day, the week's Monday or the month's first day. ``lo``/``hi``
+    bound the instants it will see (SQLite has no zone database: it shifts by the zone's offset,
+    a CASE over the offset changes in that range)."""
+    zona = _zona()
+    if _es_postgresql():
+        local = func.timezone(literal(zona.key, String), func.timezone(literal("UTC", String), columna))
+        unidad = {"dia": "day", "semana": "week", "mes": "month"}[agrupacion]
+        return func.to_char(func.date_trunc(literal(unidad, String), local), literal("YYYY-MM-DD", String))
+    cambios = _cambios_de_hora(zona, lo, hi)
+    if len(cambios) == 1:
+        desplazamiento = literal(cambios[0][1])
+    else:
+        desplazamiento = case(*((columna < cambios[i + 1][0], cambios[i][1]) for i in range(len(cambios) - 1)),
+                              else_=cambios[-1][1])
+    mod = func.printf("%+d seconds", desplazamiento)
+    if agrupacion == "dia":
+        return func.date(columna, mod)
+    if agrupacion == "semana":
+        return func.date(columna, mod, "weekday 0", "-6 days")  # the Monday of its week
+    return func.strftime("%Y-%m-01", columna, mod)
+
+
+def elegir_agrupacion(lo: datetime, hi: datetime, pedida: Optional[str] = None) -> str:
+    """Day buckets up to two months, weeks up to a year, months beyond; a requested one is kept
+    unless it gives more than MAX_PERIODOS buckets."""
+    dias = (_utc(hi) - _utc(lo)).days + 1
+    if pedida is None:
+        pedida = "dia" if dias <= 62 else "semana" if dias <= 366 else "mes"
+    if pedida == "dia" and dias > MAX_PERIODOS:
+        pedida = "semana"
+    if pedida == "semana" and dias / 7 > MAX_PERIODOS:
+        pedida = "mes"
+    return pedida
+
+
+def _rango(n: int, p: int) -> int:
+    """1-based nearest rank of percentile ``p`` among ``n`` values (``_percentil``'s definition)."""
+    return max(1, -(-n * p // 100))
+
+
+def _agregados(grupo, where, ahora) -> dict:
+    """Per value of ``grupo`` (None: one overall row under the key None): tickets, first-response
+    and resolution counts and met counts, the nearest-rank median and p90 seconds of each, and
+    breaches. PostgreSQL: one GROUP BY with percentile_disc. SQLite: a GROUP BY for the counts,
+    then per time ROW_NUMBER() within its group, keeping only the ranks asked for (computed here
+    from the counts with ``_rango``). Both give ``_percentil``'s numbers."""
+    primera, resolucion = Ticket.sla_primera_respuesta_segundos, Ticket.sla_resolucion_segundos
+    g = (grupo if grupo is not None else literal(0)).label("g")
+    sub = select(g, primera.label("x1"), Ticket.sla_primera_respuesta_cumplida.label("ok1"),
+                 resolucion.label("x2"), Ticket.sla_resolucion_cumplida.label("ok2"),
+                 case((incumplido_clause(ahora), 1), else_=0).label("incumplido")).where(*where).subquery()
+
+    def suma(cond):
+        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+    c = sub.c
+    if _es_postgresql():
+        # percentile_disc is nearest-rank: the value at rank ceil(p * n) (exact in float for p = .5, .9).
+        def p(x, q):
+            return func.percentile_disc(q).within_group(x)
+
+        return {(None if grupo is None else f[0]): (f[1], f[2], int(f[3]), f[4], f[5], f[6], int(f[7]), f[8], f[9],
+                                                     int(f[10])) for f in db.session.execute(select(
+            c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)), p(c.x1, 0.5), p(c.x1, 0.9),
+            func.count(c.x2), suma(c.ok2.is_(True)), p(c.x2, 0.5), p(c.x2, 0.9),
+            func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
+    conteos = {f[0]: [f[1], f[2], int(f[3]), None, None, f[4], int(f[5]), None, None, int(f[6])]
+               for f in db.session.execute(select(c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)),
+                                                  func.count(c.x2), suma(c.ok2.is_(True)),
+                                                  func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
+    # SQLite has no percentile: rank each time within its group and keep the asked-for ranks.
+    for columna, i_n in ((primera, 1), (resolucion, 5)):
+        rangos = {k: (_rango(v[i_n], 50), _rango(v[i_n], 90)) for k, v in conteos.items() if v[i_n]}
+        if not rangos:
+            continue
+        orden = func.row_number().over(order_by=columna, **({"partition_by": grupo} if grupo is not None else {}))
+        ordenados = select(g, columna.label("x"), orden.label("r")).where(*where, columna.is_not(None)).subquery()
+        pedidos = sorted({r for par in rangos.values() for r in par})
+        for clave, r, x in db.session.execute(select(ordenados.c.g, ordenados.c.r, ordenados.c.x)
+                                              .where(ordenados.c.r.in_(pedidos))):
+            if clave in rangos:
+                for j, rango in enumerate(rangos[clave]):
+                    if r == rango:
+                        conteos[clave][i_n + 2 + j] = x
+    return {(None if grupo is None else k): tuple(v) for k, v in conteos.items()}
+
+
+def _fila(agregado) -> dict:
+    total, n1, ok1, p50_1, p90_1, n2, ok2, p50_2, p90_2, incumplidos = agregado
+
+    def pct(ok, n):
+        return round(100 * int(ok) / n, 1) if n else None
+
+    def minutos(s):
+        return None if s is None else round(int(s) / 60, 1)
+
+    return {"tickets": total, "incumplidos": int(incumplidos),
+            "primera_respuesta": {"cumplimiento_pct": pct(ok1, n1), "tickets": n1,
+                                  "mediana_min": minutos(p50_1), "p90_min": minutos(p90_1)},
+            "resolucion": {"cumplimiento_pct": pct(ok2, n2), "tickets": n2,
+                           "mediana_min": minutos(p50_2), "p90_min": minutos(p90_2)}}
+
+
+def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None, *, filtro=(),
+             agrupacion: Optional[str] = None, ahora: Optional[datetime] = None) -> dict:
+    """SLA compliance and business times of the tickets created in [desde, hasta] (and matching
+    ``filtro``, e.g. a viewer's scope), overall and per engineer, prioridad, categoría and period.
 
     First response: met when answered by its due time; time = business seconds from creation to
     the first response. Resolution: met when resolved by its due time; time = business seconds the
-    clock ran until resolution (pauses excluded). Breaches per engineer, prioridad and categoría
-    count tickets that missed either target (or are past due and still open)."""
+    clock ran until resolution (pauses excluded). Breaches count tickets that missed either target
+    or are past due and still open. Periods are local days, weeks (from Monday) or months of the
+    office time zone (APP_TIMEZONE), chosen from the span when ``agrupacion`` is None."""
     from models import Categoria, Ingeniero, Usuario
 
-    cal = calendario()
-    ahora = utcnow()
-    stmt = select(Ticket, Categoria.nombre, Usuario.nombre).join(Categoria, Categoria.id == Ticket.categoria_id) \
-        .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id).outerjoin(Usuario, Usuario.id == Ingeniero.usuario_id)
+    ahora = ahora or utcnow()
+    where = list(filtro)
     if desde is not None:
-        stmt = stmt.where(Ticket.fecha_creacion >= desde)
+        where.append(Ticket.fecha_creacion >= desde)
     if hasta is not None:
-        stmt = stmt.where(Ticket.fecha_creacion <= hasta)
-    t_primera, t_resolucion = [], []
-    primera_ok = primera_n = resol_ok = resol_n = 0
-    incumplidos = {"ingeniero": {}, "prioridad": {}, "categoria": {}}
-    for ticket, categoria, ingeniero in db.session.execute(stmt.order_by(Ticket.id)):
-        incumple = False
-        if ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_vence is not None:
-            primera_n += 1
-            t_primera.append(segundos_habiles(ticket.fecha_creacion, ticket.fecha_primera_respuesta, cal))
-            if ticket.fecha_primera_respuesta <= ticket.sla_primera_respuesta_vence:
-                primera_ok += 1
-            else:
-                incumple = True
-        if ticket.fecha_resolucion is not None and ticket.sla_resolucion_vence is not None:
-            resol_n += 1
-            t_resolucion.append(transcurrido(ticket, ticket.fecha_resolucion, cal))
-            if ticket.fecha_resolucion <= ticket.sla_resolucion_vence:
-                resol_ok += 1
-            else:
-                incumple = True
-        if es_vencido(ticket, ahora):
-            incumple = True
-        if incumple:
-            for clave, valor in (("ingeniero", ingeniero or "—"), ("prioridad", ticket.prioridad),
-                                 ("categoria", categoria)):
-                incumplidos[clave][valor] = incumplidos[clave].get(valor, 0) + 1
+        where.append(Ticket.fecha_creacion <= hasta)
 
-    def pct(ok, n):
-        return round(100 * ok / n, 1) if n else None
+    total = _fila(_agregados(None, where, ahora).get(None, (0,) * 10))
+    por = {clave: _agregados(col, where, ahora) for clave, col in (
+        ("ingeniero", Ticket.ingeniero_id), ("prioridad", Ticket.prioridad), ("categoria", Ticket.categoria_id))}
+    ingenieros = dict(db.session.execute(
+        select(Ingeniero.id, Usuario.nombre).join(Usuario, Usuario.id == Ingeniero.usuario_id)
+        .where(Ingeniero.id.in_([i for i in por["ingeniero"] if i is not None]))).all())
+    categorias = dict(db.session.execute(
+        select(Categoria.id, Categoria.nombre).where(Categoria.id.in_(list(por["categoria"])))).all())
 
-    def minutos(s):
-        return None if s is None else round(s / 60, 1)
+    por_ingeniero = sorted(({"clave": ingenieros.get(i), "id": i, **_fila(a)} for i, a in por["ingeniero"].items()),
+                           key=lambda f: (f["clave"] is None, f["clave"] or "", f["id"] or 0))
+    rango = {p: i for i, p in enumerate(PRIORIDADES)}
+    por_prioridad = sorted(({"clave": p, **_fila(a)} for p, a in por["prioridad"].items()),
+                           key=lambda f: rango.get(f["clave"], 99))
+    por_categoria = sorted(({"clave": categorias[c], "id": c, **_fila(a)} for c, a in por["categoria"].items()),
+                           key=lambda f: f["clave"])
+
+    lo, hi = db.session.execute(select(func.min(Ticket.fecha_creacion), func.max(Ticket.fecha_creacion))
+                                .where(*where)).one()
+    por_periodo, agrupacion_usada = [], agrupacion or "dia"
+    if lo is not None:
+        agrupacion_usada = elegir_agrupacion(desde or lo, hasta or hi, agrupacion)
+        periodo = expresion_periodo(Ticket.fecha_creacion, agrupacion_usada, lo, hi)
+        por_periodo = sorted(({"clave": str(k)[:10], **_fila(a)} for k, a in _agregados(periodo, where, ahora).items()),
+                             key=lambda f: f["clave"])
+
+    def incumplimientos(filas, nulo=None):
+        return {(f["clave"] if f["clave"] is not None else nulo): f["incumplidos"] for f in filas if f["incumplidos"]}
 
     return {
-        "primera_respuesta": {"cumplimiento_pct": pct(primera_ok, primera_n), "tickets": primera_n,
-                              "mediana_min": minutos(_percentil(t_primera, 50)),
-                              "p90_min": minutos(_percentil(t_primera, 90))},
-        "resolucion": {"cumplimiento_pct": pct(resol_ok, resol_n), "tickets": resol_n,
-                       "mediana_min": minutos(_percentil(t_resolucion, 50)),
-                       "p90_min": minutos(_percentil(t_resolucion, 90))},
-        "incumplimientos": {clave: dict(sorted(v.items())) for clave, v in incumplidos.items()},
+        "tickets": total["tickets"], "incumplidos": total["incumplidos"],
+        "primera_respuesta": total["primera_respuesta"], "resolucion": total["resolucion"],
+        "incumplimientos": {"ingeniero": dict(sorted(incumplimientos(por_ingeniero, "—").items())),
+                            "prioridad": dict(sorted(incumplimientos(por_prioridad).items())),
+                            "categoria": dict(sorted(incumplimientos(por_categoria).items()))},
+        "por_ingeniero": por_ingeniero, "por_prioridad": por_prioridad, "por_categoria": por_categoria,
+        "agrupacion": agrupacion_usada, "zona": _zona().key, "por_periodo": por_periodo,
     }

@@ -83,7 +83,7 @@ def seed(database_url: str, n_tickets: int) -> float:
                 rows.append({
                     "id": tid, "numero_ticket": f"TKT-{tid:06d}",
                     "titulo": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} #{tid}",
-                    "descripcion": " ".join(rng.choices(WORDS, k=20)), "prioridad": rng.choice(prioridades),
+                    "descripcion": " ".join(rng.choices(WORDS, k=20)), "prioridad": (prioridad := rng.choice(prioridades)),
                     "estado": estado, "canal": rng.choice(["web", "api", "email", "whatsapp"]),
                     "categoria_id": rng.choice(categorias), "usuario_id": rng.choice(user_ids),
                     "ingeniero_id": rng.choice(eng_ids) if assigned else None,
@@ -91,6 +91,7 @@ def seed(database_url: str, n_tickets: int) -> float:
                     "fecha_primera_respuesta": created + timedelta(hours=1) if estado != "abierto" else None,
                     "fecha_resolucion": created + timedelta(hours=8) if estado in ("resuelto", "cerrado") else None,
                     "fecha_cierre": created + timedelta(hours=30) if estado == "cerrado" else None,
+                    **_sla_sembrado(created, prioridad, estado),
                 })
                 events.append({"ticket_id": tid, "tipo": "creado", "despues": f"TKT-{tid:06d}", "interno": False,
                                "fecha": created})
@@ -110,6 +111,25 @@ def seed(database_url: str, n_tickets: int) -> float:
             db.session.commit()
         db.engine.dispose()
     return time.perf_counter() - started
+
+
+def _sla_sembrado(created: datetime, prioridad: str, estado: str) -> dict:
+    """Due times and stored SLA outcome as the app writes them (sla.recalcular/registrar_resultado)
+    on the default 24x7 calendar, where business seconds are calendar seconds: the statistics'
+    SLA aggregates then read realistic rows."""
+    from sla import OBJETIVOS_POR_DEFECTO
+
+    primera, resolucion = OBJETIVOS_POR_DEFECTO[prioridad]
+    vence1, vence2 = created + timedelta(minutes=primera), created + timedelta(minutes=resolucion)
+    respondido, resuelto = estado != "abierto", estado in ("resuelto", "cerrado")
+    return {"sla_primera_respuesta_vence": vence1, "sla_resolucion_vence": vence2,
+            "sla_primera_respuesta_aviso": created + timedelta(minutes=primera * 0.8),
+            "sla_resolucion_aviso": created + timedelta(minutes=resolucion * 0.8),
+            "sla_pausa_desde": created + timedelta(hours=8) if resuelto else None,
+            "sla_primera_respuesta_segundos": 3600 if respondido else None,
+            "sla_primera_respuesta_cumplida": created + timedelta(hours=1) <= vence1 if respondido else None,
+            "sla_resolucion_segundos": 8 * 3600 if resuelto else None,
+            "sla_resolucion_cumplida": created + timedelta(hours=8) <= vence2 if resuelto else None}
 
 
 def pct(values: list[float], p: float) -> float:

@@ -20,6 +20,7 @@ from auth import (
 )
 from rutas import route
 from schemas import (
+    EstadisticasOut,
     parse_query,
 )
 
@@ -53,17 +54,39 @@ def api_ticket_pdf(ticket_id: int):
                      download_name=nombre, max_age=0)
 
 
+PERIODO_PARAMS = [
+    {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "Tickets created (ratings given) from this day"},
+    {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"},
+     "description": "… until this day, included"}]
+
+
 @route("/api/estadisticas", doc=openapi.op(
     "Statistics scoped to the caller (admin all, ingeniero assigned, usuario own): counts by estado, "
     "prioridad, categoria, ingeniero; created/closed per day (30 days); mean and median seconds to first "
-    "response and resolution; open backlog by age; unread messages", openapi.ANY,
-    schema={"type": "object"}, tag="reports", params=[
-        {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
-        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}}]))
+    "response and resolution; open backlog by age; unread messages; for staff the SLA metrics in business "
+    "time (compliance, median, p90, breaches per engineer, prioridad, categoría and period) and CSAT",
+    openapi.ANY, schema=openapi.REF("Estadisticas"), tag="reports", params=PERIODO_PARAMS + [
+        {"name": "agrupacion", "in": "query", "schema": {"enum": ["dia", "semana", "mes"]},
+         "description": "Period of the SLA and CSAT series (office time zone); by default from the span"}]))
 @role_required()
 def api_estadisticas():
     """Statistics of the tickets the caller may see."""
-    return jsonify(reports.estadisticas(current_user, parse_query(reports.Periodo, request.args)))
+    stats = reports.estadisticas(current_user, parse_query(reports.Periodo, request.args))
+    return jsonify(openapi.dump(EstadisticasOut, stats))
+
+
+@route("/api/estadisticas/incumplimientos/excel", doc=openapi.op(
+    "Excel (.xlsx) of the SLA breaches of the tickets created in the window: missed first-response or "
+    "resolution target, or past due and open; due and actual times, business minutes over. Headers in the "
+    "caller's language.", "admin", schema={"type": "string", "format": "binary"},
+    content_type=reports.XLSX_MIMETYPE, params=PERIODO_PARAMS, tag="reports"))
+@role_required("admin")
+def api_incumplimientos_excel():
+    """Excel of the SLA breaches (admin)."""
+    archivo = reports.exportar_incumplimientos(current_user, parse_query(reports.Periodo, request.args))
+    return send_file(archivo, mimetype=reports.XLSX_MIMETYPE, as_attachment=True,
+                     download_name=reports.incumplimientos_filename(), max_age=0)
 
 
 @route("/estadisticas")

@@ -6,17 +6,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, Optional
 
-from flask import jsonify
+from flask import jsonify, request
 from pydantic import BaseModel, Field
 
 import openapi
 import sla
 import tickets
 from auth import role_required
+from errors import ValidationFailed
 from models import db
 from rutas import route
 from rutas.comun import json_body, rango_fechas
-from schemas import Salida, parse
+from schemas import Salida, SLAMetricasOut, parse
 
 Dia = Literal["0", "1", "2", "3", "4", "5", "6"]
 
@@ -100,14 +101,19 @@ def api_sla_politicas_put():
 
 @route("/api/sla/metricas", doc=openapi.op(
     "SLA metrics of the tickets created in a period: compliance %, median and p90 business minutes to "
-    "first response and resolution, breaches by engineer, prioridad and categoría", "admin",
-    schema={"type": "object"}, tag="sla", params=[
+    "first response and resolution, breaches; overall and per engineer, prioridad, categoría and period "
+    "(?agrupacion=dia|semana|mes, office time zone)", "admin",
+    schema=openapi.REF("SLAMetricas"), tag="sla", params=[
         {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date-time"}}]))
+        {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        {"name": "agrupacion", "in": "query", "schema": {"enum": list(sla.AGRUPACIONES)}}]))
 @role_required("admin")
 def api_sla_metricas():
-    """SLA metrics for the statistics dashboard."""
-    return jsonify(sla.metricas(*rango_fechas()))
+    """SLA metrics (also in /api/estadisticas)."""
+    agrupacion = request.args.get("agrupacion") or None
+    if agrupacion not in (None, *sla.AGRUPACIONES):
+        raise ValidationFailed("Some fields are not valid.", fields={"agrupacion": "dia, semana or mes."})
+    return jsonify(openapi.dump(SLAMetricasOut, sla.metricas(*rango_fechas(), agrupacion=agrupacion)))
 
 
 class EspecialidadIn(BaseModel):
