@@ -173,11 +173,7 @@ def reclamar(trabajador: str, ahora: Optional[datetime] = None) -> Optional[Expo
     if db.session.execute(candidato).first() is None:
         db.session.rollback()
         return None  # the usual round: a read, no write lock taken
-    if db.session.get_bind().dialect.name == "postgresql":
-        ids = db.session.execute(candidato.with_for_update(skip_locked=True)).scalars().all()
-        filtro = Exportacion.id.in_(ids)
-    else:  # SQLite serializes writers: one UPDATE with the subquery is atomic
-        filtro = Exportacion.id.in_(candidato.scalar_subquery())
+    filtro = trabajadores.filtro_reclamables(Exportacion.id, candidato)
     db.session.execute(
         update(Exportacion).where(filtro, Exportacion.estado == "pendiente")
         .values(estado="en_curso", reclamado_por=token, latido=ahora, fecha_inicio=ahora, filas_escritas=0,

@@ -118,14 +118,7 @@ def reclamar(limite: int, trabajador: str, ahora=None, canales: Optional[tuple[s
     candidatos = (select(Envio.id)
                   .where(Envio.estado == "pendiente", Envio.proximo_intento <= ahora, Envio.canal.in_(canales))
                   .order_by(Envio.proximo_intento, Envio.id).limit(limite))
-    if db.session.get_bind().dialect.name == "postgresql":
-        # Lock the candidates first (SKIP LOCKED: a parallel sender takes others). Inside
-        # "UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may
-        # re-run the subquery per row and claim far more than n, starving the other senders.
-        ids = db.session.execute(candidatos.with_for_update(skip_locked=True)).scalars().all()
-        filtro = Envio.id.in_(ids)
-    else:  # SQLite serializes writers: one UPDATE with the subquery is atomic
-        filtro = Envio.id.in_(candidatos.scalar_subquery())
+    filtro = trabajadores.filtro_reclamables(Envio.id, candidatos)
     db.session.execute(
         update(Envio)
         .where(filtro, Envio.estado == "pendiente")

@@ -464,17 +464,7 @@ def _exportar_excel(viewer: Usuario, f: ExcelQuery, out, progreso: Progreso) -> 
         total = hoja.rows - 1
         ws.auto_filter.ref = f"A1:{get_column_letter(len(columnas))}{total + 1}"
 
-        resumen = wb.create_sheet(_("Summary"))
-        resumen.column_dimensions["A"].width = 22
-        resumen.column_dimensions["B"].width = 50
-        bold = Cell(resumen, row=1, column=1)
-        bold.font = Font(bold=True)
-        generado = Cell(resumen, row=1, column=1, value=_naive(utcnow()))
-        generado.number_format = DATE_FORMAT
-        for nombre, value in [(_("Report"), str(TIPO_TITULOS[f.tipo])), (_("Generated (UTC)"), generado),
-                              (_("By"), viewer.nombre), (_("Tickets"), total)] + _titulo_filtros(f):
-            resumen.append([_cell(resumen, nombre, bold._style), _cell(resumen, value) if isinstance(value, str)
-                            else value])
+        _hoja_resumen(wb, str(TIPO_TITULOS[f.tipo]), utcnow(), viewer, total, _titulo_filtros(f))
 
         # openpyxl's save with a lighter deflate: the sheet's XML is ~90 MB at 100,000 rows; zlib's
         # default level 6 takes 1.9 s CPU of it (10.3 MB), level 3 0.8 s (12.4 MB).
@@ -482,6 +472,21 @@ def _exportar_excel(viewer: Usuario, f: ExcelQuery, out, progreso: Progreso) -> 
             ExcelWriter(wb, archivo).save()
     finally:
         hoja.liberar()
+
+
+def _hoja_resumen(wb, informe: str, generado_en, viewer: Usuario, total: int, filtros: list[tuple[str, str]]) -> None:
+    """The "Summary" sheet of every export: which report, when, by whom, how many rows, the filters."""
+    resumen = wb.create_sheet(_("Summary"))
+    resumen.column_dimensions["A"].width = 22
+    resumen.column_dimensions["B"].width = 50
+    bold = Cell(resumen, row=1, column=1)
+    bold.font = Font(bold=True)
+    generado = Cell(resumen, row=1, column=1, value=_naive(generado_en))
+    generado.number_format = DATE_FORMAT
+    for nombre, value in [(_("Report"), informe), (_("Generated (UTC)"), generado), (_("By"), viewer.nombre),
+                          (_("Tickets"), total)] + filtros:
+        resumen.append([_cell(resumen, nombre, bold._style), _cell(resumen, value) if isinstance(value, str)
+                        else value])
 
 
 # --- statistics ----------------------------------------------------------------------------
@@ -800,22 +805,12 @@ def _exportar_incumplimientos(viewer: Usuario, periodo: Periodo, ahora: datetime
     total = hoja.rows - 1
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columnas))}{total + 1}"
 
-    resumen = wb.create_sheet(_("Summary"))
-    resumen.column_dimensions["A"].width = 22
-    resumen.column_dimensions["B"].width = 50
-    bold = Cell(resumen, row=1, column=1)
-    bold.font = Font(bold=True)
-    generado = Cell(resumen, row=1, column=1, value=_naive(ahora))
-    generado.number_format = DATE_FORMAT
-    filas_resumen = [(_("Report"), _("SLA breaches")), (_("Generated (UTC)"), generado), (_("By"), viewer.nombre),
-                     (_("Tickets"), total)]
+    filtros = []
     if periodo.desde:
-        filas_resumen.append((_("Created from"), periodo.desde.isoformat()))
+        filtros.append((_("Created from"), periodo.desde.isoformat()))
     if periodo.hasta:
-        filas_resumen.append((_("Created until"), periodo.hasta.isoformat()))
-    for nombre, value in filas_resumen:
-        resumen.append([_cell(resumen, nombre, bold._style), _cell(resumen, value) if isinstance(value, str)
-                        else value])
+        filtros.append((_("Created until"), periodo.hasta.isoformat()))
+    _hoja_resumen(wb, _("SLA breaches"), ahora, viewer, total, filtros)
     out = tempfile.TemporaryFile(suffix=".xlsx")
     wb.save(out)
     out.seek(0)

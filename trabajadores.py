@@ -59,3 +59,15 @@ def iniciar_hilo(app: Flask, nombre: str, ronda: Ronda, intervalo: float) -> Opt
             hilo.start()
             _hilos[nombre] = hilo
         return hilo
+
+
+def filtro_reclamables(columna_id, candidatos):
+    """THE claim discipline of every queue (outbox, export jobs): the WHERE clause that selects the
+    rows of ``candidatos`` (a SELECT of ids, LIMIT included) for one atomic claiming UPDATE.
+    PostgreSQL: lock the candidates first with SKIP LOCKED (a parallel worker takes others; inside
+    "UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" PostgreSQL may re-run the
+    subquery per row and claim far more than n). SQLite serializes writers: one UPDATE with the
+    subquery is atomic. The UPDATE must still re-check the state it claims from."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return columna_id.in_(db.session.execute(candidatos.with_for_update(skip_locked=True)).scalars().all())
+    return columna_id.in_(candidatos.scalar_subquery())

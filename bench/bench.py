@@ -15,7 +15,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -26,7 +25,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servidor import gunicorn  # noqa: E402
+from bench.servidor import carga, gunicorn  # noqa: E402
 
 PASSWORD = "bench-password-1"
 WORDS = ["impresora", "correo", "vpn", "servidor", "erp", "monitor", "wifi", "cuenta", "factura", "teclado",
@@ -195,31 +194,15 @@ def main() -> int:
         latency("GET /api/todos-tickets?etiqueta=vpn&page=50", ["/api/todos-tickets?etiqueta=vpn&page=50"] * n)
         latency("GET /api/tickets/<id>", [f"/api/tickets/{rng.randint(1, args.tickets)}" for _ in range(n)])
 
-        created = []
-        lock = threading.Lock()
-        deadline = time.perf_counter() + 10
+        def crear(ws: requests.Session):
+            return ws.post(url + "/api/tickets", json={"titulo": "bench", "descripcion": "bench load",
+                                                       "categoria": "General", "prioridad": "media"},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
-        def writer() -> None:
-            ws = requests.Session()
-            ws.headers["Authorization"] = f"Bearer {token}"
-            while time.perf_counter() < deadline:
-                t0 = time.perf_counter()
-                r = ws.post(url + "/api/tickets", json={"titulo": "bench", "descripcion": "bench load",
-                                                        "categoria": "General", "prioridad": "media"}, timeout=60)
-                with lock:
-                    created.append(((time.perf_counter() - t0) * 1000, r.status_code))
-
-        threads = [threading.Thread(target=writer) for _ in range(args.workers)]
-        t_start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t_start
-        ok = [ms for ms, code in created if code == 201]
+        por_segundo, ok, errores = carga(args.workers, 10, crear, 201)
         rows.append((f"POST /api/tickets ({args.workers} concurrent clients, 10 s)",
-                     f"{len(ok) / elapsed:.0f} tickets/s · p50 {statistics.median(ok):.1f} ms · "
-                     f"p95 {pct(ok, 95):.1f} ms · errors {len(created) - len(ok)}"))
+                     f"{por_segundo:.0f} tickets/s · p50 {statistics.median(ok):.1f} ms · "
+                     f"p95 {pct(ok, 95):.1f} ms · errors {errores}"))
         print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
         try:

@@ -16,7 +16,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.servidor import gunicorn  # noqa: E402
+from bench.servidor import carga, gunicorn  # noqa: E402
 
 SECRET = "bench-whatsapp-secret"
 
@@ -37,40 +36,25 @@ def _pct(values, p):
 
 def run(url: str, secret: str = SECRET, clients: int = 4, seconds: float = 10) -> list[tuple[str, str]]:
     seq = itertools.count(1)
-    lock = threading.Lock()
-    results: list[tuple[float, int]] = []
-    deadline = time.perf_counter() + seconds
 
-    def client() -> None:
-        s = requests.Session()
-        while time.perf_counter() < deadline:
-            n = next(seq)
-            numero = f"3460{n % 200:07d}"
-            body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
-                "field": "messages", "value": {
-                    "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
-                    "contacts": [{"profile": {"name": f"Bench {n % 200}"}, "wa_id": numero}],
-                    "messages": [{"from": numero, "id": f"wamid.bench.{os.getpid()}.{n}",
-                                  "timestamp": str(int(time.time())), "type": "text",
-                                  "text": {"body": "hola, ¿qué horario tenéis?"}}]}}]}]}).encode()
-            firma = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            t0 = time.perf_counter()
-            r = s.post(url + "/webhooks/whatsapp", data=body, timeout=60,
-                       headers={"Content-Type": "application/json", "X-Hub-Signature-256": firma})
-            with lock:
-                results.append(((time.perf_counter() - t0) * 1000, r.status_code))
+    def peticion(s: requests.Session):
+        n = next(seq)
+        numero = f"3460{n % 200:07d}"
+        body = json.dumps({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{
+            "field": "messages", "value": {
+                "messaging_product": "whatsapp", "metadata": {"phone_number_id": "1"},
+                "contacts": [{"profile": {"name": f"Bench {n % 200}"}, "wa_id": numero}],
+                "messages": [{"from": numero, "id": f"wamid.bench.{os.getpid()}.{n}",
+                              "timestamp": str(int(time.time())), "type": "text",
+                              "text": {"body": "hola, ¿qué horario tenéis?"}}]}}]}]}).encode()
+        firma = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        return s.post(url + "/webhooks/whatsapp", data=body, timeout=60,
+                      headers={"Content-Type": "application/json", "X-Hub-Signature-256": firma})
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    ok = [ms for ms, code in results if code == 200]
+    por_segundo, ok, errores = carga(clients, seconds, peticion, 200)
     row = (f"POST /webhooks/whatsapp signed ({clients} concurrent clients, {seconds:g} s)",
-           f"{len(ok) / elapsed:.0f} POSTs/s · p50 {statistics.median(ok):.1f} ms · p95 {_pct(ok, 95):.1f} ms · "
-           f"errors {len(results) - len(ok)}")
+           f"{por_segundo:.0f} POSTs/s · p50 {statistics.median(ok):.1f} ms · p95 {_pct(ok, 95):.1f} ms · "
+           f"errors {errores}")
     print(f"  {row[0]}: {row[1]}", flush=True)
     return [row]
 

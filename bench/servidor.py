@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,3 +57,30 @@ def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, th
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def carga(clientes: int, segundos: float, peticion, exito: int) -> tuple[float, list[float], int]:
+    """``clientes`` threads, each with its own requests.Session, calling ``peticion(session)`` (which
+    returns a response) until ``segundos`` have passed. Returns (requests/s of the ``exito`` status,
+    their latencies in ms, the number of other answers)."""
+    lock = threading.Lock()
+    resultados: list[tuple[float, int]] = []
+    fin = time.perf_counter() + segundos
+
+    def cliente() -> None:
+        s = requests.Session()
+        while time.perf_counter() < fin:
+            t0 = time.perf_counter()
+            r = peticion(s)
+            with lock:
+                resultados.append(((time.perf_counter() - t0) * 1000, r.status_code))
+
+    hilos = [threading.Thread(target=cliente) for _ in range(clientes)]
+    t0 = time.perf_counter()
+    for h in hilos:
+        h.start()
+    for h in hilos:
+        h.join()
+    transcurrido = time.perf_counter() - t0
+    ok = [ms for ms, codigo in resultados if codigo == exito]
+    return len(ok) / transcurrido, ok, len(resultados) - len(ok)

@@ -39,6 +39,17 @@ from schemas import (
 
 # --- API: tickets ------------------------------------------------------------------------
 
+def _escribir(ticket_id: int, modelo, operacion, *, anexo: bool = False):
+    """Every ticket write of this API: the ticket in the caller's scope, the body validated, the
+    client's version checked (If-Match / ``version``), the operation, one commit, the ticket back."""
+    ticket = tickets.get_visible(ticket_id, current_user)
+    data = parse(modelo, json_body())
+    comprobar_version(ticket, data.version, anexo=anexo)
+    operacion(ticket, data)
+    db.session.commit()
+    return ticket_response(ticket)
+
+
 @route("/api/tickets", methods=["POST"], doc=openapi.op(
     "Create a ticket (the caller is the requester)", openapi.ANY, schemas.TicketCreate, 201,
     openapi.REF("Ticket"), etag=True))
@@ -93,12 +104,7 @@ def api_ticket(ticket_id: int):
 @role_required()
 def api_actualizar_ticket(ticket_id: int):
     """Edit titulo, descripcion, categoria, prioridad, etiquetas or links."""
-    ticket = tickets.get_visible(ticket_id, current_user)
-    data = parse(TicketUpdate, json_body())
-    comprobar_version(ticket, data.version)
-    tickets.actualizar_ticket(ticket, current_user, data)
-    db.session.commit()
-    return ticket_response(ticket)
+    return _escribir(ticket_id, TicketUpdate, lambda ticket, data: tickets.actualizar_ticket(ticket, current_user, data))
 
 
 @route("/api/tickets/<int:ticket_id>/estado", methods=["PUT"], doc=openapi.op(
@@ -108,12 +114,7 @@ def api_actualizar_ticket(ticket_id: int):
 @role_required()
 def api_cambiar_estado(ticket_id: int):
     """Move the ticket through its lifecycle (refused moves are 409)."""
-    ticket = tickets.get_visible(ticket_id, current_user)
-    data = parse(EstadoChange, json_body())
-    comprobar_version(ticket, data.version)
-    tickets.cambiar_estado(ticket, current_user, data.estado)
-    db.session.commit()
-    return ticket_response(ticket)
+    return _escribir(ticket_id, EstadoChange, lambda ticket, data: tickets.cambiar_estado(ticket, current_user, data.estado))
 
 
 @route("/api/tickets/<int:ticket_id>/notas", methods=["PUT"], doc=openapi.op(
@@ -122,12 +123,8 @@ def api_cambiar_estado(ticket_id: int):
 @role_required("ingeniero", "admin")
 def api_agregar_nota(ticket_id: int):
     """Append an internal note (staff only)."""
-    ticket = tickets.get_visible(ticket_id, current_user)
-    data = parse(NotaCreate, json_body())
-    comprobar_version(ticket, data.version, anexo=True)
-    tickets.agregar_nota(ticket, current_user, data.nota)
-    db.session.commit()
-    return ticket_response(ticket)
+    return _escribir(ticket_id, NotaCreate, lambda ticket, data: tickets.agregar_nota(ticket, current_user, data.nota),
+                     anexo=True)
 
 
 @route("/api/tickets/<int:ticket_id>/asignar", methods=["PUT"], doc=openapi.op(
@@ -136,12 +133,7 @@ def api_agregar_nota(ticket_id: int):
 @role_required("admin")
 def api_asignar(ticket_id: int):
     """Assign (or, with null, unassign) an engineer."""
-    ticket = tickets.get_visible(ticket_id, current_user)
-    data = parse(Asignacion, json_body())
-    comprobar_version(ticket, data.version)
-    tickets.asignar(ticket, current_user, data.ingeniero_id)
-    db.session.commit()
-    return ticket_response(ticket)
+    return _escribir(ticket_id, Asignacion, lambda ticket, data: tickets.asignar(ticket, current_user, data.ingeniero_id))
 
 
 @route("/api/tickets/<int:ticket_id>/mensajes", doc=openapi.op(
