@@ -4,8 +4,9 @@ The index (migration 0014) holds one document per ticket: número, título, requ
 and the public thread. Internal notes are not indexed, so a search never reveals them to anyone.
 It is kept by database triggers in the same transaction as each write. SQLite: FTS5 with
 ``unicode61 remove_diacritics 2``; PostgreSQL: tsvector + GIN in the ``mesa_busqueda``
-configuration (``simple`` behind ``unaccent``). Accents and case never matter, and every word of
-two or more characters is a prefix ("impre" finds "Impresión"); all words must match.
+configuration (``simple`` behind ``unaccent``). Accents and case never matter, and every word is
+a prefix, one letter too ("impre" finds "Impresión", "Ana P" finds "Ana Pérez" as it is typed);
+all words must match.
 
 User input never reaches MATCH / to_tsquery syntax: it is cut into words of letters and digits,
 each quoted, so ``"``, ``*``, ``:``, ``&``, ``(``, NEAR, OR... are just separators or words.
@@ -63,13 +64,13 @@ def _postgresql() -> bool:
 
 
 def consulta_fts5(palabras: list[str]) -> str:
-    """The FTS5 MATCH string: each word a quoted string (prefix when 2+ characters), ANDed."""
-    return " ".join('"' + p.replace('"', '""') + '"' + ("*" if len(p) > 1 else "") for p in palabras)
+    """The FTS5 MATCH string: each word a quoted string (always a prefix), ANDed."""
+    return " ".join('"' + p.replace('"', '""') + '"*' for p in palabras)
 
 
 def consulta_tsquery(palabras: list[str]) -> str:
-    """The to_tsquery string: each word a quoted lexeme (prefix when 2+ characters), ANDed."""
-    return " & ".join("'" + p.replace("'", "''").replace("\\", "") + "'" + (":*" if len(p) > 1 else "")
+    """The to_tsquery string: each word a quoted lexeme (always a prefix), ANDed."""
+    return " & ".join("'" + p.replace("'", "''").replace("\\", "") + "':*"
                       for p in palabras)
 
 
