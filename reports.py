@@ -110,21 +110,21 @@ class Columna:
     max_width: int = 40
 
 
-COLUMNAS = [
-    Columna(_l("Number"), max_width=14),
-    Columna(_l("Title"), "long", 50),
+COLUMNAS = [  # named where the SLA breaches export reuses them
+    NUMERO := Columna(_l("Number"), max_width=14),
+    TITULO := Columna(_l("Title"), "long", 50),
     Columna(_l("Description"), "long", 60),
     Columna(_l("User / client"), max_width=30),
-    Columna(_l("Engineer"), max_width=30),
-    Columna(_l("Category"), max_width=22),
-    Columna(_l("Priority"), "prioridad", 12),
-    Columna(_l("Status"), "estado", 14),
+    INGENIERO := Columna(_l("Engineer"), max_width=30),
+    CATEGORIA := Columna(_l("Category"), max_width=22),
+    PRIORIDAD := Columna(_l("Priority"), "prioridad", 12),
+    ESTADO := Columna(_l("Status"), "estado", 14),
     Columna(_l("Channel"), max_width=10),
     Columna(_l("Tags"), max_width=30),
-    Columna(_l("Created (UTC)"), "date"),
+    CREADO := Columna(_l("Created (UTC)"), "date"),
     Columna(_l("Updated (UTC)"), "date"),
-    Columna(_l("First response (UTC)"), "date"),
-    Columna(_l("Resolved (UTC)"), "date"),
+    PRIMERA_RESPUESTA := Columna(_l("First response (UTC)"), "date"),
+    RESUELTO := Columna(_l("Resolved (UTC)"), "date"),
     Columna(_l("Closed (UTC)"), "date"),
 ]
 COLUMNA_NOTAS = Columna(_l("Internal notes"), "notes", 80)
@@ -701,18 +701,10 @@ def _sla_y_csat(viewer: Usuario, periodo: Periodo, where: list, ahora: datetime)
 # --- SLA breaches (Excel) -----------------------------------------------------------------------
 
 COLUMNAS_INCUMPLIMIENTOS = [
-    Columna(_l("Number"), max_width=14),
-    Columna(_l("Title"), "long", 50),
-    Columna(_l("Priority"), "prioridad", 12),
-    Columna(_l("Category"), max_width=22),
-    Columna(_l("Engineer"), max_width=30),
-    Columna(_l("Status"), "estado", 14),
-    Columna(_l("Created (UTC)"), "date"),
-    Columna(_l("First response due (UTC)"), "date"),
-    Columna(_l("First response (UTC)"), "date"),
+    NUMERO, TITULO, PRIORIDAD, CATEGORIA, INGENIERO, ESTADO, CREADO,
+    Columna(_l("First response due (UTC)"), "date"), PRIMERA_RESPUESTA,
     Columna(_l("First response: business minutes over"), max_width=18),
-    Columna(_l("Resolution due (UTC)"), "date"),
-    Columna(_l("Resolved (UTC)"), "date"),
+    Columna(_l("Resolution due (UTC)"), "date"), RESUELTO,
     Columna(_l("Resolution: business minutes over"), max_width=18),
 ]
 

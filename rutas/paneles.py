@@ -134,13 +134,14 @@ def ticket_detalle(numero: str):
     return _detalle(ticket)
 
 
-def _leido_antes_de_otro_cambio(ticket, volver: str):
+def _leido_antes_de_otro_cambio(ticket, volver: str | None = None):
     """The ticket page's forms (estado, edit, assign) carry the ``version`` they were rendered
     from: a submit based on an older one is refused, nothing saved, with a flash, back to
-    ``volver`` (the ticket as it is now). None when the form is current (or has no version)."""
+    ``volver`` (default: the ticket as it is now). None when the form is current (or has no version)."""
     enviada = request.form.get("version")
     if not enviada or tickets.es_version_actual(ticket, [enviada]):
         return None
+    volver = volver or url_for("ticket_detalle", numero=ticket.numero_ticket)
     flash(_("Someone else changed this ticket while you had it open; nothing was saved. "
             "Check it as it is now and try again."), "danger")
     return redirect(volver)
@@ -151,7 +152,7 @@ def _leido_antes_de_otro_cambio(ticket, volver: str):
 def ticket_estado(numero: str):
     """Move the ticket (the buttons are ``tickets.allowed_moves``)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
-    if obsoleto := _leido_antes_de_otro_cambio(ticket, url_for("ticket_detalle", numero=ticket.numero_ticket)):
+    if obsoleto := _leido_antes_de_otro_cambio(ticket):
         return obsoleto
     nuevo = parse(EstadoChange, {"estado": request.form.get("estado")}).estado
     al_fallar_volver_a(url_for("ticket_detalle", numero=ticket.numero_ticket))
@@ -198,7 +199,7 @@ def ticket_nota(numero: str):
 def ticket_editar(numero: str):
     """Edit fields and tags; only what changed is sent (and recorded in the history)."""
     ticket = tickets.get_visible_by_numero(numero, current_user)
-    if obsoleto := _leido_antes_de_otro_cambio(ticket, url_for("ticket_detalle", numero=ticket.numero_ticket)):
+    if obsoleto := _leido_antes_de_otro_cambio(ticket):
         return obsoleto
     form = TicketEditForm()
     form.categoria.choices = categoria_choices(ticket.categoria)
