@@ -10,6 +10,7 @@ import itertools
 import os
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -268,3 +269,23 @@ def browser():
         navegador = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield navegador
         navegador.close()
+
+
+@pytest.fixture
+def fresh_database_url(database_url):
+    """An empty database of the same backend as the run (for upgrade tests)."""
+    if database_url.startswith("sqlite"):
+        path = ROOT / "instance" / f"upgrade-{uuid.uuid4().hex[:8]}.db"
+        path.parent.mkdir(exist_ok=True)
+        yield f"sqlite:///{path}"
+        path.unlink(missing_ok=True)
+        return
+    name = f"upgrade_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    base = database_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    admin.dispose()

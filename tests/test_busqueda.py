@@ -5,7 +5,6 @@ transaction, results are ranked and scoped, no input breaks it, and the panels h
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,7 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import busqueda
 import tickets
@@ -281,26 +280,6 @@ def test_the_fts_index_survives_backup_and_restore(app, gente, make_ticket, tmp_
                            ).fetchone() == (1,)  # and its triggers still work
     finally:
         con.close()
-
-
-@pytest.fixture
-def fresh_database_url(database_url):
-    """An empty database of the same backend as the run (for upgrade tests)."""
-    if database_url.startswith("sqlite"):
-        path = ROOT / "instance" / f"upgrade-{uuid.uuid4().hex[:8]}.db"
-        path.parent.mkdir(exist_ok=True)
-        yield f"sqlite:///{path}"
-        path.unlink(missing_ok=True)
-        return
-    name = f"upgrade_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    base = database_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 def test_the_migration_indexes_tickets_that_already_exist(fresh_database_url):

@@ -4,37 +4,16 @@ after it."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 from conftest import ROOT
 from flask_migrate import upgrade
 from smtp_fixture import SMTPServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 import outbox
 from models import Envio, db, utcnow
-
-
-@pytest.fixture
-def fresh_database_url(database_url):
-    """An empty database of the same backend as the run (for upgrade tests)."""
-    if database_url.startswith("sqlite"):
-        path = ROOT / "instance" / f"upgrade-{uuid.uuid4().hex[:8]}.db"
-        path.parent.mkdir(exist_ok=True)
-        yield f"sqlite:///{path}"
-        path.unlink(missing_ok=True)
-        return
-    name = f"upgrade_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    base = database_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
 
 
 def test_an_email_queued_before_the_channel_outbox_is_delivered_after_the_upgrade(fresh_database_url):
