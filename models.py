@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Optional
 
 import phonenumbers
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, has_request_context, request
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
@@ -519,6 +519,25 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+ESCRITURAS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin_immediate(conn):
+    """SQLite: a request that writes takes the write lock when its transaction begins.
+
+    Otherwise its transaction starts as a reader (the user's lookup) and upgrades at its first
+    INSERT; when another writer has committed in between, SQLite cannot upgrade that snapshot
+    and answers "database is locked" at once, without waiting (SQLITE_BUSY_SNAPSHOT; the busy
+    timeout does not apply). BEGIN IMMEDIATE waits its turn under the busy timeout instead, as
+    Rails and Django (``transaction_mode``) do. Readers are not affected: WAL lets them read
+    beside the one writer. Other transactions keep the driver's own deferred BEGIN."""
+    if conn.dialect.name != "sqlite" or not has_request_context() or request.method not in ESCRITURAS:
+        return
+    if not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # --- channels: conversations, communications, attachments (shared by WhatsApp, email, apps) ------

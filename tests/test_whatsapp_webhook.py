@@ -316,3 +316,35 @@ def test_oversized_or_odd_fields_never_fail_the_webhook(client, graph):
     conv = db.session.scalars(select(Conversacion)).one()
     assert len(conv.nombre_contacto) == 120
     assert db.session.scalar(select(Comunicacion.id).where(Comunicacion.id_externo.like("wamid.xxx%"))) is None
+
+
+def test_concurrent_webhook_posts_are_all_stored_none_answered_503(app, graph):
+    """Meta delivers in parallel. Each POST reads (the conversation, the wamid) before it writes;
+    on SQLite a write that follows a read of an older snapshot used to fail at once with
+    "database is locked" (503 after retries). Every POST lands, each message exactly once."""
+    import threading
+
+    hilos, por_hilo = 6, 5
+    barrera = threading.Barrier(hilos)
+    codigos: list[int] = []
+
+    def trabajo(i: int) -> None:
+        cliente = app.test_client()
+        barrera.wait()
+        for n in range(por_hilo):
+            numero = f"3460099{i % 3:02d}{n % 2:02d}"  # threads share contacts: same conversations
+            codigos.append(post(cliente, payload(texto(f"mensaje {i}-{n}", numero=numero,
+                                                       wamid=f"wamid.C{i}-{n}"), numero=numero)).status_code)
+
+    threads = [threading.Thread(target=trabajo, args=(i,)) for i in range(hilos)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert codigos == [200] * (hilos * por_hilo)
+    db.session.expire_all()
+    entrantes = db.session.scalars(select(Comunicacion).where(Comunicacion.direccion == "entrante")).all()
+    assert sorted(c.id_externo for c in entrantes) == sorted(f"wamid.C{i}-{n}" for i in range(hilos)
+                                                             for n in range(por_hilo))
+    assert {c.estado for c in entrantes} == {"procesado"}
+    assert len(db.session.scalars(select(Conversacion)).all()) == 6
