@@ -188,7 +188,13 @@ def texto_de(m: dict) -> tuple[str, dict]:
 
 
 def conversacion_de(contacto: str, nombre: Optional[str]) -> Conversacion:
-    """The open conversation of this number (a new one after a closed one), linked to its client."""
+    """The open conversation of this number (a new one after a closed one), linked to its client.
+
+    One open conversation per number, also when Meta delivers two first messages at once: on
+    PostgreSQL the lookup waits on a transaction lock of the number, so the second delivery
+    sees the conversation the first one created (SQLite serialises writers already)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"conversacion:{CANAL}:{contacto}"))))
     conv = db.session.execute(
         select(Conversacion).where(Conversacion.canal == CANAL, Conversacion.contacto == contacto,
                                    Conversacion.estado != "cerrada")

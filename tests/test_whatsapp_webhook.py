@@ -321,7 +321,9 @@ def test_oversized_or_odd_fields_never_fail_the_webhook(client, graph):
 def test_concurrent_webhook_posts_are_all_stored_none_answered_503(app, graph):
     """Meta delivers in parallel. Each POST reads (the conversation, the wamid) before it writes;
     on SQLite a write that follows a read of an older snapshot used to fail at once with
-    "database is locked" (503 after retries). Every POST lands, each message exactly once."""
+    "database is locked" (503 after retries); on PostgreSQL two first messages of one number
+    opened two conversations. Every POST lands, each message exactly once, one conversation
+    per number."""
     import threading
 
     hilos, por_hilo = 6, 5
