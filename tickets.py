@@ -320,7 +320,9 @@ def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
 
 # --- changes ---------------------------------------------------------------------------
 
-def _marcar_primera_respuesta(ticket: Ticket) -> None:
+def marcar_primera_respuesta(ticket: Ticket) -> None:
+    """The staff's first answer to the requester (a public message, on any channel, or taking
+    the ticket out of 'abierto'); later answers keep the first date."""
     if ticket.fecha_primera_respuesta is None:
         ticket.fecha_primera_respuesta = utcnow()
 
@@ -366,7 +368,7 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     now = utcnow()
     ticket.estado = nuevo
     if anterior == "abierto" and staff:
-        _marcar_primera_respuesta(ticket)
+        marcar_primera_respuesta(ticket)
     if directo:  # the implied resuelto step, in the history and dated
         ticket.fecha_resolucion = now
         record(ticket, actor, "estado", "estado", anterior, "resuelto")
@@ -464,7 +466,7 @@ def agregar_mensaje(ticket: Ticket, actor: Usuario, cuerpo: str) -> Mensaje:
     mensaje = Mensaje(ticket=ticket, autor=actor, es_staff=staff, cuerpo=cuerpo, fecha=utcnow())
     db.session.add(mensaje)
     if staff:
-        _marcar_primera_respuesta(ticket)
+        marcar_primera_respuesta(ticket)
     record(ticket, actor, "mensaje")
     guardar(ticket)
     mensaje_publicado.send(ticket, actor=actor, mensaje=mensaje)

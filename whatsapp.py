@@ -30,6 +30,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 import outbox
+import sla
 import tickets
 import whatsapp_bot
 from errors import Conflict, NotFound, ValidationFailed
@@ -774,13 +775,17 @@ def init_app(app: Flask) -> None:
 
 def responder(conv: Conversacion, actor: Usuario, texto: str) -> Comunicacion:
     """An agent's reply from the chat view; on an escalated conversation it is also a public
-    message on the ticket (its signal sends nothing twice: the message goes out once, here)."""
+    message on the ticket and, if it is the first, the ticket's first response (SLA outcome
+    stored with it). The ticket's message signal is not sent: it would send the text twice."""
     com = enviar_texto(conv, texto, autor=actor)
     ticket = conv.ticket
     if ticket is not None and ticket.estado in ESTADOS_ABIERTOS:
         com.ticket_id = ticket.id
         db.session.add(Mensaje(ticket=ticket, autor=actor, es_staff=True, cuerpo=com.cuerpo, fecha=com.fecha))
         tickets.record(ticket, actor, "mensaje_whatsapp")
+        if ticket.fecha_primera_respuesta is None:
+            tickets.marcar_primera_respuesta(ticket)
+            sla.registrar_resultado(ticket)
     db.session.flush()
     return com
 

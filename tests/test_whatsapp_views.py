@@ -115,3 +115,23 @@ def test_seed_004_api(client, graph, make_user, api):
     assert est["mediana_primera_respuesta_segundos"] is not None
     assert json.dumps(est)
     assert NUMERO
+
+
+def test_a_reply_from_the_chat_view_is_the_tickets_first_response(client, graph, make_user, login):
+    """Answering an escalated customer on WhatsApp answers the ticket: the first response is
+    dated and its SLA outcome stored, as a reply on the ticket page would; later replies keep it."""
+    conv = _escalada(client)
+    ticket = conv.ticket
+    assert ticket.fecha_primera_respuesta is None and ticket.sla_primera_respuesta_vence is not None
+    c, csrf = login(make_user("admin"))
+    assert c.post(f"/conversaciones/{conv.id}/responder", data={"texto": "Le llamo ahora", "csrf_token": csrf}
+                  ).status_code == 302
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, ticket.id)
+    primera = ticket.fecha_primera_respuesta
+    assert primera is not None
+    assert ticket.sla_primera_respuesta_segundos is not None and ticket.sla_primera_respuesta_cumplida is True
+    assert [m.cuerpo for m in ticket.mensajes if m.es_staff] == ["Le llamo ahora"]
+    c.post(f"/conversaciones/{conv.id}/responder", data={"texto": "Ya está", "csrf_token": csrf})
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).fecha_primera_respuesta == primera
