@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Optional
 
 import phonenumbers
-from flask import current_app, has_app_context, has_request_context, request
+from flask import current_app, has_app_context
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
@@ -521,22 +521,17 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor.close()
 
 
-ESCRITURAS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_immediate(conn, name):
+    """SQLite: a SAVEPOINT outside a transaction takes the write lock first (BEGIN IMMEDIATE).
 
-
-@event.listens_for(Engine, "begin")
-def _sqlite_begin_immediate(conn):
-    """SQLite: a request that writes takes the write lock when its transaction begins.
-
-    Otherwise its transaction starts as a reader (the user's lookup) and upgrades at its first
-    INSERT; when another writer has committed in between, SQLite cannot upgrade that snapshot
-    and answers "database is locked" at once, without waiting (SQLITE_BUSY_SNAPSHOT; the busy
-    timeout does not apply). BEGIN IMMEDIATE waits its turn under the busy timeout instead, as
-    Rails and Django (``transaction_mode``) do. Readers are not affected: WAL lets them read
-    beside the one writer. Other transactions keep the driver's own deferred BEGIN."""
-    if conn.dialect.name != "sqlite" or not has_request_context() or request.method not in ESCRITURAS:
-        return
-    if not conn.connection.dbapi_connection.in_transaction:
+    The driver leaves reads outside transactions and begins one at the first INSERT/UPDATE, which
+    waits for the lock under the busy timeout. A SAVEPOINT (``begin_nested``: the WhatsApp
+    webhook's store, a CSAT rating) would instead open a deferred transaction whose first
+    statements read; its first write then finds that another writer committed meanwhile, and
+    SQLite refuses to upgrade that snapshot: "database is locked" at once, no waiting
+    (SQLITE_BUSY_SNAPSHOT). Taking the lock up front makes it wait its turn like any write."""
+    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -307,6 +307,8 @@ def procesar(ids: list[int]) -> None:
         if com.tipo in TIPOS_MEDIA and com.datos and com.datos.get("media_id"):
             _pedir_medio(com)
         ticket = conv.ticket
+        if ticket is not None:
+            tickets.bloquear(ticket)  # an append: parallel messages queue instead of a stale write
         if ticket is not None and ticket.estado in ESTADOS_ABIERTOS:
             _al_hilo(ticket, conv, com)
         else:
@@ -779,6 +781,8 @@ def responder(conv: Conversacion, actor: Usuario, texto: str) -> Comunicacion:
     stored with it). The ticket's message signal is not sent: it would send the text twice."""
     com = enviar_texto(conv, texto, autor=actor)
     ticket = conv.ticket
+    if ticket is not None:
+        tickets.bloquear(ticket)
     if ticket is not None and ticket.estado in ESTADOS_ABIERTOS:
         com.ticket_id = ticket.id
         db.session.add(Mensaje(ticket=ticket, autor=actor, es_staff=True, cuerpo=com.cuerpo, fecha=com.fecha))
