@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from sqlalchemy import Float, and_, case, cast, func, literal_column, select
 from sqlalchemy.orm import aliased
 
+import acumulados
 import csat
 import sla
 import tickets
@@ -604,6 +605,20 @@ def _conteos(where) -> tuple[dict, dict, dict, dict]:
     return por_estado, por_prioridad, dict(por_categoria), {iid: (n, int(ab)) for iid, n, ab in rows}
 
 
+def _conteos_resumen() -> tuple[dict, dict, dict, dict]:
+    """``_conteos`` of every ticket, read from the rollup kept on every ticket change
+    (``acumulados``): a few dozen rows instead of four GROUP BYs over every ticket."""
+    marginales = acumulados.marginales()
+    por_estado = dict.fromkeys(ESTADOS, 0)
+    por_prioridad = dict.fromkeys(PRIORIDADES, 0)
+    por_estado.update({k: v["tickets"] for k, v in marginales["estado"].items()})
+    por_prioridad.update({k: v["tickets"] for k, v in marginales["prioridad"].items()})
+    por_categoria = {int(k): v["tickets"] for k, v in marginales["categoria"].items()}
+    por_ingeniero = {None if k == "" else int(k): (v["tickets"], v["abiertos"])
+                     for k, v in marginales["ingeniero"].items()}
+    return por_estado, por_prioridad, por_categoria, por_ingeniero
+
+
 def _serie(scope, hoy: date, dias: int) -> list[dict]:
     inicio = hoy - timedelta(days=dias - 1)
     desde = datetime.combine(inicio, time.min, tzinfo=UTC)
@@ -637,9 +652,14 @@ def _sin_leer(viewer: Usuario, scope) -> int:
         .where(scope, Mensaje.leido.is_(False), del_otro_lado)).scalar_one()
 
 
-def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[datetime] = None) -> dict:
+def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[datetime] = None,
+                 desde_cero: bool = False) -> dict:
     """Counters, daily series, response/resolution times, backlog and unread messages, all
-    scoped to what ``viewer`` may see (admin all, ingeniero assigned, usuario own)."""
+    scoped to what ``viewer`` may see (admin all, ingeniero assigned, usuario own).
+
+    An admin's figures over every ticket (no window) read the rollup kept on every ticket change
+    (``acumulados``) and the SLA percentiles' partial indexes; ``desde_cero`` recomputes everything
+    from the tickets instead (the reference the tests compare with)."""
     ahora = ahora or utcnow()
     scope = tickets.scope_clause(viewer)
     where = [scope]
@@ -649,7 +669,10 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
     if fin:
         where.append(Ticket.fecha_creacion < fin)
 
-    por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos(where)
+    if viewer.rol == "admin" and not (inicio or fin) and not desde_cero:
+        por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos_resumen()
+    else:  # a scope or a window: counted from the tickets (an engineer's or a requester's are few)
+        por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos(where)
     categorias = dict(db.session.execute(
         select(Categoria.id, Categoria.nombre).where(Categoria.id.in_(list(por_categoria)))).all())
     ingenieros = dict(db.session.execute(
@@ -676,17 +699,17 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
         "resolucion": resolucion,
         "backlog_por_antiguedad": _backlog(scope, ahora),
         "mensajes_sin_leer": _sin_leer(viewer, scope),
-        **_sla_y_csat(viewer, periodo, where, ahora),
+        **_sla_y_csat(viewer, periodo, where, ahora, desde_cero),
     }
 
 
-def _sla_y_csat(viewer: Usuario, periodo: Periodo, where: list, ahora: datetime) -> dict:
+def _sla_y_csat(viewer: Usuario, periodo: Periodo, where: list, ahora: datetime, desde_cero: bool = False) -> dict:
     """SLA metrics of the tickets in ``where`` and the CSAT of the ratings given in the window:
     an admin's of everything, an engineer's of their assigned tickets and their own ratings; a
     usuario sees neither (they are staff performance figures)."""
     if not viewer.es_staff:
         return {"sla": None, "csat": None}
-    metricas = sla.metricas(filtro=where, agrupacion=periodo.agrupacion, ahora=ahora)
+    metricas = sla.metricas(filtro=where, agrupacion=periodo.agrupacion, ahora=ahora, desde_cero=desde_cero)
     filtro = []
     if viewer.rol != "admin":
         filtro.append(Valoracion.ingeniero_id == (viewer.ingeniero.id if viewer.ingeniero else -1))
