@@ -112,7 +112,9 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
     tz = zona()
     total: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
     n = 0
-    for fila in conn.execution_options(yield_per=lote).execute(select(*_COLUMNAS)):
+    # Per statement: Connection.execution_options would turn the caller's connection (a
+    # migration's) into a server-side cursor for every later statement on PostgreSQL.
+    for fila in conn.execute(select(*_COLUMNAS).execution_options(yield_per=lote)):
         n += 1
         for clave, valores in aportacion(fila, tz):
             acumulado = total[clave]

@@ -23,7 +23,7 @@ PRIORIDADES = ["alta", "media", "baja", "critica"]
 CATEGORIAS = ["Hardware", "Redes", "Software"]
 
 
-def _paseo(rng: random.Random, reloj: Reloj, admin, usuarios, ingenieros, pasos: int) -> list[Ticket]:
+def _paseo(rng: random.Random, reloj: Reloj, admin, usuarios, ingenieros, pasos: int) -> list[Ticket]:  # noqa: F811
     """Random operations, each committed (a refused one rolled back): create, assign, reassign,
     unassign, reply, change estado (resolve, close, reopen, pause), prioridad, categoría, rate."""
     lista: list[Ticket] = []
