@@ -644,6 +644,26 @@ def _backlog(scope, ahora: datetime) -> list[dict]:
     return [{"rango": rango, "total": int(n)} for (rango, _, _), n in zip(BACKLOG_RANGOS, row, strict=True)]
 
 
+def _backlog_resumen(ahora: datetime) -> list[dict]:
+    """``_backlog`` of every ticket: open tickets created up to each threshold (now - 1, 3, 7, 30
+    days) are the rollup's open tickets of the local days before the threshold's day plus the
+    open tickets of that day up to the threshold, counted exactly on (estado, fecha_creacion)."""
+    zona = acumulados.zona()
+    abiertos_por_dia = sorted((date.fromisoformat(d), v["abiertos"])
+                              for d, v in acumulados.marginales("dia").get("dia", {}).items())
+    total = sum(n for _d, n in abiertos_por_dia)
+    umbrales = [ahora - timedelta(days=desde_dias) for _r, desde_dias, _h in BACKLOG_RANGOS[1:]]
+    inicios = [datetime.combine(u.astimezone(zona).date(), time.min, tzinfo=zona) for u in umbrales]
+    del_dia = db.session.execute(select(*(
+        select(func.count()).where(Ticket.estado.in_(ESTADOS_ABIERTOS), Ticket.fecha_creacion >= inicio,
+                                   Ticket.fecha_creacion <= umbral).scalar_subquery()
+        for inicio, umbral in zip(inicios, umbrales, strict=True)))).one()
+    hasta = [sum(n for d, n in abiertos_por_dia if d < inicio.date()) + n_dia
+             for inicio, n_dia in zip(inicios, del_dia, strict=True)]  # open tickets created <= threshold
+    cortes = [total, *hasta, 0]
+    return [{"rango": rango, "total": cortes[i] - cortes[i + 1]} for i, (rango, _, _) in enumerate(BACKLOG_RANGOS)]
+
+
 def _sin_leer(viewer: Usuario, scope) -> int:
     """Public messages from the other side that the caller's side has not read yet."""
     del_otro_lado = Mensaje.es_staff.is_(False) if viewer.es_staff else Mensaje.es_staff.is_(True)
@@ -697,7 +717,8 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
         "serie_diaria": _serie(scope, ahora.astimezone(UTC).date(), SERIE_DIAS),
         "primera_respuesta": primera_respuesta,
         "resolucion": resolucion,
-        "backlog_por_antiguedad": _backlog(scope, ahora),
+        "backlog_por_antiguedad": _backlog_resumen(ahora) if viewer.rol == "admin" and not desde_cero
+        else _backlog(scope, ahora),
         "mensajes_sin_leer": _sin_leer(viewer, scope),
         **_sla_y_csat(viewer, periodo, where, ahora, desde_cero),
     }

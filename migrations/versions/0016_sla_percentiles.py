@@ -4,7 +4,8 @@
 ``acumulados`` session listener and filled here from the existing tickets.
 One index per outcome (first response, resolution) alone and after each grouping column
 (ingeniero, prioridad, categoría), only over the rows where the outcome is stored: the k-th value
-of a group is then one ORDER BY/OFFSET probe (sla._agregados) and creating a ticket writes none.
+of a group is then one ORDER BY/OFFSET probe (sla._agregados) and creating a ticket writes none;
+likewise the closing date for the statistics' daily series of closed tickets.
 
 Revision ID: 0016
 Revises: 0011
@@ -42,6 +43,9 @@ def upgrade():
         condicion = sa.text(f"{columnas[-1]} IS NOT NULL")
         op.create_index(f"ix_tickets_{nombre}", "tickets", list(columnas), unique=False,
                         sqlite_where=condicion, postgresql_where=condicion)
+    cerrados = sa.text("fecha_cierre IS NOT NULL")
+    op.create_index("ix_tickets_fecha_cierre", "tickets", ["fecha_cierre"], unique=False,
+                    sqlite_where=cerrados, postgresql_where=cerrados)
     import acumulados
 
     acumulados.reconstruir(op.get_bind())
@@ -49,5 +53,6 @@ def upgrade():
 
 def downgrade():
     op.drop_table('estadisticas_marginales')
+    op.drop_index("ix_tickets_fecha_cierre", table_name="tickets")
     for nombre in INDICES:
         op.drop_index(f"ix_tickets_{nombre}", table_name="tickets")
