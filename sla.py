@@ -354,8 +354,9 @@ def politicas() -> list[PoliticaSLA]:
 
 
 # --- metrics (statistics) ------------------------------------------------------------------------------
-# One scan of the stored outcome (``registrar_resultado``), grouped in Python (``_agregados``):
-# percentiles are nearest-rank (``_percentil``), so SQLite and PostgreSQL give the same numbers.
+# From the stored outcome (``registrar_resultado``): counts from the rollup (every ticket) or one
+# GROUP BY, percentiles by index probes (``_agregados``); the reference is one scan grouped in
+# Python (``_agregados_desde_cero``). Percentiles are nearest-rank (``_percentil``) on both databases.
 
 AGRUPACIONES = ("dia", "semana", "mes")
 MAX_PERIODOS = 400  # a requested "dia" over years is coarsened to weeks, then months
