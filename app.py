@@ -33,6 +33,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+import acumulados
 import adjuntos
 import correo_entrante
 import email_manager
@@ -126,6 +127,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     envio_email.init_app(app)  # the outbox's email channel (SMTP)
     correo_entrante.init_app(app)  # `flask ingest-email` (MTA pipe), `flask fetch-email` (IMAP)
     whatsapp.init_app(app)  # ticket replies on WhatsApp and the outbox's whatsapp channel
+    acumulados.init_app(app)  # the statistics rollup, kept on every ticket flush (issue 13)
     sla.init_app(app)  # SLA due times, automatic assignment, `flask sla-tick` (issue 12)
     outbox.init_app(app)  # `flask send-outbox` (alias send-emails), the dev sender thread
     exportaciones.init_app(app)  # `flask export-worker` (Excel jobs, issue 13), the dev worker thread

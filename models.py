@@ -30,6 +30,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -267,6 +268,15 @@ class Cliente(db.Model):
         return normalizar_telefono(value) if value else None
 
 
+# Partial indexes of the stored SLA outcome (name suffix: columns), see Ticket.__table_args__.
+INDICES_SLA = {
+    f"{prefijo}_{clave}": (*grupo, f"sla_{metrica}_segundos")
+    for metrica, prefijo in (("primera_respuesta", "sla1"), ("resolucion", "sla2"))
+    for clave, grupo in (("total", ()), ("ingeniero", ("ingeniero_id",)), ("prioridad", ("prioridad",)),
+                         ("categoria", ("categoria_id",)), ("fecha", ("fecha_creacion",)))
+}
+
+
 class Ticket(db.Model):
     __tablename__ = "tickets"
     __table_args__ = (
@@ -280,6 +290,16 @@ class Ticket(db.Model):
         # and the recent changes of one engineer's or one requester's tickets, O(log n) per poll.
         Index("ix_tickets_ingeniero_actualizacion", "ingeniero_id", "fecha_actualizacion"),
         Index("ix_tickets_usuario_actualizacion", "usuario_id", "fecha_actualizacion"),
+        # SLA percentiles (sla._agregados): the k-th outcome of a group is an ORDER BY/OFFSET probe
+        # walking one of these. Partial: a ticket enters them when answered or resolved, so a
+        # creation (NULL outcome) writes none of them.
+        *(Index(f"ix_tickets_{nombre}", *columnas, sqlite_where=text(f"{columnas[-1]} IS NOT NULL"),
+                postgresql_where=text(f"{columnas[-1]} IS NOT NULL"))
+          for nombre, columnas in INDICES_SLA.items()),
+        # The statistics' daily series of closed tickets (fecha_cierre >= 30 days ago); partial, so
+        # only a closing writes it.
+        Index("ix_tickets_fecha_cierre", "fecha_cierre", sqlite_where=text("fecha_cierre IS NOT NULL"),
+              postgresql_where=text("fecha_cierre IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -830,3 +850,23 @@ class Exportacion(db.Model):
     expira_en: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
     usuario: Mapped[Usuario] = relationship()
+
+
+class EstadisticaMarginal(db.Model):
+    """Ticket counts per value of one dimension (estado, prioridad, categoria id, ingeniero id or
+    "" for none, dia: the local day of creation in APP_TIMEZONE), kept by ``acumulados`` in the
+    transaction of every ticket change: the statistics of every ticket read a few hundred rows
+    instead of scanning the tickets. ``flask estadisticas-reconstruir`` rebuilds it from scratch
+    (after a bulk import or an APP_TIMEZONE change)."""
+
+    __tablename__ = "estadisticas_marginales"
+
+    dimension: Mapped[str] = mapped_column(String(12), primary_key=True)
+    clave: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)
+    abiertos: Mapped[int] = mapped_column(Integer, default=0)  # estado in ESTADOS_ABIERTOS
+    primera_n: Mapped[int] = mapped_column(Integer, default=0)  # first-response outcome stored
+    primera_ok: Mapped[int] = mapped_column(Integer, default=0)  # ... and met
+    resolucion_n: Mapped[int] = mapped_column(Integer, default=0)
+    resolucion_ok: Mapped[int] = mapped_column(Integer, default=0)
+    fallidos: Mapped[int] = mapped_column(Integer, default=0)  # either target missed (stored outcome)

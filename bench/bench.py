@@ -101,6 +101,10 @@ def seed(database_url: str, n_tickets: int) -> float:
             if links:
                 db.session.execute(insert(ticket_etiquetas), links)
             db.session.commit()
+        import acumulados
+
+        acumulados.reconstruir()  # the Core inserts above bypass the statistics rollup's listener
+        db.session.commit()
         if db.engine.dialect.name == "postgresql":
             db.session.execute(db.text("SELECT setval('tickets_id_seq', (SELECT max(id) FROM tickets))"))
             db.session.execute(db.text("ANALYZE"))

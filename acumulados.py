@@ -1,0 +1,151 @@
+"""Rollup of the statistics of every ticket (issue 13): ``estadisticas_marginales``.
+
+For each value of each dimension (estado, prioridad, categoría, ingeniero, local day of creation)
+the number of tickets, open tickets, stored SLA outcomes reached and met, and missed targets.
+The admin's statistics over every ticket read these few hundred rows (``reports._conteos_resumen``,
+``sla._agregados_resumen``) instead of scanning 100,000 tickets; percentiles come from the
+partial indexes of migration 0016 and the time-dependent figures (past due now, backlog by age)
+are still asked of the tickets.
+
+It is kept in the same transaction as the change, in one place: a session listener. Before a
+flush it reads the stored rows of the tickets about to change (their old contribution), after it
+the new rows, and adds the difference with one upsert. Reading both from the database (not from
+attribute history) keeps it exact whatever code path changed the ticket, as long as it went
+through the ORM: a Core UPDATE/INSERT of tickets (the benchmark's bulk seed, a migration) must be
+followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and one upsert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Optional
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app, has_app_context
+from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy.orm import Session
+
+from models import ESTADOS_ABIERTOS, EstadisticaMarginal, Ticket, db
+
+TABLA = EstadisticaMarginal.__table__
+VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos")
+# The ticket columns a contribution depends on: a flush that changes none of them is ignored.
+CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion", "sla_primera_respuesta_segundos",
+          "sla_primera_respuesta_cumplida", "sla_resolucion_segundos", "sla_resolucion_cumplida")
+_COLUMNAS = (Ticket.id, *(getattr(Ticket, c) for c in CAMPOS))
+_PENDIENTES = "estadisticas_anteriores"  # session.info key: old rows read before the flush
+
+
+def zona() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("APP_TIMEZONE", "UTC") if has_app_context() else "UTC")
+
+
+def aportacion(fila, tz: ZoneInfo) -> list[tuple[tuple[str, str], tuple[int, ...]]]:
+    """What one ticket row (``_COLUMNAS``) adds to each dimension's row."""
+    _id, estado, prioridad, categoria_id, ingeniero_id, creado, s1, c1, s2, c2 = fila
+    valores = (1, int(estado in ESTADOS_ABIERTOS), int(s1 is not None), int(s1 is not None and c1 is True),
+               int(s2 is not None), int(s2 is not None and c2 is True), int(c1 is False or c2 is False))
+    claves = (("estado", estado), ("prioridad", prioridad), ("categoria", str(categoria_id)),
+              ("ingeniero", "" if ingeniero_id is None else str(ingeniero_id)),
+              ("dia", creado.astimezone(tz).date().isoformat()))
+    return [(clave, valores) for clave in claves]
+
+
+def _filas(conn, ids) -> list:
+    return conn.execute(select(*_COLUMNAS).where(Ticket.id.in_(ids))).all() if ids else []
+
+
+def _cambia(ticket: Ticket) -> bool:
+    estado = inspect(ticket)
+    # The relationships too: ``ticket.ingeniero = x`` sets ingeniero_id only during the flush.
+    return any(estado.attrs[c].history.has_changes() for c in (*CAMPOS, "ingeniero", "categoria"))
+
+
+def _antes(session: Session, flush_context, instances) -> None:
+    ids = [inspect(t).identity[0] for t in list(session.dirty) + list(session.deleted)
+           if isinstance(t, Ticket) and inspect(t).identity and (t in session.deleted or _cambia(t))]
+    session.info[_PENDIENTES] = _filas(session.connection(), ids)
+
+
+def _despues(session: Session, flush_context) -> None:
+    anteriores = session.info.pop(_PENDIENTES, [])
+    ids = {t.id for t in session.new if isinstance(t, Ticket)}
+    ids |= {fila[0] for fila in anteriores}
+    ids -= {inspect(t).identity[0] for t in session.deleted if isinstance(t, Ticket)}
+    if not ids and not anteriores:
+        return
+    conn = session.connection()
+    sumar(conn, _filas(conn, ids), anteriores)
+
+
+def sumar(conn, nuevas, anteriores=()) -> None:
+    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert."""
+    tz = zona()
+    delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
+    for filas, signo in ((nuevas, 1), (anteriores, -1)):
+        for fila in filas:
+            for clave, valores in aportacion(fila, tz):
+                acumulado = delta[clave]
+                for i, v in enumerate(valores):
+                    acumulado[i] += signo * v
+    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))}
+              for (d, c), v in delta.items() if any(v)]
+    if params:
+        conn.execute(_upsert(conn), params)
+
+
+def _upsert(conn):
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as insertar
+    else:
+        from sqlalchemy.dialects.sqlite import insert as insertar
+    stmt = insertar(TABLA)
+    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"],
+                                      set_={v: TABLA.c[v] + stmt.excluded[v] for v in VALORES})
+
+
+def reconstruir(conn=None, lote: int = 5000) -> int:
+    """Rebuild the rollup from the tickets (flushes nothing, commits nothing). Returns tickets read."""
+    conn = conn or db.session.connection()
+    conn.execute(delete(TABLA))
+    tz = zona()
+    total: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
+    n = 0
+    # Per statement: Connection.execution_options would turn the caller's connection (a
+    # migration's) into a server-side cursor for every later statement on PostgreSQL.
+    for fila in conn.execute(select(*_COLUMNAS).execution_options(yield_per=lote)):
+        n += 1
+        for clave, valores in aportacion(fila, tz):
+            acumulado = total[clave]
+            for i, v in enumerate(valores):
+                acumulado[i] += v
+    filas = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))} for (d, c), v in total.items()]
+    if filas:
+        conn.execute(insert(TABLA), filas)
+    return n
+
+
+def marginales(dimension: Optional[str] = None) -> dict[str, dict[str, dict[str, int]]]:
+    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket."""
+    stmt = select(TABLA).where(TABLA.c.tickets > 0)
+    if dimension:
+        stmt = stmt.where(TABLA.c.dimension == dimension)
+    out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
+    for fila in db.session.execute(stmt).mappings():
+        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in VALORES}
+    return out
+
+
+def init_app(app) -> None:
+    """The listener (once per process) and ``flask estadisticas-reconstruir``."""
+    if not event.contains(Session, "before_flush", _antes):
+        event.listen(Session, "before_flush", _antes)
+        event.listen(Session, "after_flush", _despues)
+
+    @app.cli.command("estadisticas-reconstruir")
+    def reconstruir_command() -> None:
+        """Rebuild the statistics rollup from the tickets (after a bulk import or an APP_TIMEZONE change)."""
+        n = reconstruir()
+        db.session.commit()
+        click.echo(f"{n} tickets")
