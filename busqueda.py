@@ -16,6 +16,15 @@ Results are ranked (bm25 / ts_rank, número and título above requester, above d
 the thread) when no explicit order is asked and the words match at most ``LIMITE_RANGO``
 tickets; a broader search (a word in thousands of tickets) comes newest first, since ranking
 every match costs more than it tells apart.
+
+The plan follows that breadth (one bounded count per request, ``_amplia``). A narrow search
+starts from its matches (PostgreSQL: ``id = ANY(ARRAY(…))``, SQLite: the rowid list). A broad
+one walks the list's own order (the date index) and stops at the page: PostgreSQL as a
+semi-join probing the index row by primary key, SQLite probing the match list (FTS5 merges a
+prefix's doclists once per MATCH, so a per-row MATCH would merge them per row). A search list
+counts its matches only up to ``TOPE_TOTAL`` ("more than 1,000"): the ids of the first
+``TOPE_TOTAL + 1`` come from the same statement as the page (``paginar``), so a search
+evaluates its MATCH once for the page and the count together.
 """
 
 from __future__ import annotations
@@ -24,8 +33,9 @@ import re
 import unicodedata
 from typing import Optional
 
+from flask import g, has_app_context
 from markupsafe import Markup, escape
-from sqlalchemy import column, false, func, literal, literal_column, select, table
+from sqlalchemy import any_, column, false, func, literal, literal_column, select, table
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
@@ -33,6 +43,8 @@ from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
 MAX_TERMINOS = 8
 MAX_LARGO_TERMINO = 64
 LIMITE_RANGO = 2000
+# A search list counts its matches up to here; beyond, the total is "more than TOPE_TOTAL".
+TOPE_TOTAL = 1000
 # Markers around a hit in a snippet: control characters no text we show contains; the snippet
 # is escaped first and only then are they turned into <mark> (see resaltar).
 ABRE, CIERRA = "\x02", "\x03"
@@ -88,13 +100,37 @@ def _ids_que_coinciden(palabras: list[str]):
     return select(_fts.c.rowid).where(_match(palabras))
 
 
+def _amplia(palabras: list[str]) -> bool:
+    """More than LIMITE_RANGO tickets match ``palabras`` (one bounded count, remembered for the
+    request: the WHERE and the ORDER BY of one list ask it both)."""
+    memo = g.setdefault("busqueda_amplitud", {}) if has_app_context() else {}
+    clave = (tuple(palabras), LIMITE_RANGO)
+    if clave not in memo:
+        memo[clave] = _coincidencias_hasta(palabras, LIMITE_RANGO + 1) > LIMITE_RANGO
+    return memo[clave]
+
+
+def _coinciden(palabras: list[str]):
+    """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth."""
+    ids = _ids_que_coinciden(palabras)
+    amplia = _amplia(palabras)
+    if _postgresql():
+        # Narrow: the matches first (GIN), then their rows by primary key; a plain IN could walk
+        # the whole date index probing each ticket (seconds when the matches are old or few).
+        # Broad: a semi-join, which the planner runs along the list's order and stops at the page.
+        return Ticket.id.in_(ids) if amplia else Ticket.id == any_(func.array(ids.scalar_subquery()))
+    # SQLite, broad: "+ 0" keeps the primary key from driving the join (looking up every match by
+    # rowid, then sorting them all); the list's own index is walked instead, probing the matches.
+    return (Ticket.id + 0).in_(ids) if amplia else Ticket.id.in_(ids)
+
+
 def condicion(q: str):
     """WHERE clause: the tickets ``q`` finds (by text, or by exact number). The caller adds
     the viewer's scope and the other filters."""
     condiciones = []
     palabras = terminos(q)
     if palabras:
-        condiciones.append(Ticket.id.in_(_ids_que_coinciden(palabras)))
+        condiciones.append(_coinciden(palabras))
     numero = numero_exacto(q)
     if numero:
         condiciones.append(Ticket.numero_ticket == numero)
@@ -115,7 +151,7 @@ def ordenar_por_relevancia(stmt, q: str):
     numero = numero_exacto(q)
     if numero:
         stmt = stmt.order_by((Ticket.numero_ticket == numero).desc())
-    if not palabras or _coincidencias_hasta(palabras, LIMITE_RANGO + 1) > LIMITE_RANGO:
+    if not palabras or _amplia(palabras):
         return stmt
     if _postgresql():
         rango = select(_pg.c.ticket_id.label("ticket_id"),
@@ -128,6 +164,24 @@ def ordenar_por_relevancia(stmt, q: str):
     rango = rango.subquery("busqueda_rango")
     return (stmt.outerjoin(rango, rango.c.ticket_id == Ticket.id)
             .order_by(rango.c.rango.asc().nulls_last()))
+
+
+def paginar(stmt, page: int, per_page: int, options=()):
+    """One page of a search list (``stmt``: the tickets, filtered and ordered) and its total,
+    counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
+    ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
+    than this many". One statement gives the page's ids and the count, so the search is
+    evaluated once; the page's tickets are then read by primary key with ``options``."""
+    from paneles import Pagina  # paneles imports tickets, which imports this module
+
+    desde = (page - 1) * per_page
+    hasta = max(TOPE_TOTAL, desde + per_page)
+    ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
+    ids_pagina = ids[desde:desde + per_page]
+    por_id = {t.id: t for t in db.session.scalars(select(Ticket).options(*options).where(Ticket.id.in_(ids_pagina)))}
+    items = [por_id[i] for i in ids_pagina if i in por_id]
+    exacto = len(ids) <= hasta
+    return Pagina(items, len(ids) if exacto else hasta, page, per_page, exacto=exacto)
 
 
 # --- snippets -----------------------------------------------------------------------------------
@@ -176,9 +230,11 @@ def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
                 .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
                 .where(Ticket.id.in_(ids)))
     else:
+        # One range for FTS5 and the ids checked by SQLite ("+ 0"): FTS5 would run the MATCH once
+        # per id of an IN, merging a prefix's doclists each time (seconds for a broad word).
         stmt = (select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
                                        for columna in _COLUMNAS_FRAGMENTO))
-                .where(_match(palabras), _fts.c.rowid.in_(ids)))
+                .where(_match(palabras), _fts.c.rowid.between(min(ids), max(ids)), (_fts.c.rowid + 0).in_(ids)))
     salida = {}
     for ticket_id, *candidatos in db.session.execute(stmt):
         marcado = next((m for m in map(resaltar, candidatos) if m is not None), None)

@@ -22,7 +22,11 @@ ERROR = {
 def page_of(ref: str) -> dict:
     return {"type": "object", "properties": {
         "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
-        "total": {"type": "integer"}, "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
+        "total": {"type": "integer"},
+        "total_exacto": {"type": "boolean", "description": (
+            "false when more than `total` match: a text search (`q`) counts its matches up to 1,000 "
+            "(or up to the page asked, when it lies beyond)")},
+        "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
 
 
 LIST_PARAMS = [
@@ -31,7 +35,8 @@ LIST_PARAMS = [
     {"name": "categoria", "in": "query", "schema": {"type": "string"}, "description": "Category name"},
     {"name": "ingeniero_id", "in": "query", "schema": {"type": "string"}, "description": "Engineer id or `ninguno`"},
     {"name": "etiqueta", "in": "query", "schema": {"type": "string"}},
-    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": "Number, title or requester name"},
+    {"name": "q", "in": "query", "schema": {"type": "string"}, "description": (
+        "Full text: number, title, description, requester, public thread (every word a prefix)")},
     {"name": "desde", "in": "query", "schema": {"type": "string", "format": "date"}},
     {"name": "hasta", "in": "query", "schema": {"type": "string", "format": "date"}},
     {"name": "orden", "in": "query", "schema": {"type": "string", "default": "-fecha_creacion"},

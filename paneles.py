@@ -79,10 +79,11 @@ class Pagina:
     total: int
     page: int
     per_page: int
+    exacto: bool = True  # False: more than ``total`` match (a search counts up to busqueda.TOPE_TOTAL)
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+        return max(1, math.ceil((self.total + (0 if self.exacto else 1)) / self.per_page))
 
     @property
     def has_prev(self) -> bool:

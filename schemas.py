@@ -642,8 +642,10 @@ def categoria_dict(categoria) -> dict:
     return CategoriaOut.model_validate(categoria).model_dump(mode="json")
 
 
-def page_dict(items: list, total: int, page: int, per_page: int) -> dict:
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+def page_dict(items: list, total: int, page: int, per_page: int, total_exacto: bool = True) -> dict:
+    """One page of a list. ``total_exacto`` False: more than ``total`` match (a search counts
+    its matches up to busqueda.TOPE_TOTAL)."""
+    return {"items": items, "total": total, "total_exacto": total_exacto, "page": page, "per_page": per_page}
 
 
 assert set(ESTADOS) == set(Estado.__args__) and set(PRIORIDADES) == set(Prioridad.__args__)

@@ -582,12 +582,15 @@ LIST_OPTIONS = (
 
 
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
-    """One page of tickets and the total, honouring the filters and the viewer's scope."""
+    """One page of tickets (a ``paneles.Pagina``), honouring the filters and the viewer's scope.
+    A search counts its matches only up to busqueda.TOPE_TOTAL (``Pagina.exacto``)."""
     from paneles import paginar  # the one pagination (paneles imports this module)
 
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
-    pagina = paginar(filtered_select(viewer, f, base_scope).options(*options).order_by(*order_by(f)), f.page, f.per_page)
-    return pagina.items, pagina.total
+    stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
+    if f.q:
+        return busqueda.paginar(stmt, f.page, f.per_page, options)
+    return paginar(stmt.options(*options), f.page, f.per_page)
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:

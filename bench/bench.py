@@ -1,6 +1,7 @@
 """make bench: 100,000 tickets, a production WSGI server, real HTTP, p50/p95 per endpoint.
 
     .venv/bin/python bench/bench.py [--tickets 100000] [--workers 4] [--database-url URL] [--only-search]
+                                    [--reuse] [--app-dir DIR]
 
 Seeds a fresh database (SQLite in a temp dir by default; pass --database-url for an
 empty PostgreSQL database) in bulk, serves it with gunicorn, and measures through HTTP
@@ -159,19 +160,27 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--only-search", action="store_true",
                         help="seed, then measure only the list and search rows (bench/results/search.md)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the database at --database-url as a previous run seeded it (no seeding)")
+    parser.add_argument("--app-dir", type=Path, default=ROOT,
+                        help="serve this checkout instead (before/after on the same data, with --reuse)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="mesa-bench-")
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
-    print(f"Seeding {args.tickets:,} tickets into {database_url.split('@')[-1]} ...", flush=True)
-    seed_seconds = seed(database_url, args.tickets)
-    print(f"  seeded in {seed_seconds:.1f} s", flush=True)
+    if args.reuse and not args.database_url:
+        parser.error("--reuse needs --database-url")
+    seed_seconds = 0.0
+    if not args.reuse:
+        print(f"Seeding {args.tickets:,} tickets into {database_url.split('@')[-1]} ...", flush=True)
+        seed_seconds = seed(database_url, args.tickets)
+        print(f"  seeded in {seed_seconds:.1f} s", flush=True)
 
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
            "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0",
            "WHATSAPP_APP_SECRET": "bench-whatsapp-secret"}
     servidor = ExitStack()
-    url, server_pid = servidor.enter_context(gunicorn(env, workers=args.workers))
+    url, server_pid = servidor.enter_context(gunicorn(env, workers=args.workers, cwd=args.app_dir))
     try:
         s = requests.Session()
         token = s.post(url + "/api/auth/token", json={"username": "admin", "password": PASSWORD}).json()["token"]

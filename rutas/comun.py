@@ -106,9 +106,9 @@ def comprobar_version(ticket, version: int | None = None, *, anexo: bool = False
 
 
 def ticket_page(filters: TicketFilters, base_scope=None):
-    items, total = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff)
-    return jsonify(page_dict([ticket_dict(t, current_user) for t in items], total, filters.page,
-                             filters.per_page))
+    pagina = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff)
+    return jsonify(page_dict([ticket_dict(t, current_user) for t in pagina.items], pagina.total, filters.page,
+                             filters.per_page, total_exacto=pagina.exacto))
 
 
 def al_fallar_volver_a(url: str) -> None:
@@ -229,9 +229,8 @@ def list_page(template: str, f: TicketFilters, base_scope=None, **context):
         base_scope = and_(scope, sla.vencido_clause())
     if request.args.get("fragmento") == "contadores":  # the counters' live region
         return render_template("_counters_items.html", filtros=f, **context)
-    items, total = tickets.listar(current_user, f, base_scope)
-    pagina = paneles.Pagina(items, total, f.page, f.per_page)
-    context["fragmentos"] = busqueda.fragmentos([t.id for t in items], f.q) if f.q else {}
+    pagina = tickets.listar(current_user, f, base_scope)
+    context["fragmentos"] = busqueda.fragmentos([t.id for t in pagina.items], f.q) if f.q else {}
     if request.args.get("fragmento"):
         return render_template("_ticket_rows.html", pagina=pagina, **context)
     return render_template(template, pagina=pagina, filtros=f, **context)

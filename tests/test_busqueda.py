@@ -12,11 +12,11 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 
 import busqueda
 import tickets
-from models import Ticket, db
+from models import Categoria, Ticket, db
 from schemas import TicketFilters
 
 
@@ -131,6 +131,104 @@ def test_broad_searches_come_newest_first(api, gente, make_ticket, monkeypatch):
     assert buscar(api(gente["admin"]), "router") == [nuevo.numero_ticket, viejo.numero_ticket]
 
 
+def _muchos(usuarios, n: int) -> dict[str, set[str]]:
+    """``n`` tickets loaded in bulk (the index triggers fill the index, as for any write), spread
+    over ``usuarios`` and over time with ties in fecha_creacion: "zafiro" in every 2nd, "ópalo"
+    in every 3rd. Returns the numbers each word should find."""
+    categoria = db.session.scalar(select(Categoria.id).limit(1))
+    base = datetime(2026, 6, 1)
+    filas, esperados = [], {"zafiro": set(), "opalo": set(), "zafiro opalo": set()}
+    for i in range(1, n + 1):
+        palabras = (["zafiro"] if i % 2 == 0 else []) + (["Ópalo"] if i % 3 == 0 else [])
+        numero = f"TKT-{900000 + i:06d}"
+        for clave, quiere in (("zafiro", {"zafiro"}), ("opalo", {"Ópalo"}), ("zafiro opalo", {"zafiro", "Ópalo"})):
+            if quiere <= set(palabras):
+                esperados[clave].add(numero)
+        fecha = base + timedelta(hours=(i * 37) % (n // 2))  # every hour used twice: ties broken by id
+        filas.append({"numero_ticket": numero, "titulo": f"Caso {i}", "descripcion": " ".join(["texto", *palabras]),
+                      "prioridad": "media", "estado": "abierto", "canal": "web", "categoria_id": categoria,
+                      "usuario_id": usuarios[i % len(usuarios)].id, "fecha_creacion": fecha,
+                      "fecha_actualizacion": fecha})
+    db.session.execute(insert(Ticket.__table__), filas)
+    db.session.commit()
+    return esperados
+
+
+def _a_mano(q: str, orden: str, usuario_id=None) -> list[str]:
+    """The numbers ``q`` finds, by the straightforward plan: every match, then ORDER BY."""
+    f = TicketFilters(q=q, orden=orden)
+    stmt = select(Ticket.numero_ticket).where(Ticket.id.in_(busqueda._ids_que_coinciden(busqueda.terminos(q))))
+    if usuario_id is not None:
+        stmt = stmt.where(Ticket.usuario_id == usuario_id)
+    return list(db.session.scalars(stmt.order_by(*tickets.order_by(f))))
+
+
+@pytest.mark.parametrize("limite_rango", [1, 10**6], ids=["broad-plan", "narrow-plan"])
+def test_search_pages_equal_the_straightforward_plan(api, gente, monkeypatch, limite_rango):
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", limite_rango)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 1000)
+    esperados = _muchos([gente["ana"], gente["beto"]], 300)
+    admin = api(gente["admin"])
+    for q, orden, clave in (("zafiro", "-fecha_creacion", "zafiro"), ("ópalo", "fecha_creacion", "opalo"),
+                            ("ZAFIRO OPAL", "-fecha_creacion", "zafiro opalo"), ("zafi", "titulo", "zafiro"),
+                            ("opalo", "-numero_ticket", "opalo")):
+        todos = _a_mano(q, orden)
+        assert set(todos) == esperados[clave]
+        paginas = []
+        for page in range(1, len(todos) // 40 + 2):
+            r = admin.get(RUTA["admin"], query_string={"q": q, "orden": orden, "per_page": 40, "page": page})
+            assert r.get_json()["total"] == len(todos) and r.get_json()["total_exacto"] is True
+            paginas += numeros(r)
+        assert paginas == todos, (q, orden)
+
+
+def test_a_broad_search_counts_up_to_the_cap_and_keeps_paging(api, gente, monkeypatch):
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 60)
+    _muchos([gente["ana"], gente["beto"]], 300)
+    admin = api(gente["admin"])
+    todos = _a_mano("zafiro", "-fecha_creacion")
+    assert len(todos) == 150
+    r = admin.get(RUTA["admin"], query_string={"q": "zafiro", "per_page": 25}).get_json()
+    assert (r["total"], r["total_exacto"]) == (60, False)  # "more than 60"
+    assert [t["numero_ticket"] for t in r["items"]] == todos[:25]
+    # a page past the cap still comes, in order; the total then counts up to it
+    r = admin.get(RUTA["admin"], query_string={"q": "zafiro", "per_page": 25, "page": 4}).get_json()
+    assert [t["numero_ticket"] for t in r["items"]] == todos[75:100]
+    assert (r["total"], r["total_exacto"]) == (100, False)
+    r = admin.get(RUTA["admin"], query_string={"q": "zafiro", "per_page": 25, "page": 6}).get_json()
+    assert [t["numero_ticket"] for t in r["items"]] == todos[125:150]
+    assert (r["total"], r["total_exacto"]) == (150, True)
+    # under the cap the count is exact; the list without q is never capped
+    r = admin.get(RUTA["admin"], query_string={"q": "zafiro opalo"}).get_json()
+    assert (r["total"], r["total_exacto"]) == (50, True)
+    r = admin.get(RUTA["admin"]).get_json()
+    assert (r["total"], r["total_exacto"]) == (300, True)
+
+
+def test_a_capped_count_never_counts_another_users_tickets(api, gente, monkeypatch):
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 60)
+    _muchos([gente["ana"], gente["beto"]], 300)
+    r = api(gente["ana"]).get(RUTA["usuario"], query_string={"q": "zafiro", "per_page": 25}).get_json()
+    propios = _a_mano("zafiro", "-fecha_creacion", usuario_id=gente["ana"].id)
+    assert len(propios) == 150  # ana has the even tickets
+    assert (r["total"], r["total_exacto"]) == (60, False)
+    assert [t["numero_ticket"] for t in r["items"]] == propios[:25]
+    r = api(gente["beto"]).get(RUTA["usuario"], query_string={"q": "zafiro"}).get_json()
+    assert (r["total"], r["total_exacto"], r["items"]) == (0, True, [])
+
+
+def test_the_panel_says_more_than_when_the_count_is_capped(login, gente, monkeypatch):
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 60)
+    _muchos([gente["ana"], gente["beto"]], 300)
+    c, _ = login(gente["admin"])
+    html = c.get("/tickets/admin", query_string={"q": "zafiro", "per_page": 25}).get_data(as_text=True)
+    assert "más de 60" in html or "more than 60" in html
+    assert 'rel="next"' in html
+
+
 @pytest.mark.parametrize("forma", ["{n}", "TKT-{n:06d}", "tkt-{n:06d}", "{n:06d}", "#{n}"])
 def test_exact_ticket_number_lookup_still_works(api, gente, make_ticket, forma):
     tickets_ = [make_ticket(gente["ana"], titulo=f"Ticket número {i}") for i in range(3)]
@@ -200,9 +298,9 @@ def test_any_text_searches_without_error(app, gente, make_ticket):
                      min_size=1, max_size=100))
     def check(q):
         f = TicketFilters(q=q)
-        items, total = tickets.listar(admin, f)
-        assert total >= len(items)
-        busqueda.fragmentos([t.id for t in items], f.q)
+        pagina = tickets.listar(admin, f)
+        assert pagina.total >= len(pagina.items)
+        busqueda.fragmentos([t.id for t in pagina.items], f.q)
         db.session.rollback()
 
     check()
