@@ -97,24 +97,30 @@ def can_manage(ticket: Ticket, user: Usuario) -> bool:
     return user.rol == "admin" or is_assigned_engineer(ticket, user)
 
 
-# One ticket and everything its JSON/page shows, tags included, in one joined SELECT (lazy loading
-# took six round trips per GET /api/tickets/<id>: issue 13's per-request overhead). A ticket has a
-# handful of tags, so joining them multiplies its row by that handful; ``unique()`` folds it back.
+# One ticket and everything its JSON/page shows: the ticket and its people in one joined SELECT,
+# its tags in a second one (lazy loading took six round trips per GET /api/tickets/<id>: issue
+# 13's per-request overhead). The tags are read by a plain SELECT rather than selectinload, whose
+# per-call machinery cost more CPU than the query; and not joined into the first SELECT, which
+# SQLite answers by materialising every (ticket, tag) link first.
 UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedload(Ticket.categoria),
-               joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario), joinedload(Ticket.etiquetas))
+               joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario))
 
 
-def uno(condicion, con_notas: bool = False, **execution_options) -> Optional[Ticket]:
-    """The ticket matching ``condicion`` with what its JSON shows; ``con_notas``: its internal
-    notes too (staff readers), in a second SELECT rather than multiplying the joined rows."""
-    opciones = (*UNO_OPTIONS, selectinload(Ticket.notas)) if con_notas else UNO_OPTIONS
-    return db.session.execute(select(Ticket).where(condicion).options(*opciones)
-                              .execution_options(**execution_options)).unique().scalar_one_or_none()
+def uno(condicion, **execution_options) -> Optional[Ticket]:
+    """The ticket matching ``condicion`` with what its JSON shows (tags included)."""
+    ticket = db.session.execute(select(Ticket).where(condicion).options(*UNO_OPTIONS)
+                                .execution_options(**execution_options)).scalar_one_or_none()
+    if ticket is not None:
+        etiquetas = db.session.execute(
+            select(Etiqueta).join(ticket_etiquetas, ticket_etiquetas.c.etiqueta_id == Etiqueta.id)
+            .where(ticket_etiquetas.c.ticket_id == ticket.id).order_by(Etiqueta.nombre)).scalars().all()
+        set_committed_value(ticket, "etiquetas", list(etiquetas))
+    return ticket
 
 
-def get_visible(ticket_id: int, viewer: Usuario, con_notas: bool = False) -> Ticket:
+def get_visible(ticket_id: int, viewer: Usuario) -> Ticket:
     """The ticket if ``viewer`` may see it; otherwise it does not exist for them (404)."""
-    ticket = uno(and_(Ticket.id == ticket_id, scope_clause(viewer)), con_notas)
+    ticket = uno(and_(Ticket.id == ticket_id, scope_clause(viewer)))
     if ticket is None:
         raise NotFound("Ticket not found.")
     return ticket

@@ -97,8 +97,7 @@ def api_todos_tickets():
 @role_required()
 def api_ticket(ticket_id: int):
     """One ticket the caller may see, with its version as the ETag."""
-    return ticket_response(tickets.get_visible(ticket_id, current_user, con_notas=current_user.es_staff),
-                           recargar=False)
+    return ticket_response(tickets.get_visible(ticket_id, current_user), recargar=False)
 
 
 @route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(
