@@ -78,11 +78,14 @@ def notificar(ticket: Ticket, tipo: str) -> int:
     import email_manager
 
     n = 0
-    for usuario in destinatarios(ticket, tipo):
+    usuarios = destinatarios(ticket, tipo)
+    clave = notificaciones.CLAVE_DE_TIPO.get(tipo)
+    apagados = notificaciones.no_quieren_email([u.id for u in usuarios], clave) if clave else set()
+    for usuario in usuarios:
         with force_locale(usuario.idioma or "es"):
             texto = _texto(tipo, ticket)
             notificaciones.crear(usuario, tipo, texto, ticket=ticket)
-            if notificaciones.quiere_email(usuario, tipo):
+            if usuario.id not in apagados:
                 email_manager.correo_alerta_sla(ticket, usuario, tipo, texto)
         n += 1
     return n

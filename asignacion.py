@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, literal, select, union_all
 
 import sla
 from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, utcnow
@@ -26,13 +26,24 @@ class Decision:
     motivo: str
 
 
-def cargas() -> dict[int, tuple[int, int]]:
-    """Per engineer: (open tickets, open load weighted by prioridad), one aggregate query."""
-    peso = case(PESO, value=Ticket.prioridad, else_=1)
-    stmt = (select(Ticket.ingeniero_id, func.count(), func.sum(peso))
-            .where(Ticket.estado.in_(ESTADOS_ABIERTOS), Ticket.ingeniero_id.is_not(None))
-            .group_by(Ticket.ingeniero_id))
-    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(stmt)}
+def cargas(topes: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """Per engineer of ``topes`` (id → cap): (open tickets, open load weighted by prioridad),
+    reading at most ``cap`` open tickets of each: one at their cap is full whatever the rest, one
+    below it has every open ticket counted. One statement, each part an index range on
+    (ingeniero_id, estado): a GROUP BY over every open ticket took seconds at 100,000 tickets, on
+    every creation."""
+    partes = []
+    for ingeniero_id, tope in topes.items():
+        if tope <= 0:
+            continue
+        abiertos = (select(Ticket.prioridad).where(Ticket.ingeniero_id == ingeniero_id,
+                                                    Ticket.estado.in_(ESTADOS_ABIERTOS))
+                    .limit(tope).subquery())
+        peso = case(PESO, value=abiertos.c.prioridad, else_=1)
+        partes.append(select(literal(ingeniero_id), func.count(), func.sum(peso)).select_from(abiertos))
+    if not partes:
+        return {}
+    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(union_all(*partes)) if n}
 
 
 def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
@@ -46,7 +57,7 @@ def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
         # Serialises concurrent assignments so two creations cannot both take the last slot.
         stmt = stmt.with_for_update(of=Ingeniero)
     ingenieros = list(db.session.execute(stmt).scalars())
-    carga = cargas()
+    carga = cargas({i.id: i.max_abiertos or 0 for i in ingenieros})
     libres = [i for i in ingenieros if carga.get(i.id, (0, 0))[0] < (i.max_abiertos or 0)]
     if not libres:
         return Decision(None, "no available engineer below their maximum open load")
@@ -63,23 +74,24 @@ def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
     return Decision(elegido, motivo)
 
 
-def asignar_automaticamente(ticket: Ticket) -> Optional[Ingeniero]:
-    """Assign ``ticket`` and write history with the reason; None when nobody fits (admins alerted)."""
+def asignar_automaticamente(ticket: Ticket, fecha=None) -> Optional[Ingeniero]:
+    """Assign ``ticket`` and write history with the reason; None when nobody fits (admins alerted).
+    ``fecha``: the instant of the history rows (on creation, the creation's own)."""
     import alertas
     import tickets
 
     decision = elegir(ticket)
     if decision.ingeniero is None:
-        tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True)
+        tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True, fecha=fecha)
         alertas.alertar_sin_candidato(ticket)
         db.session.flush()
         return None
     ingeniero = decision.ingeniero
     ticket.ingeniero = ingeniero
     ingeniero.ultima_asignacion = utcnow()
-    tickets.record(ticket, None, "asignacion", "ingeniero", None, ingeniero.usuario.nombre)
+    tickets.record(ticket, None, "asignacion", "ingeniero", None, ingeniero.usuario.nombre, fecha=fecha)
     tickets.record(ticket, None, "asignacion_automatica", "motivo", None,
-                   f"asignado automáticamente: {decision.motivo}", interno=True)
+                   f"asignado automáticamente: {decision.motivo}", interno=True, fecha=fecha)
     db.session.flush()
     tickets.ticket_asignado.send(ticket, actor=None, ingeniero=ingeniero)
     return ingeniero
@@ -87,7 +99,9 @@ def asignar_automaticamente(ticket: Ticket) -> Optional[Ingeniero]:
 
 def _on_creado(ticket, **_):
     if ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
-        asignar_automaticamente(ticket)
+        # Part of the creation: its history rows share the creation's instant, so the ticket's
+        # fecha_actualizacion stays the one its INSERT wrote (no UPDATE when nobody fits).
+        asignar_automaticamente(ticket, fecha=ticket.fecha_creacion)
 
 
 def conectar_senales() -> None:

@@ -149,8 +149,9 @@ def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto
     own language."""
     out = []
     clave = notificaciones.CLAVE_DE_TIPO.get(kind)
+    apagados = notificaciones.no_quieren_email([d.usuario_id for d in destinatarios], clave) if clave else set()
     for d in destinatarios:
-        if clave is not None and d.usuario_id is not None and not notificaciones.quiere_email_id(d.usuario_id, clave):
+        if d.usuario_id is not None and d.usuario_id in apagados:
             continue
         asunto = _asunto_en(d.idioma, ticket, asunto_msgid, context.get("despues"))
         html, texto = _render(kind, d, ticket, **context)

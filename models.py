@@ -303,8 +303,8 @@ class Ticket(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Derived from the primary key right after the INSERT (tickets.asignar_numero), so it
-    # is unique by construction; nullable only for that instant inside the transaction.
+    # Derived from the primary key inside the ticket's own INSERT (tickets.asignar_numero), so
+    # it is unique by construction; nullable for rows written otherwise (bulk seeds).
     numero_ticket: Mapped[Optional[str]] = mapped_column(String(20), unique=True)
     titulo: Mapped[str] = mapped_column(String(255), index=True)
     descripcion: Mapped[str] = mapped_column(Text)

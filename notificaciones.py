@@ -97,10 +97,18 @@ def quiere_email(usuario: Optional[Usuario], tipo: str) -> bool:
 
 
 def quiere_email_id(usuario_id: int, clave: str) -> bool:
-    apagada = db.session.execute(select(PreferenciaEmail.id).where(
-        PreferenciaEmail.usuario_id == usuario_id, PreferenciaEmail.clave == clave,
-        PreferenciaEmail.email.is_(False))).first()
-    return apagada is None
+    return usuario_id not in no_quieren_email([usuario_id], clave)
+
+
+def no_quieren_email(usuario_ids, clave: str) -> set[int]:
+    """Of ``usuario_ids``, those who turned the emails of ``clave`` off: one query for every
+    recipient of an email (none when there is nobody to ask about)."""
+    ids = {i for i in usuario_ids if i is not None}
+    if not ids:
+        return set()
+    return set(db.session.execute(select(PreferenciaEmail.usuario_id).where(
+        PreferenciaEmail.usuario_id.in_(ids), PreferenciaEmail.clave == clave,
+        PreferenciaEmail.email.is_(False))).scalars())
 
 
 # --- live panels: what changed in the tickets a user may see -------------------------------------

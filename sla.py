@@ -142,9 +142,18 @@ def segundos_habiles(desde: datetime, hasta: datetime, cal: Calendario) -> int:
 # --- settings and policies ----------------------------------------------------------------------
 
 def ajustes() -> ConfiguracionSLA:
-    """The settings row, or an unsaved one with the defaults when the table is empty."""
+    """The settings row, or an unsaved one with the defaults when the table is empty.
+
+    Kept in ``session.info`` so that the session's identity map (weak references) does not drop it
+    between the SLA and the assignment steps of one creation; while it stays in the session a
+    commit or rollback expires it like any row, so a changed setting is read again."""
+    fila = db.session.info.get("ajustes_sla")
+    if fila is not None and fila in db.session:
+        return fila
     fila = db.session.get(ConfiguracionSLA, 1)
-    if fila is None:
+    if fila is not None:
+        db.session.info["ajustes_sla"] = fila
+    else:
         fila = ConfiguracionSLA(id=1, horario=dict(HORARIO_24X7), feriados=[], umbral_aviso_pct=80,
                                 minutos_critico_sin_asignar=15, asignacion_automatica=False)
     return fila
@@ -276,6 +285,10 @@ def _on_cambio(ticket, **_):
     db.session.flush()
 
 
+def _on_por_crear(ticket, **_):
+    recalcular(ticket)  # before the INSERT: the due times go into it
+
+
 def _on_mensaje(ticket, **_):
     # A staff reply is a first response without an estado change: store its outcome now.
     if ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_segundos is None:
@@ -286,7 +299,8 @@ def _on_mensaje(ticket, **_):
 def conectar_senales() -> None:
     import tickets
 
-    for senal in (tickets.ticket_creado, tickets.estado_cambiado, tickets.prioridad_cambiada):
+    tickets.ticket_por_crear.connect(_on_por_crear)
+    for senal in (tickets.estado_cambiado, tickets.prioridad_cambiada):
         senal.connect(_on_cambio)
     tickets.mensaje_publicado.connect(_on_mensaje)
     categoria_cambiada = getattr(tickets, "categoria_cambiada", None)

@@ -17,11 +17,12 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import case, false, func, or_, select, true, update
+from sqlalchemy import and_, case, false, func, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 import busqueda
@@ -44,6 +45,9 @@ from models import (
 from schemas import TicketCreate, TicketFilters, TicketUpdate
 
 signals = Namespace()
+# Before a new ticket's INSERT: receivers that only set the ticket's own columns (SLA due times)
+# go into that INSERT instead of an UPDATE right after it. ``ticket_creado`` follows the INSERT.
+ticket_por_crear = signals.signal("ticket-por-crear")
 ticket_creado = signals.signal("ticket-creado")
 ticket_asignado = signals.signal("ticket-asignado")
 # A ticket left an engineer (reassigned, unassigned, redistributed): their list must lose it.
@@ -93,17 +97,30 @@ def can_manage(ticket: Ticket, user: Usuario) -> bool:
     return user.rol == "admin" or is_assigned_engineer(ticket, user)
 
 
-# One ticket and everything its JSON/page shows, in one joined SELECT plus one for the tags
-# (lazy loading took six round trips per GET /api/tickets/<id>: issue 13's per-request overhead).
+# One ticket and everything its JSON/page shows: the ticket and its people in one joined SELECT,
+# its tags in a second one (lazy loading took six round trips per GET /api/tickets/<id>: issue
+# 13's per-request overhead). The tags are read by a plain SELECT rather than selectinload, whose
+# per-call machinery cost more CPU than the query; and not joined into the first SELECT, which
+# SQLite answers by materialising every (ticket, tag) link first.
 UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedload(Ticket.categoria),
-               joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario), selectinload(Ticket.etiquetas))
+               joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario))
+
+
+def uno(condicion, **execution_options) -> Optional[Ticket]:
+    """The ticket matching ``condicion`` with what its JSON shows (tags included)."""
+    ticket = db.session.execute(select(Ticket).where(condicion).options(*UNO_OPTIONS)
+                                .execution_options(**execution_options)).scalar_one_or_none()
+    if ticket is not None:
+        etiquetas = db.session.execute(
+            select(Etiqueta).join(ticket_etiquetas, ticket_etiquetas.c.etiqueta_id == Etiqueta.id)
+            .where(ticket_etiquetas.c.ticket_id == ticket.id).order_by(Etiqueta.nombre)).scalars().all()
+        set_committed_value(ticket, "etiquetas", list(etiquetas))
+    return ticket
 
 
 def get_visible(ticket_id: int, viewer: Usuario) -> Ticket:
     """The ticket if ``viewer`` may see it; otherwise it does not exist for them (404)."""
-    ticket = db.session.execute(
-        select(Ticket).where(Ticket.id == ticket_id, scope_clause(viewer)).options(*UNO_OPTIONS)
-    ).scalar_one_or_none()
+    ticket = uno(and_(Ticket.id == ticket_id, scope_clause(viewer)))
     if ticket is None:
         raise NotFound("Ticket not found.")
     return ticket
@@ -203,9 +220,9 @@ def _fmt(value) -> Optional[str]:
 
 
 def record(ticket: Ticket, actor: Optional[Usuario], tipo: str, campo: Optional[str] = None,
-           antes=None, despues=None, interno: bool = False) -> Evento:
+           antes=None, despues=None, interno: bool = False, fecha=None) -> Evento:
     evento = Evento(ticket=ticket, actor=actor, tipo=tipo, campo=campo, antes=_fmt(antes),
-                    despues=_fmt(despues), interno=interno, fecha=utcnow())
+                    despues=_fmt(despues), interno=interno, fecha=fecha or utcnow())
     db.session.add(evento)
     ticket.fecha_actualizacion = evento.fecha
     return evento
@@ -273,10 +290,19 @@ def etiquetas_por_nombre(nombres: Iterable[str]) -> list[Etiqueta]:
 # --- creation ------------------------------------------------------------------------
 
 def asignar_numero(ticket: Ticket) -> None:
-    """Number from the primary key: unique by construction, even under concurrent inserts."""
-    db.session.flush()
-    ticket.numero_ticket = NUMERO_FORMAT.format(ticket.id)
-    db.session.flush()
+    """Number from the primary key: unique by construction, even under concurrent inserts.
+
+    Both go into the ticket's INSERT (no UPDATE after it). PostgreSQL: the id is drawn from the
+    sequence first. SQLite: the id is max(id) + 1, which is how SQLite itself numbers a table
+    without AUTOINCREMENT, computed inside the INSERT while it holds the write lock (writers are
+    serialised; Python's sqlite3 begins the transaction at that first write)."""
+    if db.engine.dialect.name == "postgresql":
+        ticket.id = db.session.execute(select(func.nextval("tickets_id_seq"))).scalar_one()
+        ticket.numero_ticket = NUMERO_FORMAT.format(ticket.id)
+    else:
+        siguiente = func.coalesce(func.max(Ticket.id), 0) + 1
+        ticket.id = select(siguiente).scalar_subquery()
+        ticket.numero_ticket = select(func.printf("TKT-%06d", siguiente)).scalar_subquery()
 
 
 def validar_enlaces(conversacion_whatsapp_id: Optional[int], comunicacion_email_id: Optional[int]) -> None:
@@ -305,15 +331,20 @@ def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
     now = utcnow()
     ticket = Ticket(
         titulo=data.titulo, descripcion=data.descripcion, prioridad=data.prioridad,
-        estado="abierto", canal=canal, categoria=categoria, usuario=usuario, cliente=cliente,
-        conversacion_whatsapp_id=data.conversacion_whatsapp_id,
+        estado="abierto", canal=canal, categoria=categoria, categoria_id=categoria.id, usuario=usuario,
+        cliente=cliente, conversacion_whatsapp_id=data.conversacion_whatsapp_id,
         comunicacion_email_id=data.comunicacion_email_id,
         fecha_creacion=now, fecha_actualizacion=now,
     )
     ticket.etiquetas = etiquetas_por_nombre(data.etiquetas)
-    db.session.add(ticket)
+    ticket.notas = []  # none yet: known without a lazy SELECT when the new ticket's JSON is built
     asignar_numero(ticket)
-    record(ticket, usuario, "creado", despues=ticket.numero_ticket)
+    ticket_por_crear.send(ticket, actor=usuario)
+    db.session.add(ticket)
+    db.session.flush()  # one INSERT with the number and the due times
+    if db.engine.dialect.name != "postgresql":  # computed by the INSERT as printf('TKT-%06d', id)
+        set_committed_value(ticket, "numero_ticket", NUMERO_FORMAT.format(ticket.id))
+    record(ticket, usuario, "creado", despues=ticket.numero_ticket, fecha=now)
     ticket_creado.send(ticket, actor=usuario)
     return ticket
 

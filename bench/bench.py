@@ -180,7 +180,9 @@ def main() -> int:
            "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0",
            "WHATSAPP_APP_SECRET": "bench-whatsapp-secret"}
     servidor = ExitStack()
-    url, server_pid = servidor.enter_context(gunicorn(env, workers=args.workers, cwd=args.app_dir))
+    # The benchmark's app factory adds the bare route beside Mesa (an older checkout has none)
+    fabrica = "bench.app_bench:create_app()" if (args.app_dir / "bench/app_bench.py").exists() else "app:create_app()"
+    url, server_pid = servidor.enter_context(gunicorn(env, workers=args.workers, cwd=args.app_dir, app=fabrica))
     try:
         s = requests.Session()
         token = s.post(url + "/api/auth/token", json={"username": "admin", "password": PASSWORD}).json()["token"]
@@ -206,6 +208,8 @@ def main() -> int:
             return _write(rows, args, database_url, seed_seconds)
         latency("GET /api/todos-tickets?etiqueta=vpn&page=50", ["/api/todos-tickets?etiqueta=vpn&page=50"] * n)
         latency("GET /api/tickets/<id>", [f"/api/tickets/{rng.randint(1, args.tickets)}" for _ in range(n)])
+        rows.append(uno_vs_bare(url, token, args.tickets, args.workers))
+        print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
 
         def crear(ws: requests.Session):
             return ws.post(url + "/api/tickets", json={"titulo": "bench", "descripcion": "bench load",
@@ -232,6 +236,31 @@ def main() -> int:
         return _write(rows, args, database_url, seed_seconds)
     finally:
         servidor.close()
+
+
+def uno_vs_bare(url: str, token: str, n_tickets: int, clients: int, rondas: int = 6,
+                segundos: float = 3) -> tuple[str, str]:
+    """One ticket's GET against the bare Flask JSON route mounted beside Mesa (bench/app_bench.py),
+    same gunicorn, ``clients`` concurrent clients, alternating short rounds; the median of the
+    per-round ratios (so load from elsewhere hits both sides alike)."""
+    rng = random.Random(11)
+    cabecera = {"Authorization": f"Bearer {token}"}
+
+    def uno(s: requests.Session):
+        return s.get(f"{url}/api/tickets/{rng.randint(1, n_tickets)}", headers=cabecera, timeout=60)
+
+    def bare(s: requests.Session):
+        return s.get(f"{url}/_bare/ticket", timeout=60)
+
+    mesa, pelado, ratios = [], [], []
+    for ronda in range(rondas):
+        orden = [(uno, mesa), (bare, pelado)] if ronda % 2 == 0 else [(bare, pelado), (uno, mesa)]
+        for peticion, destino in orden:
+            destino.append(carga(clients, segundos, peticion, 200)[0])
+        ratios.append(mesa[-1] / pelado[-1])
+    return (f"GET /api/tickets/<id> vs a bare Flask JSON route ({clients} clients, {rondas}x{segundos:g} s "
+            f"interleaved)", f"{statistics.median(mesa):.0f}/s vs {statistics.median(pelado):.0f}/s · "
+            f"ratio {statistics.median(ratios):.0%}")
 
 
 def search_latencies(latency, rng: random.Random, n: int, n_tickets: int) -> None:

@@ -59,8 +59,10 @@ def api_crear_ticket():
     data = parse(TicketCreate, json_body())
     canal = "api" if g.get("via_token") else "web"
     ticket = tickets.crear_ticket(data, usuario=current_user, canal=canal)
+    # Built from what the INSERT just wrote (no reload after the commit); sent only once committed.
+    respuesta = ticket_response(ticket, 201, recargar=False)
     db.session.commit()
-    return ticket_response(ticket, 201)
+    return respuesta
 
 
 @route("/api/mis-tickets", doc=openapi.op(
@@ -95,7 +97,7 @@ def api_todos_tickets():
 @role_required()
 def api_ticket(ticket_id: int):
     """One ticket the caller may see, with its version as the ETag."""
-    return ticket_response(tickets.get_visible(ticket_id, current_user))
+    return ticket_response(tickets.get_visible(ticket_id, current_user), recargar=False)
 
 
 @route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(

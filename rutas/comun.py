@@ -17,7 +17,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import and_, select
+from sqlalchemy import and_, inspect, select
 
 import busqueda
 import paneles
@@ -78,11 +78,13 @@ def json_body() -> dict:
     return data
 
 
-def ticket_response(ticket, status: int = 200):
+def ticket_response(ticket, status: int = 200, *, recargar: bool = True):
     """The ticket as stored after the commit (reloaded with what its JSON shows in one joined
-    SELECT), with its version as the ``ETag`` (what ``If-Match`` sends back)."""
-    ticket = db.session.execute(select(tickets.Ticket).where(tickets.Ticket.id == ticket.id)
-                                .options(*tickets.UNO_OPTIONS).execution_options(populate_existing=True)).scalar_one()
+    SELECT), with its version as the ``ETag`` (what ``If-Match`` sends back). ``recargar=False``:
+    ``ticket`` was just read with ``tickets.UNO_OPTIONS`` and nothing changed it (a GET)."""
+    if recargar:
+        ticket_id = inspect(ticket).identity[0]  # not ticket.id: that would refresh the expired row first
+        ticket = tickets.uno(tickets.Ticket.id == ticket_id, populate_existing=True)
     response = jsonify(ticket_dict(ticket, current_user))
     response.set_etag(str(ticket.version))
     return response, status

@@ -1,0 +1,101 @@
+"""Creating a ticket writes it once (number, due times and history in the creation's own rows),
+answers what a fresh read returns, and assigns by bounded loads; the benchmark's bare route
+exists only in the benchmark's app (issue 13, creation throughput and one ticket's overhead)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from models import Categoria, ConfiguracionSLA, Envio, Evento, PoliticaSLA, Ticket, db
+
+NUEVO = {"titulo": "La VPN no conecta", "descripcion": "Desde esta mañana.", "categoria": "Redes",
+         "prioridad": "alta"}
+
+
+@pytest.mark.parametrize("rol", ["usuario", "admin"])  # an ingeniero sees only assigned tickets
+def test_created_ticket_json_and_etag_are_what_a_fresh_read_returns(api, make_user, rol):
+    cliente = api(make_user(rol))
+    creado = cliente.post("/api/tickets", json={**NUEVO, "etiquetas": ["vpn", "oficina"]})
+    assert creado.status_code == 201
+    leido = cliente.get(f"/api/tickets/{creado.get_json()['id']}")
+    assert leido.status_code == 200
+    assert creado.get_json() == leido.get_json()
+    assert creado.headers["ETag"] == leido.headers["ETag"]
+    assert ("notas_internas" in creado.get_json()) == (rol == "admin")
+
+
+def test_numbers_follow_the_ids_one_row_version_per_creation(api, make_user):
+    cliente = api(make_user())
+    cuerpos = [cliente.post("/api/tickets", json=NUEVO).get_json() for _ in range(5)]
+    ids = [c["id"] for c in cuerpos]
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    assert [c["numero_ticket"] for c in cuerpos] == [f"TKT-{i:06d}" for i in ids]
+    db.session.expire_all()
+    filas = db.session.execute(select(Ticket).where(Ticket.id.in_(ids))).scalars().all()
+    # Written by its INSERT alone: no UPDATE followed it (each one would bump the version).
+    assert {t.version for t in filas} == {1}
+    assert {t.numero_ticket for t in filas} == {c["numero_ticket"] for c in cuerpos}
+    creados = db.session.execute(select(Evento.ticket_id, Evento.despues, Evento.fecha).where(
+        Evento.ticket_id.in_(ids), Evento.tipo == "creado")).all()
+    assert {(i, d) for i, d, _ in creados} == {(t.id, t.numero_ticket) for t in filas}
+    fechas = {t.id: t.fecha_actualizacion for t in filas}
+    assert all(fecha == fechas[i] for i, _, fecha in creados)
+
+
+def test_due_times_at_creation_follow_the_categoria_policy(api, make_user):
+    redes = db.session.execute(select(Categoria).where(Categoria.nombre == "Redes")).scalar_one()
+    db.session.add_all([PoliticaSLA(prioridad="alta", categoria_id=None, primera_respuesta_min=600, resolucion_min=6000),
+                        PoliticaSLA(prioridad="alta", categoria_id=redes.id, primera_respuesta_min=30,
+                                    resolucion_min=120)])
+    db.session.commit()
+    cuerpo = api(make_user()).post("/api/tickets", json=NUEVO).get_json()
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, cuerpo["id"])
+    # The default calendar is 24x7: business minutes are calendar minutes (to the second).
+    assert abs(ticket.sla_primera_respuesta_vence - ticket.fecha_creacion - timedelta(minutes=30)) < timedelta(seconds=1)
+    assert abs(ticket.sla_resolucion_vence - ticket.fecha_creacion - timedelta(minutes=120)) < timedelta(seconds=1)
+    assert ticket.version == 1
+
+
+@pytest.fixture
+def automatica(app):
+    db.session.merge(ConfiguracionSLA(id=1, horario={str(d): ["00:00", "24:00"] for d in range(7)}, feriados=[],
+                                      umbral_aviso_pct=80, minutos_critico_sin_asignar=15,
+                                      asignacion_automatica=True))
+    db.session.commit()
+
+
+def test_only_open_tickets_count_toward_the_cap(automatica, api, make_user, make_ticket):
+    ana = make_user()
+    ocupado, libre = make_user("ingeniero"), make_user("ingeniero")
+    ocupado.ingeniero.max_abiertos, libre.ingeniero.max_abiertos = 2, 3
+    db.session.commit()
+    for _ in range(4):  # closed work never fills a cap
+        make_ticket(ana, ingeniero=libre, estado="cerrado")
+    make_ticket(ana, ingeniero=ocupado)
+    make_ticket(ana, ingeniero=ocupado, prioridad="baja")
+    make_ticket(ana, ingeniero=libre, prioridad="critica")
+    cliente = api(ana)
+    # ocupado is at its cap (2 open), libre has 1 open of 3 despite 4 closed.
+    asignados = [cliente.post("/api/tickets", json=NUEVO).get_json()["ingeniero_id"] for _ in range(3)]
+    assert asignados == [libre.ingeniero.id, libre.ingeniero.id, None]
+
+
+def test_one_admin_turning_new_ticket_emails_off_leaves_the_others(api, make_user):
+    apagado, encendido = make_user("admin"), make_user("admin")
+    assert api(apagado).put("/api/me/preferencias", json={"email": {"nuevo_ticket": False}}).status_code == 200
+    assert api(make_user()).post("/api/tickets", json=NUEVO).status_code == 201
+    destinatarios = db.session.execute(select(Envio.destinatarios).where(Envio.tipo == "nuevo_ticket")).scalars().all()
+    assert encendido.email in destinatarios and apagado.email not in destinatarios
+
+
+def test_the_bare_benchmark_route_exists_only_in_the_benchmarks_app(app, database_url):
+    from bench import app_bench
+
+    assert app.test_client().get("/_bare/ticket").status_code == 404
+    banco = app_bench.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t"})
+    respuesta = banco.test_client().get("/_bare/ticket")
+    assert respuesta.status_code == 200 and respuesta.get_json()["numero_ticket"] == "TKT-004242"
