@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -28,10 +30,14 @@ from models import Base, Categoria, Ingeniero, Usuario, db  # noqa: E402
 pytest_plugins = ["smtp_fixture"]  # smtp_server: a real SMTP server on loopback (email tests)
 DEFAULT_CATEGORIAS = ["General", "Software", "Hardware", "Redes", "Accesos y Cuentas", "Facturación"]
 BACKEND = os.environ.get("MESA_TEST_DB", "sqlite")
+_ARCHIVOS: str | None = None  # this run's uploads and exports (pytest_sessionstart)
 
 
 def pytest_sessionstart(session):
-    """Build the UI catalogs (.mo) when missing or stale, so a bare ``pytest`` sees them too."""
+    """Build the UI catalogs (.mo) when missing or stale, so a bare ``pytest`` sees them too.
+    Uploads and Excel files go to this run's own directory, not the repository's instance/:
+    `make test` runs the SQLite and PostgreSQL suites at the same time (one would remove the
+    other's files as orphans). Set in the environment, so the CLI subprocesses use it too."""
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
@@ -42,6 +48,15 @@ def pytest_sessionstart(session):
                 catalog = read_po(src)
             with mo.open("wb") as dst:
                 write_mo(dst, catalog)
+    global _ARCHIVOS
+    _ARCHIVOS = tempfile.mkdtemp(prefix=f"mesa-test-{BACKEND}-")
+    os.environ.setdefault("UPLOAD_DIR", os.path.join(_ARCHIVOS, "adjuntos"))
+    os.environ.setdefault("EXPORT_DIR", os.path.join(_ARCHIVOS, "exportaciones"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _ARCHIVOS is not None:
+        shutil.rmtree(_ARCHIVOS, ignore_errors=True)
 
 
 def pytest_report_header(config):
