@@ -1,6 +1,6 @@
 # Mesa de Ayuda — two commands on a fresh machine:
 #   make run    install, migrate the embedded SQLite database, seed demo data if empty, serve
-#   make test   install, run the whole suite on SQLite and on a throwaway PostgreSQL
+#   make test   install, run the whole suite on SQLite and on a throwaway PostgreSQL (in parallel)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -49,10 +49,22 @@ run: deps compile-translations
 	@# OUTBOX_THREAD: this process also sends the queued emails (production runs `flask send-emails --loop`)
 	OUTBOX_THREAD=$(or $(OUTBOX_THREAD),1) $(VENV)/bin/flask run --host $(HOST) --port $(PORT)
 
+# The two backends run at the same time (their fixtures share nothing: free ports, temporary
+# directories, one chromium each), each into its own log; the logs are printed one after the
+# other when both end, and either failing fails `make test`.
 test: deps system-deps compile-translations
 	$(VENV)/bin/ruff check .
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgresql
+	@mkdir -p test-artifacts
+	@echo "Running the SQLite and PostgreSQL suites in parallel (test-artifacts/test-{sqlite,postgresql}.log)..."
+	@$(MAKE) --no-print-directory test-sqlite >test-artifacts/test-sqlite.log 2>&1 & sqlite=$$!; \
+	$(MAKE) --no-print-directory test-postgresql >test-artifacts/test-postgresql.log 2>&1 & postgresql=$$!; \
+	wait $$sqlite; rc_sqlite=$$?; wait $$postgresql; rc_postgresql=$$?; \
+	for backend in sqlite postgresql; do \
+	  echo ""; echo "======================== $$backend ========================"; \
+	  cat test-artifacts/test-$$backend.log; \
+	done; \
+	echo ""; echo "SQLite: exit $$rc_sqlite, PostgreSQL: exit $$rc_postgresql"; \
+	test $$rc_sqlite -eq 0 && test $$rc_postgresql -eq 0
 
 # pytest exit code 5 (no tests collected) is a failure like any other non-zero code.
 test-sqlite:

@@ -7,6 +7,7 @@ for Content-Security-Policy violations and JavaScript errors.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from pathlib import Path
@@ -19,7 +20,9 @@ from models import Ingeniero, Ticket, db
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+# One folder per backend: `make test` runs both suites at the same time.
+SCREENSHOTS = (Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+               / os.environ.get("MESA_TEST_DB", "sqlite"))
 WIDTHS = (375, 1280)
 
 
@@ -237,7 +240,7 @@ def test_english_ui_by_account_accept_language_and_switch(people, make_user):
 
 
 def test_screenshots_of_every_panel(people, cast, make_ticket):
-    """Every panel at 375 and 1280 px, saved to test-artifacts/screenshots/ for review."""
+    """Every panel at 375 and 1280 px, saved to test-artifacts/screenshots/<backend>/ for review."""
     maria = cast["maria"]
     t1 = make_ticket(cast["ana"], ingeniero=maria, estado="en_progreso", titulo="No puedo acceder al correo",
                      categoria="Software", prioridad="alta", etiquetas=["correo"])
