@@ -562,15 +562,18 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     return stmt
 
 
-def order_by(f: TicketFilters):
-    """ORDER BY of ``f.orden`` with a stable tie-break (lists and exports share it)."""
+def claves_orden(f: TicketFilters) -> list:
+    """The sort key of ``f.orden``: (expression, descending) pairs ending with the id, so that
+    every row has its own place (ORDER BY and the keyset of the next page share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
-    if campo == "prioridad":
-        col = case(PRIORIDAD_RANK, value=Ticket.prioridad)
-    else:
-        col = getattr(Ticket, campo)
-    return (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
+    col = case(PRIORIDAD_RANK, value=Ticket.prioridad) if campo == "prioridad" else getattr(Ticket, campo)
+    return [(col, desc), (Ticket.id, desc)]
+
+
+def order_by(f: TicketFilters):
+    """ORDER BY of ``f.orden`` with a stable tie-break (lists and exports share it)."""
+    return tuple(col.desc() if desc else col.asc() for col, desc in claves_orden(f))
 
 
 LIST_OPTIONS = (
@@ -579,12 +582,24 @@ LIST_OPTIONS = (
 )
 
 
-def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
-    """One page of tickets and the total, honouring the filters and the viewer's scope."""
-    from paneles import paginar  # the one pagination (paneles imports this module)
+def listar_pagina(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False, *,
+                  contexto: str = "", tope: Optional[int] = None):
+    """One ``paneles.Pagina`` of tickets, by ``f.page`` or by the keyset cursor ``f.cursor``,
+    with the cursor of the next page. ``contexto`` names the list (viewer, path, filters) that
+    cursors are bound to; ``tope`` caps the count (None: exact). A search ranked by relevance
+    (``q`` without ``orden``) has no key to seek: its cursors carry the position."""
+    from paneles import paginar_por_clave  # the one pagination (paneles imports this module)
 
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
-    pagina = paginar(filtered_select(viewer, f, base_scope).options(*options).order_by(*order_by(f)), f.page, f.per_page)
+    por_relevancia = bool(f.q) and "orden" not in f.model_fields_set
+    stmt = filtered_select(viewer, f, base_scope).options(*options).order_by(*order_by(f))
+    return paginar_por_clave(stmt, None if por_relevancia else claves_orden(f), f"{viewer.id}|{contexto}",
+                             f.page, f.per_page, f.cursor, tope)
+
+
+def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
+    """One page of tickets and the exact total, honouring the filters and the viewer's scope."""
+    pagina = listar_pagina(viewer, f, base_scope, with_notes)
     return pagina.items, pagina.total
 
 
