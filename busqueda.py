@@ -181,7 +181,7 @@ def paginar(stmt, page: int, per_page: int, options=()):
     por_id = {t.id: t for t in db.session.scalars(select(Ticket).options(*options).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
     exacto = len(ids) <= hasta
-    return Pagina(items, len(ids) if exacto else hasta, page, per_page, exacto=exacto)
+    return Pagina(items, len(ids) if exacto else hasta, page, per_page, total_exacto=exacto)
 
 
 # --- snippets -----------------------------------------------------------------------------------

@@ -19,14 +19,20 @@ ERROR = {
         "code": {"type": "string"}, "message": {"type": "string"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}}}}},
 }
-def page_of(ref: str) -> dict:
-    return {"type": "object", "properties": {
+def page_of(ref: str, cursor: bool = False) -> dict:
+    """A page of ``ref``; ``cursor``: the ticket lists, which also page by keyset (``next_cursor``)."""
+    page = {"type": "object", "properties": {
         "items": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
         "total": {"type": "integer"},
         "total_exacto": {"type": "boolean", "description": (
             "false when more than `total` match: a text search (`q`) counts its matches up to 1,000 "
             "(or up to the page asked, when it lies beyond)")},
         "page": {"type": "integer"}, "per_page": {"type": "integer"}}}
+    if cursor:
+        page["properties"]["next_cursor"] = {
+            "type": ["string", "null"],
+            "description": "Send it back as `cursor` for the next page (same filters and `orden`); null on the last page."}
+    return page
 
 
 LIST_PARAMS = [
@@ -43,6 +49,12 @@ LIST_PARAMS = [
      "description": "One of " + ", ".join(schemas.ORDENABLES) + "; prefix - for descending"},
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
     {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 2000},
+     "description": "Keyset paging: the `next_cursor` of the previous page, with the same filters and `orden` "
+                    "(`page` is then ignored; `total` and `page` are those of the walk's first page). Opaque and "
+                    "signed: one issued for another list or caller, or altered, is a 400 `invalid_cursor`. "
+                    "Rows inserted meanwhile never repeat or skip a row; a relevance-ranked search (`q` "
+                    "without `orden`) pages by position."},
 ]
 PAGE_PARAMS = [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
                {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}}]

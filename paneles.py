@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Optional
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, func, select
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import and_, func, or_, select
 
 import sla
 import tickets
+from errors import DomainError
 from models import ESTADOS, ESTADOS_ABIERTOS, Ticket, Usuario, db
 
 ESTADO_LABELS = {
@@ -73,17 +78,27 @@ def ingenieros_con_carga() -> list[dict]:
 
 @dataclass
 class Pagina:
-    """One page of a list: enough for the pagination macro."""
+    """One page of a list: enough for the pagination macro.
+
+    Keyset lists (``paginar_por_clave``) also carry ``siguiente``, the cursor of the next page
+    (None at the end), and ``cursor``, the one that produced this page; their ``total`` may be
+    a floor (``total_exacto`` False: more than ``TOPE_CUENTA`` rows, not counted further)."""
 
     items: list
     total: int
     page: int
     per_page: int
-    exacto: bool = True  # False: more than ``total`` match (a search counts up to busqueda.TOPE_TOTAL)
+    total_exacto: bool = True  # False: ``total`` is a floor (a search's or a panel's capped count)
+    siguiente: Optional[str] = None
+    cursor: Optional[str] = None
+    keyset: bool = False
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil((self.total + (0 if self.exacto else 1)) / self.per_page))
+        paginas = max(1, math.ceil((self.total + (0 if self.total_exacto else 1)) / self.per_page))
+        if self.keyset and self.siguiente is not None:
+            paginas = max(paginas, self.page + 1)
+        return paginas
 
     @property
     def has_prev(self) -> bool:
@@ -91,6 +106,8 @@ class Pagina:
 
     @property
     def has_next(self) -> bool:
+        if self.keyset:
+            return self.siguiente is not None
         return self.page < self.pages
 
     def window(self, radius: int = 2) -> list[int]:
@@ -103,3 +120,131 @@ def paginar(stmt, page: int, per_page: int) -> Pagina:
     COUNT over the same statement), as a ``Pagina`` that ``m.pagination`` renders."""
     pagina = db.paginate(stmt, page=page, per_page=per_page, error_out=False, count=True)
     return Pagina(list(pagina.items), pagina.total or 0, page, per_page)
+
+
+# --- keyset pagination ------------------------------------------------------------------------
+#
+# "Next page" continues after the last row's sort key instead of skipping OFFSET rows, so page
+# 50,000 costs what page 2 does. The key travels in a cursor: signed JSON (itsdangerous, the app's
+# SECRET_KEY), bound to the list it came from (``contexto``: viewer, path, filters and order), so
+# an edited or borrowed cursor is a 400, never another position or another scope. A list without
+# a usable key (a search ranked by relevance) gets cursors that carry the position instead.
+
+TOPE_CUENTA = 10_000  # counting stops here when the caller accepts a floor (the panels)
+_SAL = "mesa-cursor-v1"
+
+
+def cursor_invalido() -> DomainError:
+    """The 400 of a cursor that was not issued for this list (or was altered)."""
+    return DomainError("The cursor is not valid for this list: start again from the first page.",
+                       status=400, code="invalid_cursor")
+
+
+def _serializador() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.secret_key, salt=_SAL)
+
+
+def _valor_json(v):
+    return {"d": v.isoformat()} if isinstance(v, datetime) else v
+
+
+def _valor_python(v):
+    if isinstance(v, dict):
+        return datetime.fromisoformat(v["d"])
+    if v is None or isinstance(v, (str, int, float)):
+        return v
+    raise ValueError(v)
+
+
+def firmar_cursor(contexto: str, page: int, total: int, total_exacto: bool, *,
+                  clave: Optional[list] = None, posicion: Optional[int] = None) -> str:
+    """The cursor of page ``page``: after the row whose sort key is ``clave`` (keyset), or after
+    ``posicion`` rows (lists without a key). The total counted on the first page travels with it,
+    so later pages count nothing."""
+    datos = {"c": contexto, "p": page, "t": total, "e": total_exacto}
+    if clave is not None:
+        datos["k"] = [_valor_json(v) for v in clave]
+    else:
+        datos["o"] = posicion
+    return _serializador().dumps(datos)
+
+
+def leer_cursor(cursor: str, contexto: str) -> dict:
+    """The cursor's content, or ``cursor_invalido()`` (400) when it was not signed by us for this
+    very list (same viewer, path, filters and order)."""
+    try:
+        datos = _serializador().loads(cursor)
+        if not isinstance(datos, dict) or datos.get("c") != contexto:
+            raise ValueError("another list")
+        page, total = int(datos["p"]), int(datos["t"])
+        if page < 2 or total < 0:
+            raise ValueError("out of range")
+        if "k" in datos:
+            datos["k"] = [_valor_python(v) for v in datos["k"]]
+        elif not isinstance(datos.get("o"), int) or datos["o"] < 0:
+            raise ValueError("no position")
+    except (BadSignature, ValueError, KeyError, TypeError) as exc:
+        raise cursor_invalido() from exc
+    return datos
+
+
+def despues_de(claves: list, valores: list):
+    """WHERE clause: rows strictly after ``valores`` in the order of ``claves`` ((expression,
+    descending) pairs, the last one unique: the id). Written as ``a <= v AND (a < v OR …)`` so
+    that the database can seek an index on ``a`` instead of filtering from the top."""
+    (expr, desc), *resto = claves
+    valor = valores[0]
+    if not resto:
+        return expr < valor if desc else expr > valor
+    estricto = expr < valor if desc else expr > valor
+    return and_(expr <= valor if desc else expr >= valor,
+                or_(estricto, despues_de(resto, valores[1:])))
+
+
+def contar(stmt, tope: Optional[int] = None) -> tuple[int, bool]:
+    """Rows of ``stmt``: exact, or up to ``tope`` (then the floor ``tope`` and False)."""
+    base = stmt.order_by(None).options()
+    if tope is None:
+        return db.session.execute(select(func.count()).select_from(base.subquery())).scalar_one(), True
+    n = db.session.execute(select(func.count()).select_from(
+        base.with_only_columns(Ticket.id).limit(tope + 1).subquery())).scalar_one()
+    return (tope, False) if n > tope else (n, True)
+
+
+def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
+                      cursor: Optional[str] = None, tope: Optional[int] = None) -> Pagina:
+    """One page of ticket ``stmt`` (already ordered by ``claves``), by ``page`` (OFFSET, as
+    ``paginar``) or by ``cursor`` (keyset), always with the cursor of the next page. ``claves``
+    None: the order has no key to seek (relevance), cursors carry the position. ``tope``: count
+    at most that many rows (a floor beyond it); None counts exactly."""
+    if cursor:
+        datos = leer_cursor(cursor, contexto)
+        page, total, exacto = datos["p"], datos["t"], datos["e"]
+        if "k" in datos:
+            if claves is None or len(datos["k"]) != len(claves):
+                raise cursor_invalido()
+            consulta, posicion = stmt.where(despues_de(claves, datos["k"])), None
+        else:
+            consulta, posicion = stmt.offset(datos["o"]), datos["o"]
+    else:
+        total, exacto = contar(stmt, tope)
+        posicion = (page - 1) * per_page
+        consulta = stmt.offset(posicion)
+    exprs = [expr for expr, _desc in (claves or [])]
+    filas = db.session.execute(consulta.add_columns(*exprs).limit(per_page + 1)).all()
+    hay_mas = len(filas) > per_page
+    filas = filas[:per_page]
+    siguiente = None
+    if hay_mas:
+        clave = list(filas[-1][1:]) if claves else None
+        if clave is not None and None in clave:
+            # A NULL key (a número not yet assigned) has no portable "after": go on by position
+            # (this page's, counted from the page number when it came from a keyset).
+            clave, posicion = None, (page - 1) * per_page if posicion is None else posicion
+        siguiente = firmar_cursor(contexto, page + 1, total, exacto, clave=clave,
+                                  posicion=None if clave is not None else posicion + per_page)
+    items = [fila[0] for fila in filas]
+    if not exacto and not hay_mas:  # the last page: now the total is known
+        total, exacto = (page - 1) * per_page + len(items), True
+    return Pagina(items, total, page, per_page, total_exacto=exacto, siguiente=siguiente,
+                  cursor=cursor, keyset=True)

@@ -185,6 +185,9 @@ class TicketFilters(BaseModel):
     orden: str = "-fecha_creacion"
     page: int = Field(default=1, ge=1, le=100000)
     per_page: int = Field(default=20, ge=1, le=10**6)
+    # Keyset paging (paneles.paginar_por_clave): the ``next_cursor`` of the previous page; ``page``
+    # is then ignored. Opaque and signed; one that was not issued for this list is a 400.
+    cursor: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]] = None
 
     @field_validator("estado", "prioridad", mode="before")
     @classmethod

@@ -595,15 +595,18 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     return stmt
 
 
-def order_by(f: TicketFilters):
-    """ORDER BY of ``f.orden`` with a stable tie-break (lists and exports share it)."""
+def claves_orden(f: TicketFilters) -> list:
+    """The sort key of ``f.orden``: (expression, descending) pairs ending with the id, so that
+    every row has its own place (ORDER BY and the keyset of the next page share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
-    if campo == "prioridad":
-        col = case(PRIORIDAD_RANK, value=Ticket.prioridad)
-    else:
-        col = getattr(Ticket, campo)
-    return (col.desc(), Ticket.id.desc()) if desc else (col.asc(), Ticket.id.asc())
+    col = case(PRIORIDAD_RANK, value=Ticket.prioridad) if campo == "prioridad" else getattr(Ticket, campo)
+    return [(col, desc), (Ticket.id, desc)]
+
+
+def order_by(f: TicketFilters):
+    """ORDER BY of ``f.orden`` with a stable tie-break (lists and exports share it)."""
+    return tuple(col.desc() if desc else col.asc() for col, desc in claves_orden(f))
 
 
 LIST_OPTIONS = (
@@ -612,16 +615,30 @@ LIST_OPTIONS = (
 )
 
 
-def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False):
-    """One page of tickets (a ``paneles.Pagina``), honouring the filters and the viewer's scope.
-    A search counts its matches only up to busqueda.TOPE_TOTAL (``Pagina.exacto``)."""
-    from paneles import paginar  # the one pagination (paneles imports this module)
+def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False, *,
+           contexto: str = "", tope: Optional[int] = None):
+    """One ``paneles.Pagina`` of tickets, honouring the filters and the viewer's scope, by
+    ``f.page`` or by the keyset cursor ``f.cursor``, with the cursor of the next page.
+    ``contexto`` names the list (path, filters) that cursors are bound to, with the viewer;
+    ``tope`` caps the count (None: exact). A search counts its matches only up to
+    ``busqueda.TOPE_TOTAL``, and its first visit of a page takes the search's own plan (the
+    page's ids and that count from one statement); a search ranked by relevance (``q`` without
+    ``orden``) has no key to seek: its cursors carry the position."""
+    from paneles import firmar_cursor, paginar_por_clave  # the one pagination (paneles imports this module)
 
     options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
+    por_relevancia = bool(f.q) and "orden" not in f.model_fields_set
     stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
-    if f.q:
-        return busqueda.paginar(stmt, f.page, f.per_page, options)
-    return paginar(stmt.options(*options), f.page, f.per_page)
+    contexto = f"{viewer.id}|{contexto}"
+    if f.q and not f.cursor:
+        pagina = busqueda.paginar(stmt, f.page, f.per_page, options)
+        pagina.keyset = True
+        if not pagina.total_exacto or f.page * f.per_page < pagina.total:
+            pagina.siguiente = firmar_cursor(contexto, f.page + 1, pagina.total, pagina.total_exacto,
+                                             posicion=f.page * f.per_page)
+        return pagina
+    return paginar_por_clave(stmt.options(*options), None if por_relevancia else claves_orden(f), contexto,
+                             f.page, f.per_page, f.cursor, tope)
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:

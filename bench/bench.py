@@ -1,7 +1,7 @@
 """make bench: 100,000 tickets, a production WSGI server, real HTTP, p50/p95 per endpoint.
 
     .venv/bin/python bench/bench.py [--tickets 100000] [--workers 4] [--database-url URL] [--only-search]
-                                    [--reuse] [--app-dir DIR]
+                                    [--reuse|--skip-seed] [--app-dir DIR] [--only-lists]
 
 Seeds a fresh database (SQLite in a temp dir by default; pass --database-url for an
 empty PostgreSQL database) in bulk, serves it with gunicorn, and measures through HTTP
@@ -36,10 +36,9 @@ WORDS = ["impresora", "correo", "vpn", "servidor", "erp", "monitor", "wifi", "cu
 def seed(database_url: str, n_tickets: int) -> float:
     """Migrate and bulk-load ``n_tickets`` through SQLAlchemy Core. Returns seconds taken."""
     from flask_migrate import upgrade
-    from sqlalchemy import insert
 
     from app import create_app
-    from models import Categoria, Etiqueta, Evento, Ingeniero, Ticket, Usuario, db, ticket_etiquetas
+    from models import Categoria, Etiqueta, Ingeniero, Usuario, db
 
     started = time.perf_counter()
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000"})
@@ -70,70 +69,173 @@ def seed(database_url: str, n_tickets: int) -> float:
         tag_ids = [t.id for t in tags]
 
         rng = random.Random(42)
-        now = datetime.now(UTC).replace(tzinfo=None)
-        estados = ["abierto", "en_progreso", "en_espera", "resuelto", "cerrado"]
-        prioridades = ["baja", "media", "alta", "critica"]
-        batch = 10_000
-        for start in range(1, n_tickets + 1, batch):
-            rows, events, links = [], [], []
-            for tid in range(start, min(start + batch, n_tickets + 1)):
-                created = now - timedelta(minutes=rng.randint(0, 60 * 24 * 365))
-                estado = rng.choices(estados, weights=[20, 15, 5, 20, 40])[0]
-                assigned = estado != "abierto" or rng.random() < 0.5
-                rows.append({
-                    "id": tid, "numero_ticket": f"TKT-{tid:06d}",
-                    "titulo": f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} #{tid}",
-                    "descripcion": " ".join(rng.choices(WORDS, k=20)), "prioridad": (prioridad := rng.choice(prioridades)),
-                    "estado": estado, "canal": rng.choice(["web", "api", "email", "whatsapp"]),
-                    "categoria_id": rng.choice(categorias), "usuario_id": rng.choice(user_ids),
-                    "ingeniero_id": rng.choice(eng_ids) if assigned else None,
-                    "fecha_creacion": created, "fecha_actualizacion": created,
-                    "fecha_primera_respuesta": created + timedelta(hours=1) if estado != "abierto" else None,
-                    "fecha_resolucion": created + timedelta(hours=8) if estado in ("resuelto", "cerrado") else None,
-                    "fecha_cierre": created + timedelta(hours=30) if estado == "cerrado" else None,
-                    **_sla_sembrado(created, prioridad, estado),
-                })
-                events.append({"ticket_id": tid, "tipo": "creado", "despues": f"TKT-{tid:06d}", "interno": False,
-                               "fecha": created})
-                if rng.random() < 0.3:
-                    links.append({"ticket_id": tid, "etiqueta_id": rng.choice(tag_ids)})
-            db.session.execute(insert(Ticket.__table__), rows)
-            db.session.execute(insert(Evento.__table__), events)
-            if links:
-                db.session.execute(insert(ticket_etiquetas), links)
-            db.session.commit()
+        _cargar(rng, n_tickets, categorias, user_ids, eng_ids, tag_ids)
         import acumulados
 
-        acumulados.reconstruir()  # the Core inserts above bypass the statistics rollup's listener
+        acumulados.reconstruir()  # the driver-level inserts bypass the statistics rollup's listener
+        db.session.execute(db.text("ANALYZE"))
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(db.text("SELECT setval('tickets_id_seq', (SELECT max(id) FROM tickets))"))
-            db.session.execute(db.text("ANALYZE"))
-            db.session.commit()
-        else:
-            db.session.execute(db.text("ANALYZE"))
-            db.session.commit()
         db.engine.dispose()
     return time.perf_counter() - started
 
 
-def _sla_sembrado(created: datetime, prioridad: str, estado: str) -> dict:
-    """Due times and stored SLA outcome as the app writes them (sla.recalcular/registrar_resultado)
-    on the default 24x7 calendar, where business seconds are calendar seconds: the statistics'
-    SLA aggregates then read realistic rows."""
+# Bulk tables: loaded through the driver (executemany of tuples on SQLite, COPY on PostgreSQL)
+# with their B-tree indexes dropped and rebuilt at the end (one sort each instead of a million
+# random inserts). The full-text index of busqueda.py is written by the database's own rules
+# whatever they become: PostgreSQL's statement triggers stay on (one pass per COPY batch);
+# SQLite's row trigger runs as one statement after the load (_diferir_triggers). Checked after
+# the seed: one document per ticket, and a ticket found by its number.
+TABLAS_MASIVAS = ("tickets", "eventos", "ticket_etiquetas")
+
+
+def _cargar(rng: random.Random, n_tickets: int, categorias, user_ids, eng_ids, tag_ids) -> None:
+    from models import Evento, Ticket, db, ticket_etiquetas
+
+    postgresql = db.engine.dialect.name == "postgresql"
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=123456)
+    prioridades = ["baja", "media", "alta", "critica"]
+    canales = ["web", "api", "email", "whatsapp"]
+    objetivos = _objetivos()
+    # estado by weight (20/15/5/20/40 %), as one lookup of a uniform draw
+    pesos = {"abierto": 20, "en_progreso": 15, "en_espera": 5, "resuelto": 20, "cerrado": 40}
+    por_peso = [e for e, w in pesos.items() for _ in range(w)]
+    # 4,096 descriptions of 20 words drawn from WORDS: each word still in ~72 % of the tickets
+    descripciones = [" ".join(rng.choices(WORDS, k=20)) for _ in range(4096)]
+    # every timestamp is ``now`` minus whole minutes: each distinct one is built (and, for SQLite,
+    # written as SQLAlchemy stores it: microseconds always present) once
+    fechas: dict[int, object] = {}
+
+    def fecha(minutos: int):
+        v = fechas.get(minutos)
+        if v is None:
+            d = now - timedelta(minutes=minutos)
+            v = fechas[minutos] = d if postgresql else d.isoformat(" ")
+        return v
+
+    columnas = ["id", "numero_ticket", "titulo", "descripcion", "prioridad", "estado", "canal", "categoria_id",
+                "usuario_id", "ingeniero_id", "fecha_creacion", "fecha_actualizacion", "fecha_primera_respuesta",
+                "fecha_resolucion", "fecha_cierre", "sla_primera_respuesta_vence", "sla_resolucion_vence",
+                "sla_primera_respuesta_aviso", "sla_resolucion_aviso", "sla_pausa_desde",
+                "sla_primera_respuesta_segundos", "sla_primera_respuesta_cumplida", "sla_resolucion_segundos",
+                "sla_resolucion_cumplida"]
+    resto = _defaults(Ticket.__table__, columnas)
+    columnas_evento = ["ticket_id", "tipo", "despues", "interno", "fecha"]
+    resto_evento = _defaults(Evento.__table__, columnas_evento)
+
+    raw = db.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        indices = _quitar_indices(cur, postgresql)
+        diferidos = [] if postgresql else _diferir_triggers(cur)
+        raw.commit()
+        batch = 50_000
+        azar = rng.random
+        nw, nc, nu, ne, nt = len(WORDS), len(categorias), len(user_ids), len(eng_ids), len(tag_ids)
+        for start in range(1, n_tickets + 1, batch):
+            rows, events, links = [], [], []
+            for tid in range(start, min(start + batch, n_tickets + 1)):
+                m = int(azar() * 525_601)  # up to a year ago
+                estado = por_peso[int(azar() * 100)]
+                prioridad = prioridades[int(azar() * 4)]
+                assigned = estado != "abierto" or azar() < 0.5
+                respondido, resuelto = estado != "abierto", estado in ("resuelto", "cerrado")
+                primera, resolucion = objetivos[prioridad]
+                numero = f"TKT-{tid:06d}"
+                rows.append((
+                    tid, numero, f"{WORDS[int(azar() * nw)].title()} {WORDS[int(azar() * nw)]} #{tid}",
+                    descripciones[int(azar() * 4096)], prioridad, estado, canales[int(azar() * 4)],
+                    categorias[int(azar() * nc)], user_ids[int(azar() * nu)],
+                    eng_ids[int(azar() * ne)] if assigned else None,
+                    fecha(m), fecha(m), fecha(m - 60) if respondido else None, fecha(m - 480) if resuelto else None,
+                    fecha(m - 1800) if estado == "cerrado" else None,
+                    fecha(m - primera), fecha(m - resolucion), fecha(m - int(primera * 0.8)),
+                    fecha(m - int(resolucion * 0.8)), fecha(m - 480) if resuelto else None,
+                    3600 if respondido else None, 60 <= primera if respondido else None,
+                    8 * 3600 if resuelto else None, 480 <= resolucion if resuelto else None,
+                    *resto.values()))
+                events.append((tid, "creado", numero, False, fecha(m), *resto_evento.values()))
+                if azar() < 0.3:
+                    links.append((tid, tag_ids[int(azar() * nt)]))
+            _insertar(cur, postgresql, "tickets", columnas + list(resto), rows)
+            _insertar(cur, postgresql, Evento.__tablename__, columnas_evento + list(resto_evento), events)
+            _insertar(cur, postgresql, ticket_etiquetas.name, ["ticket_id", "etiqueta_id"], links)
+            raw.commit()
+        for ddl in indices:
+            cur.execute(ddl)
+        for masivo, ddl in diferidos:  # the full-text documents of every ticket, then the trigger again
+            cur.execute(masivo)
+            cur.execute(ddl)
+        if postgresql:
+            cur.execute("SELECT setval('tickets_id_seq', (SELECT max(id) FROM tickets))")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _objetivos() -> dict[str, tuple[int, int]]:
     from sla import OBJETIVOS_POR_DEFECTO
 
-    primera, resolucion = OBJETIVOS_POR_DEFECTO[prioridad]
-    vence1, vence2 = created + timedelta(minutes=primera), created + timedelta(minutes=resolucion)
-    respondido, resuelto = estado != "abierto", estado in ("resuelto", "cerrado")
-    return {"sla_primera_respuesta_vence": vence1, "sla_resolucion_vence": vence2,
-            "sla_primera_respuesta_aviso": created + timedelta(minutes=primera * 0.8),
-            "sla_resolucion_aviso": created + timedelta(minutes=resolucion * 0.8),
-            "sla_pausa_desde": created + timedelta(hours=8) if resuelto else None,
-            "sla_primera_respuesta_segundos": 3600 if respondido else None,
-            "sla_primera_respuesta_cumplida": created + timedelta(hours=1) <= vence1 if respondido else None,
-            "sla_resolucion_segundos": 8 * 3600 if resuelto else None,
-            "sla_resolucion_cumplida": created + timedelta(hours=8) <= vence2 if resuelto else None}
+    return {p: (int(a), int(b)) for p, (a, b) in OBJETIVOS_POR_DEFECTO.items()}
+
+
+def _defaults(tabla, dadas: list[str]) -> dict:
+    """The Python-side scalar or callable defaults of ``tabla``'s other columns (a raw INSERT does
+    not apply them), evaluated once."""
+    out = {}
+    for col in tabla.columns:
+        if col.name in dadas or col.primary_key or col.default is None:
+            continue
+        out[col.name] = col.default.arg if col.default.is_scalar else col.default.arg(None)
+    return out
+
+
+def _quitar_indices(cur, postgresql: bool) -> list[str]:
+    """Drop the secondary B-tree indexes of the bulk tables; returns the DDL that recreates them."""
+    if postgresql:
+        cur.execute("""SELECT i.indexname, i.indexdef FROM pg_indexes i
+                       WHERE i.tablename = ANY(%s) AND i.indexdef NOT LIKE '%%USING gin%%'
+                       AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
+                    (list(TABLAS_MASIVAS),))
+    else:
+        cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+                    f"({', '.join('?' * len(TABLAS_MASIVAS))})", TABLAS_MASIVAS)
+    indices = cur.fetchall()
+    for nombre, _ddl in indices:
+        cur.execute(f'DROP INDEX "{nombre}"')
+    return [ddl for _nombre, ddl in indices]
+
+
+def _diferir_triggers(cur) -> list[tuple[str, str]]:
+    """SQLite: the row triggers that index each inserted ticket (busqueda.py's full text) cost
+    four times the insert itself. Each one of the form ``BEGIN INSERT INTO x (…) VALUES (…new.…);
+    END`` is dropped for the load and its own statement run once over the whole table afterwards
+    (``SELECT … FROM tickets AS new``), so the documents are exactly what the trigger would have
+    written. A trigger of any other shape stays on. Returns (bulk statement, trigger DDL) pairs."""
+    import re
+
+    forma = re.compile(r"\bBEGIN\s+(INSERT\s+INTO\s+\w+\s*\([^()]*\))\s*VALUES\s*\((.*)\)\s*;\s*END\s*$",
+                       re.IGNORECASE | re.DOTALL)
+    cur.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'tickets'")
+    diferidos = []
+    for nombre, ddl in cur.fetchall():
+        m = forma.search(ddl)
+        if m is None or not re.search(r"\bAFTER\s+INSERT\s+ON\s+tickets\b", ddl, re.IGNORECASE):
+            continue
+        cur.execute(f'DROP TRIGGER "{nombre}"')
+        diferidos.append((f"{m.group(1)} SELECT {m.group(2)} FROM tickets AS new", ddl))
+    return diferidos
+
+
+def _insertar(cur, postgresql: bool, tabla: str, columnas: list[str], filas: list[tuple]) -> None:
+    if not filas:
+        return
+    if postgresql:
+        with cur.copy(f"COPY {tabla} ({', '.join(columnas)}) FROM STDIN") as copy:
+            for fila in filas:
+                copy.write_row(fila)
+    else:
+        cur.executemany(f"INSERT INTO {tabla} ({', '.join(columnas)}) VALUES ({', '.join('?' * len(columnas))})",
+                        filas)
 
 
 def pct(values: list[float], p: float) -> float:
@@ -160,10 +262,12 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--only-search", action="store_true",
                         help="seed, then measure only the list and search rows (bench/results/search.md)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="measure the database at --database-url as a previous run seeded it (no seeding)")
+    parser.add_argument("--reuse", "--skip-seed", dest="reuse", action="store_true",
+                        help="measure the database at --database-url as a previous run seeded it (same --tickets)")
     parser.add_argument("--app-dir", type=Path, default=ROOT,
                         help="serve this checkout instead (before/after on the same data, with --reuse)")
+    parser.add_argument("--only-lists", action="store_true",
+                        help="measure only the lists, deep pages, one ticket and the panels (bench/results/lists.md)")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="mesa-bench-")
@@ -175,10 +279,12 @@ def main() -> int:
         print(f"Seeding {args.tickets:,} tickets into {database_url.split('@')[-1]} ...", flush=True)
         seed_seconds = seed(database_url, args.tickets)
         print(f"  seeded in {seed_seconds:.1f} s", flush=True)
+    comprobar_indice(database_url)
 
     env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "bench", "APP_ENV": "production",
            "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0",
-           "WHATSAPP_APP_SECRET": "bench-whatsapp-secret"}
+           "WHATSAPP_APP_SECRET": "bench-whatsapp-secret",
+           "SESSION_COOKIE_SECURE": "0"}  # the panels' session cookie over plain HTTP on loopback
     servidor = ExitStack()
     # The benchmark's app factory adds the bare route beside Mesa (an older checkout has none)
     fabrica = "bench.app_bench:create_app()" if (args.app_dir / "bench/app_bench.py").exists() else "app:create_app()"
@@ -203,14 +309,19 @@ def main() -> int:
         latency("GET /api/todos-tickets?categoria=Redes&desde=…&orden=-prioridad",
                 [f"/api/todos-tickets?categoria=Redes&desde={(datetime.now() - timedelta(days=30)).date()}"
                  f"&orden=-prioridad"] * n)
-        search_latencies(latency, rng, n, args.tickets)
+        if not args.only_lists:
+            search_latencies(latency, rng, n, args.tickets)
         if args.only_search:
             return _write(rows, args, database_url, seed_seconds)
         latency("GET /api/todos-tickets?etiqueta=vpn&page=50", ["/api/todos-tickets?etiqueta=vpn&page=50"] * n)
+        deep_pages(latency, s, url, args.tickets, n)
         latency("GET /api/tickets/<id>", [f"/api/tickets/{rng.randint(1, args.tickets)}" for _ in range(n)])
         if fabrica != "app:create_app()":
             rows.append(uno_vs_bare(url, token, args.tickets, args.workers))
             print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
+        panels(rows, url, rng, args.tickets, n)
+        if args.only_lists:
+            return _write(rows, args, database_url, seed_seconds)
 
         def crear(ws: requests.Session):
             return ws.post(url + "/api/tickets", json={"titulo": "bench", "descripcion": "bench load",
@@ -264,6 +375,69 @@ def uno_vs_bare(url: str, token: str, n_tickets: int, clients: int, rondas: int 
             f"ratio {statistics.median(ratios):.0%}")
 
 
+def comprobar_indice(database_url: str) -> None:
+    """The seed kept the full-text index whole: one search document per ticket."""
+    from sqlalchemy import create_engine, text
+
+    tabla = "busqueda_tickets"
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        tickets_n = conn.execute(text("SELECT count(*) FROM tickets")).scalar_one()
+        docs = conn.execute(text(f"SELECT count(*) FROM {tabla}")).scalar_one()
+        medio = tickets_n // 2 + 1
+        if engine.dialect.name == "sqlite":  # the document of a ticket in the middle, by its number
+            encontrado = conn.execute(text(f"SELECT rowid FROM {tabla} WHERE {tabla} MATCH :q"),
+                                      {"q": f'numero:"TKT-{medio:06d}"'}).scalars().all()
+        else:
+            encontrado = conn.execute(text(f"SELECT ticket_id FROM {tabla} WHERE documento @@ "
+                                           "plainto_tsquery('mesa_busqueda', :q)"), {"q": f"TKT-{medio:06d}"}).scalars().all()
+    engine.dispose()
+    if docs != tickets_n or medio not in encontrado:
+        raise SystemExit(f"full-text index incomplete: {docs} documents for {tickets_n} tickets, "
+                         f"TKT-{medio:06d} found as {encontrado}")
+    print(f"  full-text index: {docs:,} documents for {tickets_n:,} tickets", flush=True)
+
+
+def deep_pages(latency, s: requests.Session, url: str, n_tickets: int, n: int) -> None:
+    """Pages in the middle of the list: by OFFSET (``page``) and by keyset (``cursor``, taken
+    from the ``next_cursor`` of that same deep page), unfiltered and with a filter pair."""
+    per_page = 20
+    for filtro, filas in (("", n_tickets), ("estado=abierto&prioridad=alta&", n_tickets // 20)):
+        page = max(2, filas // 2 // per_page)
+        path = f"/api/todos-tickets?{filtro}per_page={per_page}"
+        cursor = s.get(f"{url}{path}&page={page - 1}", timeout=120).json()["next_cursor"]
+        latency(f"GET /api/todos-tickets?{filtro}page={page:,} (OFFSET {(page - 1) * per_page:,})",
+                [f"{path}&page={page}"] * max(10, n // 10))
+        latency(f"GET /api/todos-tickets?{filtro}cursor=… (keyset, the same page)",
+                [f"{path}&cursor={cursor}"] * n)
+
+
+def panels(rows: list, url: str, rng: random.Random, n_tickets: int, n: int) -> None:
+    """The HTML the browser gets: the admin panel (default list with counters), its keyset "Next"
+    page deep in the list, and a ticket page; a session login, as a person uses them."""
+    import re
+
+    web = requests.Session()
+    token = re.search(r'<meta name="csrf-token" content="([^"]+)"', web.get(url + "/login").text).group(1)
+    r = web.post(url + "/login", data={"username": "admin", "password": PASSWORD, "csrf_token": token},
+                 allow_redirects=False, timeout=60)
+    assert r.status_code == 302, r.status_code
+
+    def html(label: str, paths: list[str]) -> None:
+        ms = timed_gets(web, url, paths)
+        rows.append((label, f"p50 {statistics.median(ms):.1f} ms · p95 {pct(ms, 95):.1f} ms (n={len(ms)})"))
+        print(f"  {label}: {rows[-1][1]}", flush=True)
+
+    html("GET /tickets/admin (admin panel HTML, page 1)", ["/tickets/admin"] * n)
+    html("GET /tickets/admin?estado=abierto&prioridad=alta (panel HTML, filtered)",
+         ["/tickets/admin?estado=abierto&prioridad=alta"] * n)
+    deep = web.get(f"{url}/tickets/admin?page={max(2, n_tickets // 2 // 50)}", timeout=120).text
+    siguiente = re.search(r'<a class="page-link" href="([^"]+)" rel="next">', deep).group(1).replace("&amp;", "&")
+    html("GET /tickets/admin?page=…&cursor=… (panel \"Next\" at mid-list, keyset)", [siguiente] * n)
+    html("GET /tickets/<número> (ticket page HTML)",
+         [f"/tickets/TKT-{rng.randint(1, n_tickets):06d}" for _ in range(n)])
+
+
 def search_latencies(latency, rng: random.Random, n: int, n_tickets: int) -> None:
     """Full-text search (busqueda.py), admin scope, no orden (so ranked when narrow enough).
     Every WORDS word is in ~72 % of the seeded tickets (20 words of 16 per description): the
@@ -289,7 +463,8 @@ def _write(rows, args, database_url: str, seed_seconds: float) -> int:
     print("\n" + text)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / ("search.md" if args.only_search else "latest.md")).write_text(text)
+    nombre = "search.md" if args.only_search else "lists.md" if args.only_lists else "latest.md"
+    (out / nombre).write_text(text)
     return 0
 
 

@@ -66,7 +66,7 @@ def api_crear_ticket():
 
 
 @route("/api/mis-tickets", doc=openapi.op(
-    "Tickets the caller requested", openapi.ANY, schema=openapi.page_of("Ticket"),
+    "Tickets the caller requested", openapi.ANY, schema=openapi.page_of("Ticket", cursor=True),
     params=openapi.LIST_PARAMS))
 @role_required()
 def api_mis_tickets():
@@ -76,7 +76,7 @@ def api_mis_tickets():
 
 
 @route("/api/tickets-ingeniero", doc=openapi.op("Tickets assigned to the calling engineer", "ingeniero",
-    schema=openapi.page_of("Ticket"), params=openapi.LIST_PARAMS))
+    schema=openapi.page_of("Ticket", cursor=True), params=openapi.LIST_PARAMS))
 @role_required("ingeniero")
 def api_tickets_ingeniero():
     """Tickets assigned to the calling engineer."""
@@ -84,7 +84,7 @@ def api_tickets_ingeniero():
 
 
 @route("/api/todos-tickets", doc=openapi.op(
-    "All tickets", "admin", schema=openapi.page_of("Ticket"), params=openapi.LIST_PARAMS))
+    "All tickets", "admin", schema=openapi.page_of("Ticket", cursor=True), params=openapi.LIST_PARAMS))
 @role_required("admin")
 def api_todos_tickets():
     """Every ticket (admin)."""

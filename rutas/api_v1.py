@@ -16,7 +16,7 @@ ID = openapi.ID("ticket_id")
 
 
 @route("/api/v1/tickets", doc=openapi.op("Tickets in the caller's scope (paginated, filtered)", openapi.ANY,
-                                         schema=openapi.page_of("Ticket"), params=openapi.LIST_PARAMS, tag=TAG))
+                                         schema=openapi.page_of("Ticket", cursor=True), params=openapi.LIST_PARAMS, tag=TAG))
 @role_required()
 def api_v1_tickets():
     return ticket_page(schemas.parse_query(schemas.TicketFilters, request.args))

@@ -107,10 +107,21 @@ def comprobar_version(ticket, version: int | None = None, *, anexo: bool = False
         tickets.exigir_version(ticket, [version])
 
 
+def contexto_lista() -> str:
+    """What a keyset cursor is bound to: this list's path and filters (the viewer is added by
+    ``tickets.listar``), never the page, its size or the cursor itself."""
+    fuera = {"page", "per_page", "cursor", "fragmento"}
+    return request.path + "?" + "&".join(f"{k}={v}" for k, v in sorted(request.args.items()) if k not in fuera)
+
+
 def ticket_page(filters: TicketFilters, base_scope=None):
-    pagina = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff)
-    return jsonify(page_dict([ticket_dict(t, current_user) for t in pagina.items], pagina.total, filters.page,
-                             filters.per_page, total_exacto=pagina.exacto))
+    """A ticket list as JSON: by ``page`` (exact ``total``, as always, except a search's capped
+    count: ``total_exacto``) or by ``cursor`` (keyset; ``total`` and ``page`` as counted on the
+    first page), with ``next_cursor``."""
+    pagina = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff,
+                            contexto=contexto_lista())
+    return jsonify({**page_dict([ticket_dict(t, current_user) for t in pagina.items], pagina.total, pagina.page,
+                                filters.per_page, total_exacto=pagina.total_exacto), "next_cursor": pagina.siguiente})
 
 
 def al_fallar_volver_a(url: str) -> None:
@@ -129,7 +140,7 @@ FILTER_PARAMS = (frozenset(TicketFilters.model_fields) | frozenset(FiltroEnvios.
 
 def filter_args() -> dict[str, str]:
     """The known filter parameters of this request's query string."""
-    return {k: v for k, v in request.args.items() if k in FILTER_PARAMS and k != "page"}
+    return {k: v for k, v in request.args.items() if k in FILTER_PARAMS and k not in ("page", "cursor")}
 
 
 def page_url(page: int, **extra) -> str:
@@ -231,7 +242,9 @@ def list_page(template: str, f: TicketFilters, base_scope=None, **context):
         base_scope = and_(scope, sla.vencido_clause())
     if request.args.get("fragmento") == "contadores":  # the counters' live region
         return render_template("_counters_items.html", filtros=f, **context)
-    pagina = tickets.listar(current_user, f, base_scope)
+    # "Next" follows the keyset cursor; the count stops at paneles.TOPE_CUENTA (the pager then
+    # says "more than"): an exact COUNT of a million rows on every page view is most of its cost.
+    pagina = tickets.listar(current_user, f, base_scope, contexto=contexto_lista(), tope=paneles.TOPE_CUENTA)
     context["fragmentos"] = busqueda.fragmentos([t.id for t in pagina.items], f.q) if f.q else {}
     if request.args.get("fragmento"):
         return render_template("_ticket_rows.html", pagina=pagina, **context)
