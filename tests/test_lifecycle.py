@@ -20,12 +20,12 @@ def cast(make_user):
 @pytest.mark.parametrize("desde,hacia", ALL_PAIRS)
 def test_staff_transition_allowed_or_refused_with_409(api, cast, make_ticket, desde, hacia):
     ticket = make_ticket(cast["usuario"], ingeniero=cast["ing"], estado=desde)
-    before = db.session.execute(select(Evento).where(Evento.ticket_id == ticket.id)).scalars().all()
+    before = db.session.execute(select(Evento).where(Evento.ticket_id == ticket.id).order_by(Evento.id)).scalars().all()
 
     r = api(cast["ing"]).put(f"/api/tickets/{ticket.id}/estado", json={"estado": hacia})
 
     db.session.expire_all()
-    after = db.session.execute(select(Evento).where(Evento.ticket_id == ticket.id)).scalars().all()
+    after = db.session.execute(select(Evento).where(Evento.ticket_id == ticket.id).order_by(Evento.id)).scalars().all()
     if hacia == "cerrado" and desde in CIERRE_DIRECTO:  # seed 001: direct close, implied resuelto recorded
         assert r.status_code == 200, r.get_json()
         assert [(e.antes, e.despues) for e in after[len(before):]] == [(desde, "resuelto"), ("resuelto", "cerrado")]
