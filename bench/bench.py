@@ -261,6 +261,13 @@ def timed_gets(session: requests.Session, url: str, paths: list[str]) -> list[fl
     return out
 
 
+def medir(rows: list, session: requests.Session, url: str, label: str, paths: list[str]) -> None:
+    """GET ``paths`` one after the other; add the p50/p95 row and print it."""
+    ms = timed_gets(session, url, paths)
+    rows.append((label, f"p50 {statistics.median(ms):.1f} ms · p95 {pct(ms, 95):.1f} ms (n={len(ms)})"))
+    print(f"  {label}: {rows[-1][1]}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tickets", type=int, default=100_000)
@@ -306,9 +313,7 @@ def main() -> int:
         rows: list[tuple[str, str]] = []
 
         def latency(label: str, paths: list[str]) -> None:
-            ms = timed_gets(s, url, paths)
-            rows.append((label, f"p50 {statistics.median(ms):.1f} ms · p95 {pct(ms, 95):.1f} ms (n={len(ms)})"))
-            print(f"  {label}: {rows[-1][1]}", flush=True)
+            medir(rows, s, url, label, paths)
 
         latency("GET /api/todos-tickets (page 1, no filter)", ["/api/todos-tickets"] * n)
         latency("GET /api/todos-tickets?estado=abierto&prioridad=alta",
@@ -413,6 +418,8 @@ def deep_pages(latency, s: requests.Session, url: str, n_tickets: int, n: int) -
         page = max(2, filas // 2 // per_page)
         path = f"/api/todos-tickets?{filtro}per_page={per_page}"
         cursor = s.get(f"{url}{path}&page={page - 1}", timeout=120).json()["next_cursor"]
+        if cursor is None:  # a small --tickets: the filtered list ends before that page
+            continue
         latency(f"GET /api/todos-tickets?{filtro}page={page:,} (OFFSET {(page - 1) * per_page:,})",
                 [f"{path}&page={page}"] * max(10, n // 10))
         latency(f"GET /api/todos-tickets?{filtro}cursor=… (keyset, the same page)",
@@ -431,9 +438,7 @@ def panels(rows: list, url: str, rng: random.Random, n_tickets: int, n: int) -> 
     assert r.status_code == 302, r.status_code
 
     def html(label: str, paths: list[str]) -> None:
-        ms = timed_gets(web, url, paths)
-        rows.append((label, f"p50 {statistics.median(ms):.1f} ms · p95 {pct(ms, 95):.1f} ms (n={len(ms)})"))
-        print(f"  {label}: {rows[-1][1]}", flush=True)
+        medir(rows, web, url, label, paths)
 
     html("GET /tickets/admin (admin panel HTML, page 1)", ["/tickets/admin"] * n)
     html("GET /tickets/admin?estado=abierto&prioridad=alta (panel HTML, filtered)",
