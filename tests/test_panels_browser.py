@@ -44,7 +44,7 @@ class Person:
     def __init__(self, browser, base: str, locale: str = "es-ES"):
         self.base = base
         self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
-        self.context.set_default_timeout(10_000)
+        self.context.set_default_timeout(30_000)  # two suites share 2 cores in make test: a busy upload can take >10 s
         self.page = self.context.new_page()
         self.problems: list[str] = []
         self.page.on("console", lambda msg: self.problems.append(msg.text) if msg.type == "error" else None)
