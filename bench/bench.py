@@ -468,7 +468,14 @@ def search_latencies(latency, rng: random.Random, n: int, n_tickets: int) -> Non
 
 
 def _write(rows, args, database_url: str, seed_seconds: float) -> int:
-    table = ["| measurement | result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    from bench.objetivos import veredicto
+
+    backend = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    if seed_seconds:
+        rows = [(f"Seed ({args.tickets:,} tickets: migrations, bulk load, indexes, rollup)", f"{seed_seconds:.1f} s"),
+                *rows]
+    table = ["| measurement | result | issue 13 target |", "|---|---|---|"] + [
+        f"| {a} | {b} | {veredicto(a, b, args.tickets, backend)} |" for a, b in rows]
     header = (f"Mesa de Ayuda bench · {args.tickets:,} tickets · {database_url.split(':')[0]} · gunicorn "
               f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     text = header + f"\n(seed: {seed_seconds:.1f} s)\n\n" + "\n".join(table) + "\n"
