@@ -18,7 +18,6 @@ followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 import click
@@ -126,11 +125,12 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
     return n
 
 
-def marginales(dimension: Optional[str] = None) -> dict[str, dict[str, dict[str, int]]]:
-    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket."""
+def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
+    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (of
+    ``dimensiones``, or of all of them)."""
     stmt = select(TABLA).where(TABLA.c.tickets > 0)
-    if dimension:
-        stmt = stmt.where(TABLA.c.dimension == dimension)
+    if dimensiones:
+        stmt = stmt.where(TABLA.c.dimension.in_(dimensiones))
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for fila in db.session.execute(stmt).mappings():
         out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in VALORES}

@@ -28,6 +28,7 @@ from errors import ErrorCampo
 from models import (
     ESTADOS_ABIERTOS,
     PRIORIDADES,
+    VENCE_EFECTIVO,
     ConfiguracionSLA,
     PoliticaSLA,
     Ticket,
@@ -252,11 +253,19 @@ def recalcular_abiertos(limite: Optional[int] = None) -> int:
 
 def vencido_clause(now=None):
     """WHERE clause of the overdue tickets: the clock is running and a due time has passed
-    (the resolution one, or the first-response one before anyone answered)."""
+    (the resolution one, or the first-response one before anyone answered): the earlier of the
+    two, ``models.VENCE_EFECTIVO``, so that its index counts them."""
     now = now or utcnow()
-    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), or_(
-        Ticket.sla_resolucion_vence < now,
-        and_(Ticket.fecha_primera_respuesta.is_(None), Ticket.sla_primera_respuesta_vence < now)))
+    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), VENCE_EFECTIVO < now)
+
+
+def a_tiempo_clause(now=None):
+    """WHERE clause of the running tickets that are not overdue (due later, or without a due
+    time): the complement of ``vencido_clause`` among them. It holds the tickets of the last
+    target's span, however large the forgotten backlog grows, so the panels count these and
+    subtract them from the running total (``paneles.contadores``)."""
+    now = now or utcnow()
+    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), or_(VENCE_EFECTIVO >= now, VENCE_EFECTIVO.is_(None)))
 
 
 def es_vencido(ticket: Ticket, now=None) -> bool:
