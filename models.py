@@ -37,6 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy.sql.elements import Grouping
 from werkzeug.security import check_password_hash, generate_password_hash
 
 NAMING_CONVENTION = {
@@ -391,7 +392,7 @@ VENCE_EFECTIVO = case(
               Ticket.sla_primera_respuesta_vence < Ticket.sla_resolucion_vence)),
      Ticket.sla_primera_respuesta_vence),
     else_=Ticket.sla_resolucion_vence)
-Index("ix_tickets_estado_vence", Ticket.estado, VENCE_EFECTIVO)
+Index("ix_tickets_estado_vence", Ticket.estado, Grouping(VENCE_EFECTIVO))  # PostgreSQL wants it in parentheses
 
 
 class Mensaje(db.Model):

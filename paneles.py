@@ -62,8 +62,7 @@ def contadores(viewer: Usuario, base_scope=None) -> dict:
     engineer's assigned tickets, a requester's own) has few: counted on their scope's index."""
     if base_scope is None and viewer.rol == "admin":
         por_estado, sin_asignar = _por_estado_de_todos()
-        a_tiempo = db.session.execute(select(func.count()).where(sla.a_tiempo_clause())).scalar_one()
-        vencidos = sum(por_estado[e] for e in sla.ESTADOS_EN_MARCHA) - a_tiempo
+        vencidos = sum(por_estado[e] for e in sla.ESTADOS_EN_MARCHA) - sla.contar_a_tiempo()
     else:
         scope = tickets.scope_clause(viewer) if base_scope is None else base_scope
         por_estado, sin_asignar = _por_estado_en(scope)
