@@ -100,8 +100,12 @@ def panel_admin():
 
 def _detalle(ticket, status: int = 200, **forms):
     """The detail page of ``ticket`` for the current user (``forms`` replace the blank ones)."""
+    ticket_id = ticket.id
     hilo = tickets.marcar_leidos(ticket, current_user)  # reading marks the other side's messages read
     db.session.commit()
+    # The commit expired the ticket: read it again with its people and tags in two statements
+    # (lazy loads took five).
+    ticket = tickets.uno(tickets.Ticket.id == ticket_id)
     edit = forms.pop("edit_form", None) or TicketEditForm(
         formdata=None, obj=ticket, categoria=ticket.categoria.nombre,
         etiquetas=", ".join(e.nombre for e in ticket.etiquetas))
