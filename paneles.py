@@ -56,17 +56,16 @@ def contadores(viewer: Usuario, base_scope=None) -> dict:
     """Tickets per estado, overdue and unassigned, within what ``viewer`` may see.
 
     An admin's panel counts every ticket: per estado and unassigned-open come from the statistics
-    rollup (``acumulados``: exact, a few rows instead of a scan of a million tickets); overdue
-    depends on the clock: the running tickets minus those still on time, a range count on
-    ``ix_tickets_estado_vence`` that stays small however many are overdue. A scoped viewer (an
-    engineer's assigned tickets, a requester's own) has few: counted on their scope's index."""
+    rollup (``acumulados``: exact, a few rows instead of a scan of a million tickets); a scoped
+    viewer's (an engineer's assigned tickets, a requester's own) from their scope's index.
+    Overdue depends on the clock: the running tickets minus those still on time
+    (``sla.contar_a_tiempo``), a few, however many are overdue."""
+    scope = tickets.scope_clause(viewer) if base_scope is None else base_scope
     if base_scope is None and viewer.rol == "admin":
         por_estado, sin_asignar = _por_estado_de_todos()
-        vencidos = sum(por_estado[e] for e in sla.ESTADOS_EN_MARCHA) - sla.contar_a_tiempo()
     else:
-        scope = tickets.scope_clause(viewer) if base_scope is None else base_scope
         por_estado, sin_asignar = _por_estado_en(scope)
-        vencidos = db.session.execute(select(func.count()).where(scope, sla.vencido_clause())).scalar_one()
+    vencidos = sum(por_estado[e] for e in sla.ESTADOS_EN_MARCHA) - sla.contar_a_tiempo(scope)
     return {"por_estado": por_estado, "total": sum(por_estado.values()),
             "abiertos": sum(por_estado[e] for e in ESTADOS_ABIERTOS),
             "vencidos": vencidos, "sin_asignar": sin_asignar}

@@ -21,7 +21,7 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import Integer, String, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import Integer, String, and_, case, func, literal, or_, select, true, union_all
 from sqlalchemy.sql.elements import True_
 
 from errors import ErrorCampo
@@ -259,14 +259,14 @@ def vencido_clause(now=None):
     return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), VENCE_EFECTIVO < now)
 
 
-def contar_a_tiempo(now=None) -> int:
-    """Running tickets that are not overdue (due later, or without a due time): the complement
-    of ``vencido_clause`` among them. They are the tickets of the last target's span however
-    large a forgotten backlog grows, so the admin's panel counts these and subtracts them from
+def contar_a_tiempo(scope=true()) -> int:
+    """Running tickets of ``scope`` that are not overdue (due later, or without a due time): the
+    complement of ``vencido_clause`` among them. They are the tickets of the last target's span
+    however large a forgotten backlog grows, so the panels count these and subtract them from
     the running total (``paneles.contadores``). Two range counts on ``ix_tickets_estado_vence``,
     one per side of NULL (joined by OR, SQLite without statistics scans every running ticket)."""
-    now = now or utcnow()
-    en_marcha = Ticket.estado.in_(ESTADOS_EN_MARCHA)
+    now = utcnow()
+    en_marcha = and_(scope, Ticket.estado.in_(ESTADOS_EN_MARCHA))
     despues = select(func.count()).where(en_marcha, VENCE_EFECTIVO >= now).scalar_subquery()
     sin_plazo = select(func.count()).where(en_marcha, VENCE_EFECTIVO.is_(None)).scalar_subquery()
     return db.session.execute(select(despues + sin_plazo)).scalar_one()
