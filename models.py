@@ -143,8 +143,16 @@ db = SQLAlchemy(model_class=Base)
 TABLA_BUSQUEDA = "busqueda_tickets"
 
 
+# Indexes on an expression: SQLite cannot reflect them and PostgreSQL gives the expression back in
+# its own words, so autogenerate cannot compare them (tests/test_migrations.py checks they exist).
+INDICES_DE_EXPRESION = ("ix_tickets_estado_vence",)
+
+
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA)."""
+    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA) and the
+    indexes on an expression (INDICES_DE_EXPRESION)."""
+    if type_ == "index" and name in INDICES_DE_EXPRESION:
+        return False
     tabla = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
     return not (tabla == TABLA_BUSQUEDA or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
 
