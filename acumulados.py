@@ -5,7 +5,8 @@ the number of tickets, open tickets, stored SLA outcomes reached and met, and mi
 The admin's statistics over every ticket read these few hundred rows (``reports._conteos_resumen``,
 ``sla._agregados_resumen``) instead of scanning 100,000 tickets; percentiles come from the
 partial indexes of migration 0016 and the time-dependent figures (past due now, backlog by age)
-are still asked of the tickets.
+are still asked of the tickets. The admin panel's counters and each engineer's open load
+(``paneles.contadores``, ``paneles.ingenieros_con_carga``) read them too.
 
 It is kept in the same transaction as the change, in one place: a session listener. Before a
 flush it reads the stored rows of the tickets about to change (their old contribution), after it
