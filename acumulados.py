@@ -5,7 +5,8 @@ the number of tickets, open tickets, stored SLA outcomes reached and met, and mi
 The admin's statistics over every ticket read these few hundred rows (``reports._conteos_resumen``,
 ``sla._agregados_resumen``) instead of scanning 100,000 tickets; percentiles come from the
 partial indexes of migration 0016 and the time-dependent figures (past due now, backlog by age)
-are still asked of the tickets.
+are still asked of the tickets. The admin panel's counters and each engineer's open load
+(``paneles.contadores``, ``paneles.ingenieros_con_carga``) read them too.
 
 It is kept in the same transaction as the change, in one place: a session listener. Before a
 flush it reads the stored rows of the tickets about to change (their old contribution), after it
@@ -18,7 +19,6 @@ followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 import click
@@ -126,11 +126,12 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
     return n
 
 
-def marginales(dimension: Optional[str] = None) -> dict[str, dict[str, dict[str, int]]]:
-    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket."""
+def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
+    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (of
+    ``dimensiones``, or of all of them)."""
     stmt = select(TABLA).where(TABLA.c.tickets > 0)
-    if dimension:
-        stmt = stmt.where(TABLA.c.dimension == dimension)
+    if dimensiones:
+        stmt = stmt.where(TABLA.c.dimension.in_(dimensiones))
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for fila in db.session.execute(stmt).mappings():
         out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in VALORES}

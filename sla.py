@@ -21,13 +21,14 @@ from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import Integer, String, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import Integer, String, and_, case, func, literal, or_, select, true, union_all
 from sqlalchemy.sql.elements import True_
 
 from errors import ErrorCampo
 from models import (
     ESTADOS_ABIERTOS,
     PRIORIDADES,
+    VENCE_EFECTIVO,
     ConfiguracionSLA,
     PoliticaSLA,
     Ticket,
@@ -252,11 +253,23 @@ def recalcular_abiertos(limite: Optional[int] = None) -> int:
 
 def vencido_clause(now=None):
     """WHERE clause of the overdue tickets: the clock is running and a due time has passed
-    (the resolution one, or the first-response one before anyone answered)."""
+    (the resolution one, or the first-response one before anyone answered): the earlier of the
+    two, ``models.VENCE_EFECTIVO``, so that its index counts them."""
     now = now or utcnow()
-    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), or_(
-        Ticket.sla_resolucion_vence < now,
-        and_(Ticket.fecha_primera_respuesta.is_(None), Ticket.sla_primera_respuesta_vence < now)))
+    return and_(Ticket.estado.in_(ESTADOS_EN_MARCHA), VENCE_EFECTIVO < now)
+
+
+def contar_a_tiempo(scope=true()) -> int:
+    """Running tickets of ``scope`` that are not overdue (due later, or without a due time): the
+    complement of ``vencido_clause`` among them. They are the tickets of the last target's span
+    however large a forgotten backlog grows, so the panels count these and subtract them from
+    the running total (``paneles.contadores``). Two range counts on ``ix_tickets_estado_vence``,
+    one per side of NULL (joined by OR, SQLite without statistics scans every running ticket)."""
+    now = utcnow()
+    en_marcha = and_(scope, Ticket.estado.in_(ESTADOS_EN_MARCHA))
+    despues = select(func.count()).where(en_marcha, VENCE_EFECTIVO >= now).scalar_subquery()
+    sin_plazo = select(func.count()).where(en_marcha, VENCE_EFECTIVO.is_(None)).scalar_subquery()
+    return db.session.execute(select(despues + sin_plazo)).scalar_one()
 
 
 def es_vencido(ticket: Ticket, now=None) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from models import Base, db, incluir_en_migraciones
 
@@ -16,6 +16,19 @@ def test_models_and_migrations_agree(app):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == []
+
+
+def test_the_overdue_index_exists_on_the_effective_due_time(app):
+    """An index on an expression, which autogenerate cannot compare (models.INDICES_DE_EXPRESION):
+    the migration creates it on estado and the due time the model declares (models.VENCE_EFECTIVO)."""
+    consulta = ("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :n" if db.engine.dialect.name == "sqlite"
+                else "SELECT indexdef FROM pg_indexes WHERE indexname = :n")
+    with db.engine.connect() as conn:
+        definicion = " ".join(conn.execute(text(consulta), {"n": "ix_tickets_estado_vence"}).scalar_one().split())
+    assert "(estado, " in definicion
+    for parte in ("fecha_primera_respuesta IS NULL", "sla_resolucion_vence IS NULL",
+                  "THEN sla_primera_respuesta_vence ELSE sla_resolucion_vence END"):
+        assert parte in definicion, parte
 
 
 def test_list_filters_are_indexed(app):

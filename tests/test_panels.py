@@ -308,3 +308,68 @@ def test_overdue_counter_links_to_the_overdue_list_within_scope(login, make_user
     mine = client.get("/tickets/ingeniero?vencidos=1").get_data(as_text=True)
     assert late.numero_ticket in mine
     assert late_other.numero_ticket not in mine and fresh.numero_ticket not in mine
+
+
+def test_counters_equal_a_direct_count_after_creating_assigning_and_resolving(app, login, make_user, make_ticket):
+    """The admin's counters come from the statistics rollup and an index (paneles.contadores), a
+    scoped viewer's from their tickets: both equal a count of the tickets themselves, overdue
+    ones (by either due time) included, after every kind of change."""
+    from datetime import timedelta
+
+    import paneles
+    import sla
+    import tickets
+    from models import ESTADOS, ESTADOS_ABIERTOS, utcnow
+
+    admin, ing, otro, ana = make_user("admin"), make_user("ingeniero"), make_user("ingeniero"), make_user()
+    hora = timedelta(hours=1)
+    creados = [make_ticket(ana, ingeniero=ing), make_ticket(ana), make_ticket(ana, ingeniero=otro, estado="en_progreso"),
+               make_ticket(ana, ingeniero=ing, estado="en_espera"), make_ticket(ana, ingeniero=ing, estado="resuelto"),
+               make_ticket(ana, estado="cerrado"), make_ticket(ana), make_ticket(ana, ingeniero=otro)]
+    a_tiempo, sin_respuesta_tarde, resolucion_tarde, sin_plazo, respondido, cerrado_tarde = (
+        creados[0], creados[1], creados[2], creados[6], creados[7], creados[5])
+    ahora = utcnow()
+    for t, primera, resolucion, respuesta in (
+            (a_tiempo, ahora + hora, ahora + 5 * hora, None),
+            (sin_respuesta_tarde, ahora - hora, ahora + 5 * hora, None),  # late by the first-response time only
+            (resolucion_tarde, ahora - 9 * hora, ahora - hora, ahora - 8 * hora),
+            (sin_plazo, None, None, None),  # no due time: never overdue
+            (respondido, ahora - hora, ahora + hora, ahora - 2 * hora),  # answered: the first-response time no longer counts
+            (cerrado_tarde, ahora - 9 * hora, ahora - 5 * hora, None)):  # closed: not running
+        t.sla_primera_respuesta_vence, t.sla_resolucion_vence, t.fecha_primera_respuesta = primera, resolucion, respuesta
+    db.session.commit()
+
+    def directos(viewer):
+        db.session.expire_all()
+        visibles = db.session.execute(select(Ticket).where(tickets.scope_clause(viewer))).scalars().all()
+        por_estado = {e: sum(t.estado == e for t in visibles) for e in ESTADOS}
+        return {"por_estado": por_estado, "total": len(visibles),
+                "abiertos": sum(por_estado[e] for e in ESTADOS_ABIERTOS),
+                "vencidos": sum(sla.es_vencido(t) for t in visibles),
+                "sin_asignar": sum(t.ingeniero_id is None and t.estado in ESTADOS_ABIERTOS for t in visibles)}
+
+    def comprobar():
+        for viewer in (admin, ing, otro, ana):
+            with app.test_request_context():
+                assert paneles.contadores(viewer) == directos(viewer), viewer.rol
+        with app.test_request_context():
+            carga = {f["ingeniero"].id: f["carga"] for f in paneles.ingenieros_con_carga()}
+        assert carga == {i.ingeniero.id: sum(t.ingeniero_id == i.ingeniero.id and t.estado in ESTADOS_ABIERTOS
+                                             for t in db.session.execute(select(Ticket)).scalars())
+                         for i in (ing, otro)}
+
+    comprobar()
+    assert directos(admin)["vencidos"] == 2 and directos(admin)["sin_asignar"] == 2
+
+    tickets.asignar(sin_respuesta_tarde, admin, ing.ingeniero.id)
+    tickets.asignar(creados[0], admin, None)
+    tickets.cambiar_estado(resolucion_tarde, otro, "resuelto")
+    nuevo = make_ticket(ana, ingeniero=otro)
+    nuevo.sla_resolucion_vence = ahora - hora
+    db.session.commit()
+    comprobar()
+    assert directos(admin)["vencidos"] == 2 and directos(ing)["vencidos"] == 1
+
+    client, _ = login(admin)
+    pagina = client.get("/tickets/admin").get_data(as_text=True)
+    assert re.search(r'data-contador="vencidos">\s*<span class="valor">2</span>', pagina)
