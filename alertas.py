@@ -117,7 +117,6 @@ def alertar_sin_candidato(ticket: Ticket) -> bool:
         db.session.execute(select(func.pg_advisory_xact_lock(CERROJO_SIN_CANDIDATO)))
         if _alertado_desde("sin_candidato", desde):
             return False
-    db.session.flush()
     if not reclamar(ticket.id, "sin_candidato"):
         return False
     notificar(ticket, "sin_candidato")

@@ -84,7 +84,6 @@ def asignar_automaticamente(ticket: Ticket, fecha=None) -> Optional[Ingeniero]:
     if decision.ingeniero is None:
         tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True, fecha=fecha)
         alertas.alertar_sin_candidato(ticket)
-        db.session.flush()
         return None
     ingeniero = decision.ingeniero
     ticket.ingeniero = ingeniero
