@@ -11,9 +11,10 @@ assignment always wins. Nobody fits → the ticket stays unassigned and admins a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
-from sqlalchemy import case, func, inspect, literal, select, union_all
+from sqlalchemy import Integer, bindparam, case, func, inspect, select, union_all
 
 import sla
 from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, utcnow
@@ -33,18 +34,27 @@ def cargas(topes: dict[int, int]) -> dict[int, tuple[int, int]]:
     below it has every open ticket counted. One statement, each part an index range on
     (ingeniero_id, estado): a GROUP BY over every open ticket took seconds at 100,000 tickets, on
     every creation."""
-    partes = []
-    for ingeniero_id, tope in topes.items():
-        if tope <= 0:
-            continue
-        abiertos = (select(Ticket.prioridad).where(Ticket.ingeniero_id == ingeniero_id,
-                                                    Ticket.estado.in_(ESTADOS_ABIERTOS))
-                    .limit(tope).subquery())
-        peso = case(PESO, value=abiertos.c.prioridad, else_=1)
-        partes.append(select(literal(ingeniero_id), func.count(), func.sum(peso)).select_from(abiertos))
-    if not partes:
+    topes = {i: tope for i, tope in topes.items() if tope > 0}
+    if not topes:
         return {}
-    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(union_all(*partes)) if n}
+    params = {}
+    for k, (ingeniero_id, tope) in enumerate(topes.items()):
+        params[f"i{k}"], params[f"t{k}"] = ingeniero_id, tope
+    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(_consulta_cargas(len(topes)), params) if n}
+
+
+@lru_cache(maxsize=32)
+def _consulta_cargas(n: int):
+    """The statement of ``cargas`` for ``n`` engineers, ids and caps as parameters: built once per
+    size, so a creation does not rebuild and re-key a UNION of ``n`` parts every time."""
+    partes = []
+    for k in range(n):
+        abiertos = (select(Ticket.prioridad).where(Ticket.ingeniero_id == bindparam(f"i{k}"),
+                                                    Ticket.estado.in_(ESTADOS_ABIERTOS))
+                    .limit(bindparam(f"t{k}")).subquery())
+        peso = case(PESO, value=abiertos.c.prioridad, else_=1)
+        partes.append(select(bindparam(f"i{k}", type_=Integer), func.count(), func.sum(peso)).select_from(abiertos))
+    return union_all(*partes)
 
 
 def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
