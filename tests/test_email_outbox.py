@@ -81,6 +81,29 @@ def test_the_sender_renders_the_email_from_the_ticket_as_it_was_when_queued(app,
     assert fila.estado == "enviado" and "Impresora atascada" in fila.cuerpo_html + fila.cuerpo_texto
 
 
+def test_every_email_renders_from_its_snapshot_exactly_as_from_the_ticket(app, make_user, make_ticket):
+    """A template that starts reading another attribute of the ticket, a person or a message
+    must find it in the outbox row's snapshot (email_manager._foto_ticket / _foto_valor)."""
+    from email_manager import Destinatario, _Foto, _foto_ticket, _foto_valor, _render
+    from models import Mensaje
+
+    ana, ing, adm = make_user(nombre="Ana"), make_user("ingeniero", nombre="Inés"), make_user("admin", nombre="Adm")
+    t = make_ticket(ana, ingeniero=ing, prioridad="critica", estado="en_progreso")
+    mensaje = Mensaje(ticket_id=t.id, autor_id=ing.id, cuerpo="Hola <b>x</b>", es_staff=True)
+    casos = [("ticket_recibido", {}), ("nuevo_ticket", {}), ("informe_contactos", {}),
+             ("ticket_asignado", {"actor": adm}), ("ticket_asignado", {"actor": None}),
+             ("estado_cambiado", {"actor": adm, "antes": "abierto", "despues": "en_progreso", "para_staff": True}),
+             ("ticket_cerrado", {"actor": adm, "despues": "cerrado", "valorar": "http://x/valorar/abc"}),
+             ("prioridad_critica", {"actor": adm, "nuevo": False}), ("alerta_sla", {"texto": "Vence <pronto>"}),
+             ("mensaje_nuevo", {"actor": ing, "mensaje": mensaje, "para_staff": False})]
+    for idioma in ("es", "en"):
+        d = Destinatario("ana@empresa.test", "Ana", idioma)
+        for kind, contexto in casos:
+            guardado = {k: _foto_valor(v) for k, v in contexto.items()}
+            foto = {k: _Foto(v) if isinstance(v, dict) else v for k, v in guardado.items()}
+            assert _render(kind, d, _Foto(_foto_ticket(t, etiquetas=True)), **foto) == _render(kind, d, t, **contexto)
+
+
 def test_pdf_failure_still_sends_the_email_saying_the_report_is_missing(app, api, make_user, smtp_server, deliver,
                                                                        monkeypatch):
     app.config["TICKETS_NOTIFY_EMAIL"] = "soporte@empresa.test"
