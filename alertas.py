@@ -20,7 +20,7 @@ import click
 from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -91,11 +91,42 @@ def notificar(ticket: Ticket, tipo: str) -> int:
     return n
 
 
-def alertar_sin_candidato(ticket: Ticket) -> None:
-    """Automatic assignment found nobody: tell the admins (once per ticket)."""
-    db.session.flush()
-    if reclamar(ticket.id, "sin_candidato"):
-        notificar(ticket, "sin_candidato")
+CERROJO_SIN_CANDIDATO = 0x4D455341  # "MESA": the advisory lock key of the claim below
+
+
+def alertar_sin_candidato(ticket: Ticket) -> bool:
+    """Automatic assignment found nobody: tell the admins, at most once per
+    ALERTA_SIN_CANDIDATO_MINUTOS (True when this ticket's creation did).
+
+    "Every engineer is at their cap" is one situation, not one per ticket: while it lasts, every
+    creation would mail and notify every admin (hundreds an hour at a busy desk), and the alerts
+    would bury everything else in the bell. So the first ticket that finds nobody alerts, naming
+    itself; those created within the period after it only get their history row and wait in the
+    unassigned list of the admin panel; if nobody can take tickets later on, the next one alerts
+    again. Critical tickets still get their own alerts (the creation email, critico_sin_asignar).
+
+    The claim is the ``alertas_sla`` row. On SQLite the creation holds the write lock (its ticket
+    is flushed), so the check and the insert cannot interleave with another writer; on
+    PostgreSQL a transaction-scoped advisory lock, taken only when no recent alert is seen,
+    orders the few creations racing at the start of a period."""
+    minutos = float(current_app.config["ALERTA_SIN_CANDIDATO_MINUTOS"])
+    desde = utcnow() - timedelta(minutes=minutos)
+    if _alertado_desde("sin_candidato", desde):
+        return False
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(CERROJO_SIN_CANDIDATO)))
+        if _alertado_desde("sin_candidato", desde):
+            return False
+    if not reclamar(ticket.id, "sin_candidato"):
+        return False
+    notificar(ticket, "sin_candidato")
+    return True
+
+
+def _alertado_desde(tipo: str, desde) -> bool:
+    """Whether an alert of ``tipo`` was recorded since ``desde`` (one probe of (tipo, fecha))."""
+    return db.session.execute(select(AlertaSLA.id).where(AlertaSLA.tipo == tipo, AlertaSLA.fecha >= desde)
+                              .limit(1)).first() is not None
 
 
 def candidatos(tipo: str, ahora, cfg) -> list[Ticket]:

@@ -2,17 +2,19 @@
 those whose especialidad matches the categoría first (admins map categoría → especialidad),
 then the lowest open load weighted by prioridad, ties by least recently assigned (round-robin).
 
-Runs from the ``ticket_creado`` signal (web, API and escalations from a conversation all create
-through ``tickets.crear_ticket``) only when the setting is on and nobody assigned it already:
-manual assignment always wins. Nobody fits → the ticket stays unassigned and admins are alerted.
+Runs on creation (web, API and escalations from a conversation all create through
+``tickets.crear_ticket``): decided before the INSERT (``ticket_por_crear``), recorded after it
+(``ticket_creado``), only when the setting is on and nobody assigned it already: manual
+assignment always wins. Nobody fits → the ticket stays unassigned and admins are alerted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
-from sqlalchemy import case, func, literal, select, union_all
+from sqlalchemy import Integer, bindparam, case, func, inspect, select, union_all
 
 import sla
 from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, utcnow
@@ -32,18 +34,27 @@ def cargas(topes: dict[int, int]) -> dict[int, tuple[int, int]]:
     below it has every open ticket counted. One statement, each part an index range on
     (ingeniero_id, estado): a GROUP BY over every open ticket took seconds at 100,000 tickets, on
     every creation."""
-    partes = []
-    for ingeniero_id, tope in topes.items():
-        if tope <= 0:
-            continue
-        abiertos = (select(Ticket.prioridad).where(Ticket.ingeniero_id == ingeniero_id,
-                                                    Ticket.estado.in_(ESTADOS_ABIERTOS))
-                    .limit(tope).subquery())
-        peso = case(PESO, value=abiertos.c.prioridad, else_=1)
-        partes.append(select(literal(ingeniero_id), func.count(), func.sum(peso)).select_from(abiertos))
-    if not partes:
+    topes = {i: tope for i, tope in topes.items() if tope > 0}
+    if not topes:
         return {}
-    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(union_all(*partes)) if n}
+    params = {}
+    for k, (ingeniero_id, tope) in enumerate(topes.items()):
+        params[f"i{k}"], params[f"t{k}"] = ingeniero_id, tope
+    return {i: (n, int(w or 0)) for i, n, w in db.session.execute(_consulta_cargas(len(topes)), params) if n}
+
+
+@lru_cache(maxsize=32)
+def _consulta_cargas(n: int):
+    """The statement of ``cargas`` for ``n`` engineers, ids and caps as parameters: built once per
+    size, so a creation does not rebuild and re-key a UNION of ``n`` parts every time."""
+    partes = []
+    for k in range(n):
+        abiertos = (select(Ticket.prioridad).where(Ticket.ingeniero_id == bindparam(f"i{k}"),
+                                                    Ticket.estado.in_(ESTADOS_ABIERTOS))
+                    .limit(bindparam(f"t{k}")).subquery())
+        peso = case(PESO, value=abiertos.c.prioridad, else_=1)
+        partes.append(select(bindparam(f"i{k}", type_=Integer), func.count(), func.sum(peso)).select_from(abiertos))
+    return union_all(*partes)
 
 
 def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
@@ -74,39 +85,55 @@ def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
     return Decision(elegido, motivo)
 
 
-def asignar_automaticamente(ticket: Ticket, fecha=None) -> Optional[Ingeniero]:
-    """Assign ``ticket`` and write history with the reason; None when nobody fits (admins alerted).
+def asignar_automaticamente(ticket: Ticket) -> Decision:
+    """Before the ticket's INSERT: pick its engineer and set it, so the row is written assigned
+    (no UPDATE of the new ticket, no second pass of the statistics rollup, and on SQLite these
+    reads happen before the write lock is taken). ``registrar`` writes the history after it."""
+    decision = elegir(ticket)
+    if decision.ingeniero is not None:
+        ticket.ingeniero = decision.ingeniero
+        decision.ingeniero.ultima_asignacion = utcnow()
+    return decision
+
+
+def registrar(ticket: Ticket, decision: Decision, fecha=None) -> None:
+    """The history of an automatic assignment (with the reason) and who hears it; nobody fit →
+    the ticket stays unassigned and the admins are alerted (alertas.alertar_sin_candidato).
     ``fecha``: the instant of the history rows (on creation, the creation's own)."""
     import alertas
     import tickets
 
-    decision = elegir(ticket)
-    if decision.ingeniero is None:
+    ingeniero = decision.ingeniero
+    if ingeniero is None:
         tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True, fecha=fecha)
         alertas.alertar_sin_candidato(ticket)
-        db.session.flush()
-        return None
-    ingeniero = decision.ingeniero
-    ticket.ingeniero = ingeniero
-    ingeniero.ultima_asignacion = utcnow()
+        return
     tickets.record(ticket, None, "asignacion", "ingeniero", None, ingeniero.usuario.nombre, fecha=fecha)
     tickets.record(ticket, None, "asignacion_automatica", "motivo", None,
                    f"asignado automáticamente: {decision.motivo}", interno=True, fecha=fecha)
-    db.session.flush()
     tickets.ticket_asignado.send(ticket, actor=None, ingeniero=ingeniero)
-    return ingeniero
+
+
+_DECISION = "asignacion.decision"  # the creation's decision, kept on the ticket's instance state
+
+
+def _on_por_crear(ticket, **_):
+    if ticket.ingeniero is None and ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
+        inspect(ticket).info[_DECISION] = asignar_automaticamente(ticket)
 
 
 def _on_creado(ticket, **_):
-    if ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
+    decision = inspect(ticket).info.pop(_DECISION, None)
+    if decision is not None:
         # Part of the creation: its history rows share the creation's instant, so the ticket's
-        # fecha_actualizacion stays the one its INSERT wrote (no UPDATE when nobody fits).
-        asignar_automaticamente(ticket, fecha=ticket.fecha_creacion)
+        # fecha_actualizacion stays the one its INSERT wrote.
+        registrar(ticket, decision, fecha=ticket.fecha_creacion)
 
 
 def conectar_senales() -> None:
     import tickets
 
+    tickets.ticket_por_crear.connect(_on_por_crear)  # manual assignment always wins: it is set before
     tickets.ticket_creado.connect(_on_creado)
 
 

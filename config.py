@@ -101,6 +101,8 @@ def load_config(instance_path: str) -> dict:
         "WHATSAPP_TIMEOUT": float(env.get("WHATSAPP_TIMEOUT", "15")),
         # Issue 12: SLA alerts (`flask sla-tick --loop`) and the live event stream.
         "SLA_TICK_SECONDS": float(env.get("SLA_TICK_SECONDS", "60")),
+        # "No engineer could be assigned": the admins hear it at most once per this many minutes.
+        "ALERTA_SIN_CANDIDATO_MINUTOS": float(env.get("ALERTA_SIN_CANDIDATO_MINUTOS", "30")),
         "SSE_MAX_SECONDS": float(env.get("SSE_MAX_SECONDS", "55")),
         "SSE_POLL_SECONDS": float(env.get("SSE_POLL_SECONDS", "1")),
         "SSE_HEARTBEAT_SECONDS": float(env.get("SSE_HEARTBEAT_SECONDS", "15")),

@@ -1,9 +1,11 @@
 """The kinds of email a ticket's life sends, who gets each, and the signal receivers.
 
-* One function per kind of email (``correo_*``). Each renders ``templates/email/<kind>.html``
-  and ``.txt`` under ``force_locale(<recipient>.idioma)`` (texts are msgids of the Flask-Babel
-  catalogs) and queues it in the outbox (``outbox.encolar``): the row commits (or rolls back)
-  with the change that caused it; the request never talks to SMTP.
+* One function per kind of email (``correo_*``). Each queues it in the outbox
+  (``outbox.encolar``): the row commits (or rolls back) with the change that caused it; the
+  request never talks to SMTP. The row holds the subject and what the body needs (``datos``:
+  the template, the recipient, a snapshot of the ticket as it was then, the kind's values);
+  the sender renders ``templates/email/<kind>.html`` and ``.txt`` under
+  ``force_locale(<recipient>.idioma)`` (``renderizar``), so a request does not pay for Jinja.
 * The receivers at the bottom connect those functions to the signals ``tickets.py`` sends.
 * Delivery is the outbox's email channel (``envio_email.py``); the settings of
   Configuración > Email are ``ajustes_email.py``.
@@ -30,6 +32,7 @@ from errors import N_
 from models import (
     IDIOMAS,
     Envio,
+    Mensaje,
     Ticket,
     Usuario,
     db,
@@ -118,7 +121,7 @@ def _titulo_corto(ticket: Ticket) -> str:
     return titulo if len(titulo) <= 90 else titulo[:89] + "…"
 
 
-def _render(kind: str, d: Destinatario, ticket: Optional[Ticket] = None, **context) -> tuple[str, str]:
+def _render(kind: str, d: Destinatario, ticket=None, **context) -> tuple[str, str]:
     context = {"lang": d.idioma, "destinatario": d, "ticket": ticket, "valores": VALOR_LABELS,
                "url": enlace_ticket(ticket) if ticket is not None else url_externa("index"),
                "AVISO_HTML": AVISO_HTML, "AVISO_TEXTO": AVISO_TEXTO, **context}
@@ -126,13 +129,69 @@ def _render(kind: str, d: Destinatario, ticket: Optional[Ticket] = None, **conte
         return render_template(f"email/{kind}.html", **context), render_template(f"email/{kind}.txt", **context)
 
 
-def encolar(tipo: str, para: list[str], asunto: str, html: str, texto: str, *, ticket: Optional[Ticket] = None,
-            adjuntos: Optional[list[dict]] = None) -> Optional[Envio]:
-    """Add one email to the outbox, in the caller's transaction (nothing is sent here)."""
+class _Foto:
+    """A snapshot read by the email templates the way they read the models (``ticket.titulo``,
+    ``ticket.categoria.nombre``, ``actor.nombre``): built from the JSON an outbox row keeps."""
+
+    def __init__(self, valores: dict):
+        for clave, valor in valores.items():
+            if isinstance(valor, dict):
+                valor = _Foto(valor)
+            elif isinstance(valor, list):
+                valor = [_Foto(v) if isinstance(v, dict) else v for v in valor]
+            setattr(self, clave, valor)
+
+
+def _foto_ticket(ticket: Ticket, etiquetas: bool = False) -> dict:
+    """The ticket's values that the templates show, as they are now: an email says what happened
+    when it was caused (the receipt of a ticket assigned a second later still says unassigned;
+    a later edit of the title does not rewrite an email already queued)."""
+    ingeniero = ticket.ingeniero
+    foto = {"numero_ticket": ticket.numero_ticket, "titulo": ticket.titulo, "descripcion": ticket.descripcion,
+            "estado": ticket.estado, "prioridad": ticket.prioridad,
+            "categoria": {"nombre": ticket.categoria.nombre if ticket.categoria is not None else None},
+            "solicitante_nombre": ticket.solicitante_nombre,
+            "ingeniero": {"usuario": {"nombre": ingeniero.usuario.nombre}} if ingeniero is not None else None}
+    if etiquetas:
+        foto["etiquetas"] = [{"nombre": e.nombre} for e in ticket.etiquetas]
+    return foto
+
+
+def _foto_valor(valor):
+    """A template value as JSON: a person or a message by the attributes the templates read."""
+    if isinstance(valor, Usuario):
+        return {"nombre": valor.nombre}
+    if isinstance(valor, Mensaje):
+        return {"cuerpo": valor.cuerpo, "autor_nombre": valor.autor_nombre}
+    return valor
+
+
+def encolar(kind: str, d: Destinatario, asunto: str, ticket: Ticket, *, para: Optional[list[str]] = None,
+            tipo: Optional[str] = None, adjuntos: Optional[list[dict]] = None, etiquetas: bool = False,
+            **context) -> Optional[Envio]:
+    """Queue the email ``kind`` for ``d`` with what rendering it needs; the sender renders it
+    (``renderizar``). ``context``: the template's values (people and messages kept by the
+    attributes the templates read)."""
+    para = para if para is not None else [d.email]
     if not para or g.get("correos_silenciados"):
         return None
-    return outbox.encolar("email", tipo, ", ".join(para), ticket=ticket, asunto=asunto, cuerpo_html=html,
-                          cuerpo_texto=texto, adjuntos=adjuntos)
+    datos = {"plantilla": kind, "destinatario": {"email": d.email, "nombre": d.nombre, "idioma": d.idioma},
+             "ticket": _foto_ticket(ticket, etiquetas),
+             "contexto": {clave: _foto_valor(valor) for clave, valor in context.items()}}
+    return outbox.encolar("email", tipo or kind, ", ".join(para), ticket=ticket, asunto=asunto, cuerpo_html=None,
+                          cuerpo_texto="", adjuntos=adjuntos, datos=datos)
+
+
+def renderizar(envio: Envio) -> None:
+    """Render the bodies of an email queued by ``encolar`` onto its row (once: a retry
+    sends what the first try rendered, and the admin's outbox page shows it)."""
+    datos = envio.datos or {}
+    if envio.cuerpo_html is not None or "plantilla" not in datos:
+        return
+    para = datos["destinatario"]
+    d = Destinatario(para["email"], para["nombre"], para["idioma"] if para["idioma"] in IDIOMAS else "es")
+    contexto = {clave: _Foto(v) if isinstance(v, dict) else v for clave, v in datos["contexto"].items()}
+    envio.cuerpo_html, envio.cuerpo_texto = _render(datos["plantilla"], d, _Foto(datos["ticket"]), **contexto)
 
 
 def _asunto_en(idioma: str, ticket: Ticket, msgid: str, despues: str | None = None) -> str:
@@ -154,8 +213,7 @@ def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto
         if d.usuario_id is not None and d.usuario_id in apagados:
             continue
         asunto = _asunto_en(d.idioma, ticket, asunto_msgid, context.get("despues"))
-        html, texto = _render(kind, d, ticket, **context)
-        correo = encolar(kind, [d.email], asunto, html, texto, ticket=ticket)
+        correo = encolar(kind, d, asunto, ticket, **context)
         if correo is not None:
             out.append(correo)
     return out
@@ -190,11 +248,11 @@ def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
     if not contactos:
         return None
     d = Destinatario(contactos[0], "", "es")
-    html, texto = _render("informe_contactos", d, ticket)
     asunto = _asunto_en(d.idioma, ticket, N_("New ticket: %(titulo)s (PDF report)"))
     adjunto = {"tipo": "informe_pdf", "ticket_id": ticket.id, "nombre": f"informe_ticket_{ticket.id}.pdf",
                "idioma": "es"}
-    return encolar("informe_contactos", contactos, asunto, html, texto, ticket=ticket, adjuntos=[adjunto])
+    return encolar("informe_contactos", d, asunto, ticket, para=contactos, adjuntos=[adjunto],
+                             etiquetas=True)
 
 
 def correo_ticket_asignado(ticket: Ticket, actor: Optional[Usuario], ingeniero) -> list[Envio]:
@@ -248,8 +306,7 @@ def correo_alerta_sla(ticket: Ticket, usuario: Usuario, tipo: str, texto: str) -
     d = _de_usuario(usuario)
     if d is None:
         return None
-    html, cuerpo = _render("alerta_sla", d, ticket, texto=texto)
-    return encolar(f"sla_{tipo}", [d.email], _asunto(ticket, texto), html, cuerpo, ticket=ticket)
+    return encolar("alerta_sla", d, _asunto(ticket, texto), ticket, tipo=f"sla_{tipo}", texto=texto)
 
 
 def correo_prueba(destinatario: str, actor: Usuario) -> Message:

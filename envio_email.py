@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 import outbox
 from ajustes_email import Ajustes, ajustes, separar_contactos
-from email_manager import AVISO_HTML, AVISO_TEXTO, correo_prueba
+from email_manager import AVISO_HTML, AVISO_TEXTO, correo_prueba, renderizar
 from errors import DomainError
 from models import IDIOMAS, Comunicacion, Envio, Ticket, Usuario, db, utcnow
 
@@ -71,6 +71,7 @@ def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
 
 
 def construir_mensaje(correo: Envio, cfg: Ajustes) -> Message:
+    renderizar(correo)
     adjuntos, avisos = _adjuntar(correo)
     aviso_texto = "\n".join(avisos) + "\n\n" if avisos else ""
     aviso_html = "".join(

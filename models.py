@@ -480,7 +480,9 @@ class Envio(db.Model):
     Senders (``outbox.enviar_pendientes``) claim rows with a conditional UPDATE, so several may
     run at once and each message leaves once; the channel's adapter (``outbox.registrar_canal``)
     turns the row into an SMTP send or a Graph API call. Email rows use asunto/cuerpo_*/adjuntos
-    (attachments are specs, built at send time); other channels put their payload in ``datos``."""
+    (attachments are specs, built at send time); a ticket email keeps in ``datos`` what its body
+    needs and the sender renders it into cuerpo_* (email_manager.renderizar); other channels put
+    their payload in ``datos``."""
 
     __tablename__ = "envios"
     __table_args__ = (Index("ix_envios_estado_proximo", "estado", "proximo_intento"),)
@@ -784,7 +786,11 @@ class AlertaSLA(db.Model):
     several ``sla-tick`` processes (INSERT … ON CONFLICT DO NOTHING)."""
 
     __tablename__ = "alertas_sla"
-    __table_args__ = (UniqueConstraint("ticket_id", "tipo", name="uq_alertas_sla_ticket_tipo"),)
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "tipo", name="uq_alertas_sla_ticket_tipo"),
+        # "was this kind of alert sent since T?" (alertas.alertar_sin_candidato, once per period)
+        Index("ix_alertas_sla_tipo_fecha", "tipo", "fecha"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

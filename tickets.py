@@ -345,7 +345,11 @@ def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
     if db.engine.dialect.name != "postgresql":  # computed by the INSERT as printf('TKT-%06d', id)
         set_committed_value(ticket, "numero_ticket", NUMERO_FORMAT.format(ticket.id))
     record(ticket, usuario, "creado", despues=ticket.numero_ticket, fecha=now)
-    ticket_creado.send(ticket, actor=usuario)
+    # The receivers (emails, automatic assignment, alerts) read settings, people and loads, none
+    # of the rows they add: those and the history go in one flush at the end, not one per read.
+    with db.session.no_autoflush:
+        ticket_creado.send(ticket, actor=usuario)
+    db.session.flush()
     return ticket
 
 

@@ -4,12 +4,13 @@ least weighted load, round-robin ties, history with the reason, manual assignmen
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 import tickets
-from models import AlertaSLA, Categoria, ConfiguracionSLA, Evento, Ticket, db
+from models import AlertaSLA, Categoria, ConfiguracionSLA, Envio, Evento, Notificacion, Ticket, db, utcnow
 from schemas import TicketCreate
 
 
@@ -64,9 +65,40 @@ def test_thousand_tickets_respect_caps_spread_evenly_and_follow_specialty(auto, 
     carga = _abiertos()
     assert apagado.id not in carga
     assert sum(carga.values()) == 700 and sin_asignar == 300
-    # Nobody fits → unassigned and the admins alerted once per ticket.
+    # Nobody fits → unassigned, each with its history row; the admins alerted once for the period.
+    assert db.session.execute(select(func.count()).select_from(Evento).where(
+        Evento.tipo == "asignacion_automatica", Evento.despues.is_(None))).scalar_one() == 300
     assert db.session.execute(select(func.count()).select_from(AlertaSLA).where(
-        AlertaSLA.tipo == "sin_candidato")).scalar_one() == 300
+        AlertaSLA.tipo == "sin_candidato")).scalar_one() == 1
+
+
+def _alertas_sin_candidato():
+    return list(db.session.execute(select(AlertaSLA).where(AlertaSLA.tipo == "sin_candidato")
+                                   .order_by(AlertaSLA.id)).scalars())
+
+
+def test_nobody_to_assign_alerts_the_admins_once_per_period(auto, app, make_user):
+    app.config["ALERTA_SIN_CANDIDATO_MINUTOS"] = 30
+    admins, ana = [make_user("admin"), make_user("admin")], make_user()
+    primero, segundo, tercero = (_nuevo(ana) for _ in range(3))  # no engineer at all
+    db.session.commit()
+    assert [a.ticket_id for a in _alertas_sin_candidato()] == [primero.id]
+    for admin in admins:
+        avisos = db.session.execute(select(Notificacion.ticket_id).where(
+            Notificacion.usuario_id == admin.id, Notificacion.tipo == "sin_candidato")).scalars().all()
+        assert avisos == [primero.id]
+    correos = db.session.execute(select(Envio.destinatarios).where(Envio.tipo == "sla_sin_candidato")).scalars()
+    assert sorted(correos) == sorted(a.email for a in admins)
+    for t in (segundo, tercero):  # still in the history and in the unassigned list
+        assert t.ingeniero_id is None
+        assert db.session.execute(select(Evento.id).where(
+            Evento.ticket_id == t.id, Evento.tipo == "asignacion_automatica")).first() is not None
+    # The period over, the next ticket nobody can take alerts again.
+    _alertas_sin_candidato()[0].fecha = utcnow() - timedelta(minutes=31)
+    db.session.commit()
+    cuarto = _nuevo(ana)
+    db.session.commit()
+    assert [a.ticket_id for a in _alertas_sin_candidato()] == [primero.id, cuarto.id]
 
 
 @pytest.fixture

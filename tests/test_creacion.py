@@ -84,6 +84,23 @@ def test_only_open_tickets_count_toward_the_cap(automatica, api, make_user, make
     assert asignados == [libre.ingeniero.id, libre.ingeniero.id, None]
 
 
+def test_an_automatically_assigned_ticket_is_written_assigned_by_its_insert(automatica, api, make_user):
+    ing = make_user("ingeniero", nombre="Inés Ingeniera")
+    creado = api(make_user()).post("/api/tickets", json=NUEVO)
+    assert creado.status_code == 201 and creado.get_json()["ingeniero_id"] == ing.ingeniero.id
+    db.session.expire_all()
+    ticket = db.session.get(Ticket, creado.get_json()["id"])
+    assert ticket.version == 1  # no UPDATE followed the INSERT
+    assert creado.headers["ETag"] == api(ing).get(f"/api/tickets/{ticket.id}").headers["ETag"]
+    eventos = db.session.execute(select(Evento.tipo, Evento.despues, Evento.fecha).where(
+        Evento.ticket_id == ticket.id).order_by(Evento.id)).all()
+    assert [(t, d) for t, d, _ in eventos][:2] == [("creado", ticket.numero_ticket), ("asignacion", "Inés Ingeniera")]
+    assert eventos[2][0] == "asignacion_automatica" and eventos[2][1].startswith("asignado automáticamente")
+    assert {f for _, _, f in eventos} == {ticket.fecha_actualizacion}
+    asignado = db.session.execute(select(Envio).where(Envio.tipo == "ticket_asignado")).scalar_one()
+    assert asignado.destinatarios == ing.email and asignado.datos["ticket"]["ingeniero"] is not None
+
+
 def test_one_admin_turning_new_ticket_emails_off_leaves_the_others(api, make_user):
     apagado, encendido = make_user("admin"), make_user("admin")
     assert api(apagado).put("/api/me/preferencias", json={"email": {"nuevo_ticket": False}}).status_code == 200

@@ -10,11 +10,13 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 import csat
+import email_manager
 from models import Envio, Valoracion, db
 
 
 def _enlace(ticket) -> str:
     envio = db.session.execute(select(Envio).where(Envio.tipo == "ticket_cerrado", Envio.ticket_id == ticket.id)).scalar_one()
+    email_manager.renderizar(envio)  # what the sender does before the SMTP send
     return re.search(r"(/valorar/[^?\s]+)\?p=5", envio.cuerpo_texto).group(1)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 import email_manager
 import informe_pdf
 import outbox
-from models import Envio, db, utcnow
+from models import Envio, Ticket, db, utcnow
 
 
 def _crear(api, user, **overrides):
@@ -59,6 +59,49 @@ def test_new_ticket_report_goes_to_the_notify_contacts_with_the_pdf(app, api, ma
     assert ticket["numero_ticket"] in content
     assert "Factura con € y ñ" in content
     assert "José Núñez" in content and "Software" in content and "erp, urgente" in content
+
+
+def test_the_sender_renders_the_email_from_the_ticket_as_it_was_when_queued(app, api, make_user, smtp_server,
+                                                                          deliver):
+    owner = make_user("usuario", email="ana@empresa.test", nombre="Ana Pérez")
+    ticket = _crear(api, owner, titulo="Impresora atascada", descripcion="Papel atascado en la bandeja 2.")
+    fila, = _correos(tipo="ticket_recibido")
+    assert fila.cuerpo_html is None and fila.datos["plantilla"] == "ticket_recibido"  # no Jinja in the request
+    assert fila.asunto == f"[{ticket['numero_ticket']}] Tu ticket fue recibido - #{ticket['numero_ticket']}"
+    t = db.session.get(Ticket, ticket["id"])
+    t.titulo, t.descripcion, t.estado = "Otro título", "Otra descripción.", "en_progreso"
+    db.session.commit()
+
+    deliver()
+    recibo, = smtp_server.to("ana@empresa.test")
+    text, html = parts(recibo)
+    assert "Impresora atascada" in text and "Papel atascado en la bandeja 2." in text and "Abierto" in text
+    assert "Otro título" not in text + html and "Otra descripción." not in text + html
+    fila, = _correos(tipo="ticket_recibido")
+    assert fila.estado == "enviado" and "Impresora atascada" in fila.cuerpo_html + fila.cuerpo_texto
+
+
+def test_every_email_renders_from_its_snapshot_exactly_as_from_the_ticket(app, make_user, make_ticket):
+    """A template that starts reading another attribute of the ticket, a person or a message
+    must find it in the outbox row's snapshot (email_manager._foto_ticket / _foto_valor)."""
+    from email_manager import Destinatario, _Foto, _foto_ticket, _foto_valor, _render
+    from models import Mensaje
+
+    ana, ing, adm = make_user(nombre="Ana"), make_user("ingeniero", nombre="Inés"), make_user("admin", nombre="Adm")
+    t = make_ticket(ana, ingeniero=ing, prioridad="critica", estado="en_progreso")
+    mensaje = Mensaje(ticket_id=t.id, autor_id=ing.id, cuerpo="Hola <b>x</b>", es_staff=True)
+    casos = [("ticket_recibido", {}), ("nuevo_ticket", {}), ("informe_contactos", {}),
+             ("ticket_asignado", {"actor": adm}), ("ticket_asignado", {"actor": None}),
+             ("estado_cambiado", {"actor": adm, "antes": "abierto", "despues": "en_progreso", "para_staff": True}),
+             ("ticket_cerrado", {"actor": adm, "despues": "cerrado", "valorar": "http://x/valorar/abc"}),
+             ("prioridad_critica", {"actor": adm, "nuevo": False}), ("alerta_sla", {"texto": "Vence <pronto>"}),
+             ("mensaje_nuevo", {"actor": ing, "mensaje": mensaje, "para_staff": False})]
+    for idioma in ("es", "en"):
+        d = Destinatario("ana@empresa.test", "Ana", idioma)
+        for kind, contexto in casos:
+            guardado = {k: _foto_valor(v) for k, v in contexto.items()}
+            foto = {k: _Foto(v) if isinstance(v, dict) else v for k, v in guardado.items()}
+            assert _render(kind, d, _Foto(_foto_ticket(t, etiquetas=True)), **foto) == _render(kind, d, t, **contexto)
 
 
 def test_pdf_failure_still_sends_the_email_saying_the_report_is_missing(app, api, make_user, smtp_server, deliver,

@@ -193,3 +193,22 @@ def test_reply_racing_a_close_never_lands_on_a_closed_ticket(app, api, make_user
     assert (cierre is not None) == (res[0].status_code == 200)
     if cierre is not None:
         assert all(m.fecha <= cierre.fecha for m in mensajes)  # nothing written after the close
+
+
+def test_concurrent_creations_nobody_can_take_alert_the_admins_once(app, api, make_user):
+    from models import AlertaSLA, ConfiguracionSLA, Notificacion
+
+    db.session.merge(ConfiguracionSLA(id=1, horario={str(d): ["00:00", "24:00"] for d in range(7)}, feriados=[],
+                                      umbral_aviso_pct=80, minutos_critico_sin_asignar=15,
+                                      asignacion_automatica=True))
+    admin = make_user("admin")
+    db.session.commit()
+    clients = [api(make_user()) for _ in range(6)]  # no engineer at all: nobody can take any of them
+    res = _race([lambda c=c: c.post("/api/tickets", json={
+        "titulo": "Sin ingenieros", "descripcion": "x", "categoria": "General"}) for c in clients])
+    assert [r.status_code for r in res] == [201] * 6
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(AlertaSLA).where(AlertaSLA.tipo == "sin_candidato")) == 1
+    assert db.session.scalar(select(func.count()).select_from(Notificacion).where(
+        Notificacion.usuario_id == admin.id, Notificacion.tipo == "sin_candidato")) == 1
+    assert db.session.scalar(select(func.count()).select_from(Envio).where(Envio.tipo == "sla_sin_candidato")) == 1
