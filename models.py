@@ -870,3 +870,18 @@ class EstadisticaMarginal(db.Model):
     resolucion_n: Mapped[int] = mapped_column(Integer, default=0)
     resolucion_ok: Mapped[int] = mapped_column(Integer, default=0)
     fallidos: Mapped[int] = mapped_column(Integer, default=0)  # either target missed (stored outcome)
+
+
+class ConteoTickets(db.Model):
+    """Ticket counts per (estado, prioridad, categoría, ingeniero) combination, a few hundred rows
+    kept by ``acumulados`` with ``EstadisticaMarginal``: the exact ``total`` of an admin's list
+    filtered on those columns only is a sum over them instead of a COUNT of up to a million
+    tickets (issue 13). ``ingeniero`` 0: unassigned (a NULL could not be part of the key)."""
+
+    __tablename__ = "conteo_tickets"
+
+    estado: Mapped[str] = mapped_column(String(15), primary_key=True)
+    prioridad: Mapped[str] = mapped_column(String(10), primary_key=True)
+    categoria_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ingeniero: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tickets: Mapped[int] = mapped_column(Integer, default=0)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+import acumulados
 import busqueda
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
@@ -656,6 +657,32 @@ def _completar_notas(lista: list[Ticket], ids: list[int]) -> None:
         set_committed_value(t, "notas", notas[t.id])
 
 
+# The filters ``ConteoTickets`` can answer, and the fields of ``TicketFilters`` that filter nothing.
+_FILTROS_CONTADOS = {"estado", "prioridad", "categoria", "ingeniero_id"}
+_NO_FILTRAN = {"orden", "page", "per_page", "cursor"}
+
+
+def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[int]:
+    """The exact number of tickets of an admin's list filtered on estado, prioridad, categoría
+    and ingeniero only, summed from ``ConteoTickets`` (a few hundred rows, not a million-row
+    COUNT); None for any other list (another scope or filter), which COUNTs its rows."""
+    if viewer.rol != "admin" or base_scope is not None or any(
+            getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _FILTROS_CONTADOS | _NO_FILTRAN):
+        return None
+    c = acumulados.CONTEOS.c
+    condiciones = []
+    if f.estado:
+        condiciones.append(c.estado.in_(f.estado))
+    if f.prioridad:
+        condiciones.append(c.prioridad.in_(f.prioridad))
+    if f.categoria:
+        condiciones.append(c.categoria_id.in_(
+            select(Categoria.id).where(func.lower(Categoria.nombre) == f.categoria.strip().lower())))
+    if f.ingeniero_id is not None:
+        condiciones.append(c.ingeniero == (0 if f.ingeniero_id == "ninguno" else f.ingeniero_id))
+    return acumulados.contar_tickets(condiciones)
+
+
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False, *,
            contexto: str = "", tope: Optional[int] = None):
     """One ``paneles.Pagina`` of tickets, honouring the filters and the viewer's scope, by
@@ -678,8 +705,9 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
             pagina.siguiente = firmar_cursor(contexto, f.page + 1, pagina.total, pagina.total_exacto,
                                              posicion=f.page * f.per_page)
         return pagina
+    total = None if f.cursor else total_acumulado(viewer, f, base_scope)
     pagina = paginar_por_clave(stmt, None if por_relevancia else claves_orden(f), contexto,
-                               f.page, f.per_page, f.cursor, tope)
+                               f.page, f.per_page, f.cursor, tope, total)
     completar(pagina.items, with_notes)
     return pagina
 

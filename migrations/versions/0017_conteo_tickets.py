@@ -1,0 +1,38 @@
+"""Ticket counts per (estado, prioridad, categoría, ingeniero) for the lists' exact totals (issue 13)
+
+``conteo_tickets``: a few hundred rows kept by the ``acumulados`` session listener beside
+``estadisticas_marginales``, filled here from the existing tickets. An admin's list filtered on
+those columns only sums them instead of counting up to a million tickets.
+
+Revision ID: 0017c
+Revises: 0016
+Create Date: 2026-11-30 05:40:00
+
+"""
+import sqlalchemy as sa
+from alembic import op
+
+# revision identifiers, used by Alembic.
+revision = '0017c'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'conteo_tickets',
+        sa.Column('estado', sa.String(length=15), nullable=False),
+        sa.Column('prioridad', sa.String(length=10), nullable=False),
+        sa.Column('categoria_id', sa.Integer(), nullable=False),
+        sa.Column('ingeniero', sa.Integer(), nullable=False),
+        sa.Column('tickets', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('estado', 'prioridad', 'categoria_id', 'ingeniero', name=op.f('pk_conteo_tickets')),
+    )
+    op.execute("INSERT INTO conteo_tickets (estado, prioridad, categoria_id, ingeniero, tickets) "
+               "SELECT estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0), COUNT(*) FROM tickets "
+               "GROUP BY estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0)")
+
+
+def downgrade():
+    op.drop_table('conteo_tickets')
