@@ -149,7 +149,9 @@ ticket_etiquetas = Table(
     "ticket_etiquetas",
     Base.metadata,
     Column("ticket_id", ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True),
-    Column("etiqueta_id", ForeignKey("etiquetas.id", ondelete="CASCADE"), primary_key=True, index=True),
+    Column("etiqueta_id", ForeignKey("etiquetas.id", ondelete="CASCADE"), primary_key=True),
+    # A tag's tickets from the index alone: the tag filter's ids and count (tickets._con_etiqueta).
+    Index("ix_ticket_etiquetas_etiqueta_ticket", "etiqueta_id", "ticket_id"),
 )
 
 

@@ -567,6 +567,30 @@ def _por_telefono(q: str) -> list:
     return [Ticket.cliente_id.in_(select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%")))]
 
 
+# A tag on more tickets than this is "broad": its lists walk their own order (see _con_etiqueta).
+LIMITE_ETIQUETA = 2000
+
+
+def _enlaces(etiqueta: str):
+    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, ticket_id) index alone)."""
+    return (select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+            .where(Etiqueta.nombre == etiqueta.strip().lower()))
+
+
+def _con_etiqueta(etiqueta: str):
+    """WHERE clause: the tickets tagged ``etiqueta``. On SQLite a broad tag (one bounded count)
+    is probed along the list's own order, "+ 0" keeping the primary key from driving the plan:
+    looking up each of 50,000 tagged tickets and sorting them all made a deep page of a million
+    tickets cost 100 ms. A rarer tag starts from its links (walking the order would read the
+    whole index to find a handful). PostgreSQL's planner weighs the two itself."""
+    ids = _enlaces(etiqueta)
+    if db.session.get_bind().dialect.name == "sqlite":
+        n = db.session.execute(select(func.count()).select_from(ids.limit(LIMITE_ETIQUETA + 1).subquery())).scalar_one()
+        if n > LIMITE_ETIQUETA:
+            return (Ticket.id + 0).in_(ids)
+    return Ticket.id.in_(ids)
+
+
 def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     """SELECT of the tickets ``viewer`` may see, narrowed by ``f`` (lists and exports share it)."""
     stmt = select(Ticket).where(scope_clause(viewer) if base_scope is None else base_scope)
@@ -582,9 +606,7 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     elif f.ingeniero_id is not None:
         stmt = stmt.where(Ticket.ingeniero_id == f.ingeniero_id)
     if f.etiqueta:
-        stmt = stmt.where(Ticket.id.in_(
-            select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
-            .where(Etiqueta.nombre == f.etiqueta.strip().lower())))
+        stmt = stmt.where(_con_etiqueta(f.etiqueta))
     if f.q:  # full text (busqueda.py), exact number, or a client's phone
         stmt = stmt.where(or_(*busqueda.condicion(f.q), *_por_telefono(f.q)))
         if "orden" not in f.model_fields_set:  # no order asked: best match first
@@ -665,9 +687,16 @@ _NO_FILTRAN = {"orden", "page", "per_page", "cursor"}
 def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[int]:
     """The exact number of tickets of an admin's list filtered on estado, prioridad, categoría
     and ingeniero only, summed from ``ConteoTickets`` (a few hundred rows, not a million-row
-    COUNT); None for any other list (another scope or filter), which COUNTs its rows."""
-    if viewer.rol != "admin" or base_scope is not None or any(
-            getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _FILTROS_CONTADOS | _NO_FILTRAN):
+    COUNT), or on a tag alone (its links); None for any other list (another scope or filter),
+    which COUNTs its rows."""
+    if viewer.rol != "admin" or base_scope is not None:
+        return None
+    otros = {campo for campo in TicketFilters.model_fields
+             if campo not in _FILTROS_CONTADOS | _NO_FILTRAN and getattr(f, campo)}
+    if otros == {"etiqueta"} and not any(getattr(f, campo) for campo in _FILTROS_CONTADOS):
+        # Tag alone: its links, counted in the index (a link always has its ticket: foreign key).
+        return db.session.execute(select(func.count()).select_from(_enlaces(f.etiqueta).subquery())).scalar_one()
+    if otros:
         return None
     c = acumulados.CONTEOS.c
     condiciones = []

@@ -76,3 +76,26 @@ def test_list_total_follows_the_joint_counts_and_the_rebuild_restores_them(app, 
     resultado = app.test_cli_runner().invoke(args=["estadisticas-reconstruir"])
     assert resultado.exit_code == 0, resultado.output
     assert cliente.get("/api/todos-tickets?estado=abierto").get_json()["total"] == 2
+
+
+@pytest.mark.parametrize("limite", [1, 10**6], ids=["broad-tag-plan", "narrow-tag-plan"])
+def test_tag_lists_page_and_count_like_the_straightforward_query(make_user, make_ticket, api, monkeypatch, limite):
+    """Both plans of the tag filter (walking the list's order, or starting from the tag's links)
+    give the same pages, and the tag-alone total (counted from the links) is the list's size."""
+    monkeypatch.setattr(tickets, "LIMITE_ETIQUETA", limite)
+    admin, ana = make_user("admin"), make_user()
+    for i in range(9):
+        make_ticket(ana, titulo=f"T{i}", prioridad=["alta", "baja", "media"][i % 3],
+                    etiquetas=["vpn"] if i % 3 else ["vpn", "red"] if i % 2 else ["red"])
+    esperado = {n: sorted((t.id for t in db.session.scalars(select(Ticket)) if n in {e.nombre for e in t.etiquetas}),
+                          reverse=True) for n in ("vpn", "red")}
+    cliente = api(admin)
+    for query, nombre in (("etiqueta=vpn", "vpn"), ("etiqueta=RED", "red"), ("etiqueta=vpn&prioridad=alta", "vpn")):
+        cuerpo = cliente.get(f"/api/todos-tickets?{query}&per_page=100").get_json()
+        ids = [t["id"] for t in cuerpo["items"]]
+        quiere = [i for i in esperado[nombre]
+                  if "prioridad" not in query or db.session.get(Ticket, i).prioridad == "alta"]
+        assert sorted(ids, reverse=True) == quiere and cuerpo["total"] == len(quiere), query
+        segunda = cliente.get(f"/api/todos-tickets?{query}&per_page=2&page=2").get_json()
+        assert [t["id"] for t in segunda["items"]] == ids[2:4] and segunda["total"] == len(quiere)
+    assert cliente.get("/api/todos-tickets?etiqueta=nadie").get_json()["total"] == 0

@@ -1,8 +1,10 @@
-"""Ticket counts per (estado, prioridad, categoría, ingeniero) for the lists' exact totals (issue 13)
+"""Ticket counts per (estado, prioridad, categoría, ingeniero) and a tag's tickets by index, for the lists (issue 13)
 
 ``conteo_tickets``: a few hundred rows kept by the ``acumulados`` session listener beside
 ``estadisticas_marginales``, filled here from the existing tickets. An admin's list filtered on
 those columns only sums them instead of counting up to a million tickets.
+``ticket_etiquetas (etiqueta_id, ticket_id)`` replaces the index on etiqueta_id alone: a tag's
+tickets (the tag filter's ids and count) then come from the index without reading the table.
 
 Revision ID: 0017c
 Revises: 0016
@@ -32,7 +34,11 @@ def upgrade():
     op.execute("INSERT INTO conteo_tickets (estado, prioridad, categoria_id, ingeniero, tickets) "
                "SELECT estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0), COUNT(*) FROM tickets "
                "GROUP BY estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0)")
+    op.create_index("ix_ticket_etiquetas_etiqueta_ticket", "ticket_etiquetas", ["etiqueta_id", "ticket_id"])
+    op.drop_index("ix_ticket_etiquetas_etiqueta_id", table_name="ticket_etiquetas")
 
 
 def downgrade():
+    op.create_index("ix_ticket_etiquetas_etiqueta_id", "ticket_etiquetas", ["etiqueta_id"])
+    op.drop_index("ix_ticket_etiquetas_etiqueta_ticket", table_name="ticket_etiquetas")
     op.drop_table('conteo_tickets')
