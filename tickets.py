@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, case, false, func, or_, select, true, update
+from sqlalchemy import and_, case, false, func, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ import busqueda
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
+    PRIORIDAD_RANK,
     Categoria,
     Cliente,
     Etiqueta,
@@ -70,7 +71,6 @@ REQUESTER_MOVES = {("resuelto", "abierto"), ("resuelto", "cerrado")}
 # Seed 001: staff close straight from the work states; the implied ``resuelto`` step is still
 # recorded in the history (and dated), so resolution metrics stay right.
 CIERRE_DIRECTO = ("en_progreso", "en_espera")
-PRIORIDAD_RANK = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
 NUMERO_FORMAT = "TKT-{:06d}"
 
 
@@ -618,12 +618,19 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     return stmt
 
 
+def rango_prioridad():
+    """The rank of ``Ticket.prioridad`` (critica 4 … baja 1): models.RANGO_PRIORIDAD_SQL, the
+    expression of the index that serves orden=prioridad, written with the same literals."""
+    return case(*((Ticket.prioridad == literal_column(f"'{p}'"), literal_column(str(n)))
+                  for p, n in PRIORIDAD_RANK.items()))
+
+
 def claves_orden(f: TicketFilters) -> list:
     """The sort key of ``f.orden``: (expression, descending) pairs ending with the id, so that
     every row has its own place (ORDER BY and the keyset of the next page share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
-    col = case(PRIORIDAD_RANK, value=Ticket.prioridad) if campo == "prioridad" else getattr(Ticket, campo)
+    col = rango_prioridad() if campo == "prioridad" else getattr(Ticket, campo)
     return [(col, desc), (Ticket.id, desc)]
 
 

@@ -1,10 +1,12 @@
-"""Ticket counts per (estado, prioridad, categoría, ingeniero) and a tag's tickets by index, for the lists (issue 13)
+"""Lists at a million tickets: joint counts, a tag's tickets and the priority rank by index (issue 13)
 
 ``conteo_tickets``: a few hundred rows kept by the ``acumulados`` session listener beside
 ``estadisticas_marginales``, filled here from the existing tickets. An admin's list filtered on
 those columns only sums them instead of counting up to a million tickets.
 ``ticket_etiquetas (etiqueta_id, ticket_id)`` replaces the index on etiqueta_id alone: a tag's
 tickets (the tag filter's ids and count) then come from the index without reading the table.
+``ix_tickets_prioridad_rango``: the rank of the priority (a copy of models.RANGO_PRIORIDAD_SQL as
+of this revision), so that orden=prioridad reads its page from the index instead of sorting.
 
 Revision ID: 0017c
 Revises: 0016
@@ -19,6 +21,9 @@ revision = '0017c'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
+
+RANGO_PRIORIDAD = ("(CASE WHEN prioridad = 'baja' THEN 1 WHEN prioridad = 'media' THEN 2 "
+                   "WHEN prioridad = 'alta' THEN 3 WHEN prioridad = 'critica' THEN 4 END)")
 
 
 def upgrade():
@@ -36,9 +41,11 @@ def upgrade():
                "GROUP BY estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0)")
     op.create_index("ix_ticket_etiquetas_etiqueta_ticket", "ticket_etiquetas", ["etiqueta_id", "ticket_id"])
     op.drop_index("ix_ticket_etiquetas_etiqueta_id", table_name="ticket_etiquetas")
+    op.create_index("ix_tickets_prioridad_rango", "tickets", [sa.text(RANGO_PRIORIDAD)])
 
 
 def downgrade():
+    op.drop_index("ix_tickets_prioridad_rango", table_name="tickets")
     op.create_index("ix_ticket_etiquetas_etiqueta_id", "ticket_etiquetas", ["etiqueta_id"])
     op.drop_index("ix_ticket_etiquetas_etiqueta_ticket", table_name="ticket_etiquetas")
     op.drop_table('conteo_tickets')
