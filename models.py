@@ -145,7 +145,11 @@ TABLA_BUSQUEDA = "busqueda_tickets"
 
 
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA)."""
+    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA) and the
+    priority rank's expression index, which PostgreSQL reflects rewritten (casts, parentheses)
+    so that autogenerate can never match it with the model's text."""
+    if type_ == "index" and name == "ix_tickets_prioridad_rango":
+        return False
     tabla = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
     return not (tabla == TABLA_BUSQUEDA or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
 
