@@ -297,9 +297,10 @@ class Ticket(db.Model):
         # estado + prioridad is the panels' most common pair: covers its COUNT and its page.
         Index("ix_tickets_estado_prioridad_fecha", "estado", "prioridad", "fecha_creacion"),
         Index("ix_tickets_categoria_fecha", "categoria_id", "fecha_creacion"),
-        # orden=prioridad: the rank then the id, so that a list sorted by priority reads its
-        # page from the index instead of sorting every match (167,000 rows of a 1M category).
-        Index("ix_tickets_prioridad_rango", text(RANGO_PRIORIDAD_SQL)),
+        # orden=prioridad: the rank then the id (the list's tie-break; PostgreSQL needs it in the
+        # index, SQLite has it as the rowid), so that a list sorted by priority reads its page
+        # from the index instead of sorting every match (167,000 rows of a 1M category).
+        Index("ix_tickets_prioridad_rango", text(RANGO_PRIORIDAD_SQL), "id"),
         # The live stream's "what changed in my scope" (notificaciones.Vigia): max(fecha_actualizacion)
         # and the recent changes of one engineer's or one requester's tickets, O(log n) per poll.
         Index("ix_tickets_ingeniero_actualizacion", "ingeniero_id", "fecha_actualizacion"),

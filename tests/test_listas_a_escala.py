@@ -114,3 +114,4 @@ def test_the_priority_order_is_read_from_the_rank_index(app):
         else:
             plan = " ".join(fila[-1] for fila in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
     assert "ix_tickets_prioridad_rango" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan  # the id tie-break comes from it too

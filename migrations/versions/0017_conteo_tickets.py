@@ -6,7 +6,8 @@ those columns only sums them instead of counting up to a million tickets.
 ``ticket_etiquetas (etiqueta_id, ticket_id)`` replaces the index on etiqueta_id alone: a tag's
 tickets (the tag filter's ids and count) then come from the index without reading the table.
 ``ix_tickets_prioridad_rango``: the rank of the priority (a copy of models.RANGO_PRIORIDAD_SQL as
-of this revision), so that orden=prioridad reads its page from the index instead of sorting.
+of this revision) and the id, so that orden=prioridad reads its page from the index instead of
+sorting.
 
 Revision ID: 0017c
 Revises: 0016
@@ -41,7 +42,7 @@ def upgrade():
                "GROUP BY estado, prioridad, categoria_id, COALESCE(ingeniero_id, 0)")
     op.create_index("ix_ticket_etiquetas_etiqueta_ticket", "ticket_etiquetas", ["etiqueta_id", "ticket_id"])
     op.drop_index("ix_ticket_etiquetas_etiqueta_id", table_name="ticket_etiquetas")
-    op.create_index("ix_tickets_prioridad_rango", "tickets", [sa.text(RANGO_PRIORIDAD)])
+    op.create_index("ix_tickets_prioridad_rango", "tickets", [sa.text(RANGO_PRIORIDAD), "id"])
 
 
 def downgrade():
