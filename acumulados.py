@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, insert, inspect, select
+from sqlalchemy import delete, event, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
-from models import ESTADOS_ABIERTOS, EstadisticaMarginal, Ticket, db
+from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db
 
 TABLA = EstadisticaMarginal.__table__
 VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos")
@@ -93,6 +93,7 @@ def sumar(conn, nuevas, anteriores=()) -> None:
               for (d, c), v in delta.items() if any(v)]
     if params:
         conn.execute(_upsert(conn), params)
+    sumar_conteos(conn, nuevas, anteriores)
 
 
 def _upsert(conn):
@@ -138,6 +139,52 @@ def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
     return out
 
 
+# --- the joint counts of the lists' filters (``ConteoTickets``) ----------------------------------
+
+CONTEOS = ConteoTickets.__table__
+
+
+def _combinacion(fila) -> tuple:
+    _id, estado, prioridad, categoria_id, ingeniero_id, *_resto = fila
+    return estado, prioridad, categoria_id, ingeniero_id or 0
+
+
+def sumar_conteos(conn, nuevas, anteriores=()) -> None:
+    """Add ``nuevas`` rows (``_COLUMNAS``) to their combination's count, take ``anteriores`` away."""
+    delta: dict[tuple, int] = defaultdict(int)
+    for filas, signo in ((nuevas, 1), (anteriores, -1)):
+        for fila in filas:
+            delta[_combinacion(fila)] += signo
+    # Sorted: concurrent transactions lock the rows they share in one order (no deadlock).
+    params = [{"estado": e, "prioridad": p, "categoria_id": c, "ingeniero": i, "tickets": n}
+              for (e, p, c, i), n in sorted(delta.items()) if n]
+    if params:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as insertar
+        else:
+            from sqlalchemy.dialects.sqlite import insert as insertar
+        stmt = insertar(CONTEOS)
+        conn.execute(stmt.on_conflict_do_update(index_elements=["estado", "prioridad", "categoria_id", "ingeniero"],
+                                                set_={"tickets": CONTEOS.c.tickets + stmt.excluded.tickets}), params)
+
+
+def reconstruir_conteos(conn=None) -> None:
+    """Rebuild ``ConteoTickets`` from the tickets: one INSERT … SELECT … GROUP BY."""
+    conn = conn or db.session.connection()
+    conn.execute(delete(CONTEOS))
+    ingeniero = func.coalesce(Ticket.ingeniero_id, 0)
+    conn.execute(insert(CONTEOS).from_select(
+        ["estado", "prioridad", "categoria_id", "ingeniero", "tickets"],
+        select(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero, func.count())
+        .group_by(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero)))
+
+
+def contar_tickets(condiciones) -> int:
+    """Tickets in the combinations matching ``condiciones`` (clauses on ``CONTEOS``' columns)."""
+    return db.session.execute(select(func.coalesce(func.sum(CONTEOS.c.tickets), 0))
+                              .where(*condiciones)).scalar_one()
+
+
 def init_app(app) -> None:
     """The listener (once per process) and ``flask estadisticas-reconstruir``."""
     if not event.contains(Session, "before_flush", _antes):
@@ -148,5 +195,6 @@ def init_app(app) -> None:
     def reconstruir_command() -> None:
         """Rebuild the statistics rollup from the tickets (after a bulk import or an APP_TIMEZONE change)."""
         n = reconstruir()
+        reconstruir_conteos()
         db.session.commit()
         click.echo(f"{n} tickets")

@@ -166,19 +166,19 @@ def ordenar_por_relevancia(stmt, q: str):
             .order_by(rango.c.rango.asc().nulls_last()))
 
 
-def paginar(stmt, page: int, per_page: int, options=()):
+def paginar(stmt, page: int, per_page: int):
     """One page of a search list (``stmt``: the tickets, filtered and ordered) and its total,
     counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
     ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
     than this many". One statement gives the page's ids and the count, so the search is
-    evaluated once; the page's tickets are then read by primary key with ``options``."""
+    evaluated once; the page's tickets are then read by primary key."""
     from paneles import Pagina  # paneles imports tickets, which imports this module
 
     desde = (page - 1) * per_page
     hasta = max(TOPE_TOTAL, desde + per_page)
     ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
     ids_pagina = ids[desde:desde + per_page]
-    por_id = {t.id: t for t in db.session.scalars(select(Ticket).options(*options).where(Ticket.id.in_(ids_pagina)))}
+    por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
     exacto = len(ids) <= hasta
     return Pagina(items, len(ids) if exacto else hasta, page, per_page, total_exacto=exacto)

@@ -236,11 +236,13 @@ def contar(stmt, tope: Optional[int] = None) -> tuple[int, bool]:
 
 
 def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
-                      cursor: Optional[str] = None, tope: Optional[int] = None) -> Pagina:
+                      cursor: Optional[str] = None, tope: Optional[int] = None,
+                      total: Optional[int] = None) -> Pagina:
     """One page of ticket ``stmt`` (already ordered by ``claves``), by ``page`` (OFFSET, as
     ``paginar``) or by ``cursor`` (keyset), always with the cursor of the next page. ``claves``
     None: the order has no key to seek (relevance), cursors carry the position. ``tope``: count
-    at most that many rows (a floor beyond it); None counts exactly."""
+    at most that many rows (a floor beyond it); None counts exactly. ``total``: the exact count
+    when the caller has it without counting (``tickets.total_acumulado``), ``tope`` still applies."""
     if cursor:
         datos = leer_cursor(cursor, contexto)
         page, total, exacto = datos["p"], datos["t"], datos["e"]
@@ -251,7 +253,10 @@ def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, pe
         else:
             consulta, posicion = stmt.offset(datos["o"]), datos["o"]
     else:
-        total, exacto = contar(stmt, tope)
+        if total is None:
+            total, exacto = contar(stmt, tope)
+        else:
+            total, exacto = (tope, False) if tope is not None and total > tope else (total, True)
         posicion = (page - 1) * per_page
         consulta = stmt.offset(posicion)
     exprs = [expr for expr, _desc in (claves or [])]

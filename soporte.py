@@ -246,7 +246,7 @@ def crear(actor: Usuario, data: SupportTicketCreate) -> Ticket:
 
 
 def listar(viewer: Usuario, *, status: Optional[str] = None, usuario_id: Optional[int] = None) -> list[Ticket]:
-    stmt = select(Ticket).where(tickets.scope_clause(viewer)).options(*tickets.LIST_OPTIONS)
+    stmt = select(Ticket).where(tickets.scope_clause(viewer))
     if usuario_id is not None:
         stmt = stmt.where(Ticket.usuario_id == usuario_id)
     if status:
@@ -254,8 +254,8 @@ def listar(viewer: Usuario, *, status: Optional[str] = None, usuario_id: Optiona
             raise ValidationFailed("Unknown status.", fields={"status": "One of open, in_progress, resolved, closed."})
         estados = [e for e, s in ESTADO_DE_MESA.items() if s == status]
         stmt = stmt.where(Ticket.estado.in_(estados))
-    return list(db.session.execute(stmt.order_by(Ticket.fecha_creacion.desc(), Ticket.id.desc())
-                                   .limit(500)).scalars())
+    return tickets.completar(list(db.session.execute(stmt.order_by(Ticket.fecha_creacion.desc(), Ticket.id.desc())
+                                                     .limit(500)).scalars()))
 
 
 def tickets_de_usuario(actor: Usuario, user_id: int) -> list[Ticket]:

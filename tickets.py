@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, case, false, func, or_, select, true, update
+from sqlalchemy import and_, case, false, func, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +25,12 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+import acumulados
 import busqueda
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     ESTADOS_ABIERTOS,
+    PRIORIDAD_RANK,
     Categoria,
     Cliente,
     Etiqueta,
@@ -69,7 +71,6 @@ REQUESTER_MOVES = {("resuelto", "abierto"), ("resuelto", "cerrado")}
 # Seed 001: staff close straight from the work states; the implied ``resuelto`` step is still
 # recorded in the history (and dated), so resolution metrics stay right.
 CIERRE_DIRECTO = ("en_progreso", "en_espera")
-PRIORIDAD_RANK = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
 NUMERO_FORMAT = "TKT-{:06d}"
 
 
@@ -570,6 +571,30 @@ def _por_telefono(q: str) -> list:
     return [Ticket.cliente_id.in_(select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%")))]
 
 
+# A tag on more tickets than this is "broad": its lists walk their own order (see _con_etiqueta).
+LIMITE_ETIQUETA = 2000
+
+
+def _enlaces(etiqueta: str):
+    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, ticket_id) index alone)."""
+    return (select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+            .where(Etiqueta.nombre == etiqueta.strip().lower()))
+
+
+def _con_etiqueta(etiqueta: str):
+    """WHERE clause: the tickets tagged ``etiqueta``. On SQLite a broad tag (one bounded count)
+    is probed along the list's own order, "+ 0" keeping the primary key from driving the plan:
+    looking up each of 50,000 tagged tickets and sorting them all made a deep page of a million
+    tickets cost 100 ms. A rarer tag starts from its links (walking the order would read the
+    whole index to find a handful). PostgreSQL's planner weighs the two itself."""
+    ids = _enlaces(etiqueta)
+    if db.session.get_bind().dialect.name == "sqlite":
+        n = db.session.execute(select(func.count()).select_from(ids.limit(LIMITE_ETIQUETA + 1).subquery())).scalar_one()
+        if n > LIMITE_ETIQUETA:
+            return (Ticket.id + 0).in_(ids)
+    return Ticket.id.in_(ids)
+
+
 def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     """SELECT of the tickets ``viewer`` may see, narrowed by ``f`` (lists and exports share it)."""
     stmt = select(Ticket).where(scope_clause(viewer) if base_scope is None else base_scope)
@@ -585,9 +610,7 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     elif f.ingeniero_id is not None:
         stmt = stmt.where(Ticket.ingeniero_id == f.ingeniero_id)
     if f.etiqueta:
-        stmt = stmt.where(Ticket.id.in_(
-            select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
-            .where(Etiqueta.nombre == f.etiqueta.strip().lower())))
+        stmt = stmt.where(_con_etiqueta(f.etiqueta))
     if f.q:  # full text (busqueda.py), exact number, or a client's phone
         stmt = stmt.where(or_(*busqueda.condicion(f.q), *_por_telefono(f.q)))
         if "orden" not in f.model_fields_set:  # no order asked: best match first
@@ -599,12 +622,19 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
     return stmt
 
 
+def rango_prioridad():
+    """The rank of ``Ticket.prioridad`` (critica 4 … baja 1): models.RANGO_PRIORIDAD_SQL, the
+    expression of the index that serves orden=prioridad, written with the same literals."""
+    return case(*((Ticket.prioridad == literal_column(f"'{p}'"), literal_column(str(n)))
+                  for p, n in PRIORIDAD_RANK.items()))
+
+
 def claves_orden(f: TicketFilters) -> list:
     """The sort key of ``f.orden``: (expression, descending) pairs ending with the id, so that
     every row has its own place (ORDER BY and the keyset of the next page share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
-    col = case(PRIORIDAD_RANK, value=Ticket.prioridad) if campo == "prioridad" else getattr(Ticket, campo)
+    col = rango_prioridad() if campo == "prioridad" else getattr(Ticket, campo)
     return [(col, desc), (Ticket.id, desc)]
 
 
@@ -613,10 +643,84 @@ def order_by(f: TicketFilters):
     return tuple(col.desc() if desc else col.asc() for col, desc in claves_orden(f))
 
 
-LIST_OPTIONS = (
-    selectinload(Ticket.usuario), selectinload(Ticket.cliente), selectinload(Ticket.categoria),
-    selectinload(Ticket.ingeniero).selectinload(Ingeniero.usuario), selectinload(Ticket.etiquetas),
-)
+def _por_id(modelo, ids) -> dict:
+    ids = {i for i in ids if i is not None}
+    return {o.id: o for o in db.session.scalars(select(modelo).where(modelo.id.in_(ids)))} if ids else {}
+
+
+def completar(lista: list[Ticket], with_notes: bool = False) -> list[Ticket]:
+    """Fill what a list row shows (requester, client, category, engineer and their account, tags;
+    with ``with_notes`` the internal notes and their authors) into ``lista``'s tickets, one plain
+    SELECT per kind keyed by the page's ids. selectinload did the same with per-call machinery
+    that cost more CPU than the queries (issue 13); the relationships are set as loaded, so the
+    JSON and the panels' templates read them without further SQL."""
+    if not lista:
+        return lista
+    ids = [t.id for t in lista]
+    ingenieros = _por_id(Ingeniero, (t.ingeniero_id for t in lista))
+    usuarios = _por_id(Usuario, [t.usuario_id for t in lista] + [i.usuario_id for i in ingenieros.values()])
+    clientes = _por_id(Cliente, (t.cliente_id for t in lista))
+    categorias = _por_id(Categoria, (t.categoria_id for t in lista))
+    etiquetas = {i: [] for i in ids}
+    for ticket_id, etiqueta in db.session.execute(
+            select(ticket_etiquetas.c.ticket_id, Etiqueta).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+            .where(ticket_etiquetas.c.ticket_id.in_(ids)).order_by(Etiqueta.nombre)):
+        etiquetas[ticket_id].append(etiqueta)
+    for ingeniero in ingenieros.values():
+        set_committed_value(ingeniero, "usuario", usuarios.get(ingeniero.usuario_id))
+    for t in lista:
+        set_committed_value(t, "usuario", usuarios.get(t.usuario_id))
+        set_committed_value(t, "cliente", clientes.get(t.cliente_id))
+        set_committed_value(t, "categoria", categorias.get(t.categoria_id))
+        set_committed_value(t, "ingeniero", ingenieros.get(t.ingeniero_id))
+        set_committed_value(t, "etiquetas", etiquetas[t.id])
+    if with_notes:
+        _completar_notas(lista, ids)
+    return lista
+
+
+def _completar_notas(lista: list[Ticket], ids: list[int]) -> None:
+    notas = {i: [] for i in ids}
+    filas = db.session.scalars(select(NotaInterna).where(NotaInterna.ticket_id.in_(ids)).order_by(NotaInterna.id)).all()
+    autores = _por_id(Usuario, (n.autor_id for n in filas))
+    for nota in filas:
+        set_committed_value(nota, "autor", autores.get(nota.autor_id))
+        notas[nota.ticket_id].append(nota)
+    for t in lista:
+        set_committed_value(t, "notas", notas[t.id])
+
+
+# The filters ``ConteoTickets`` can answer, and the fields of ``TicketFilters`` that filter nothing.
+_FILTROS_CONTADOS = {"estado", "prioridad", "categoria", "ingeniero_id"}
+_NO_FILTRAN = {"orden", "page", "per_page", "cursor"}
+
+
+def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[int]:
+    """The exact number of tickets of an admin's list filtered on estado, prioridad, categoría
+    and ingeniero only, summed from ``ConteoTickets`` (a few hundred rows, not a million-row
+    COUNT), or on a tag alone (its links); None for any other list (another scope or filter),
+    which COUNTs its rows."""
+    if viewer.rol != "admin" or base_scope is not None:
+        return None
+    otros = {campo for campo in TicketFilters.model_fields
+             if campo not in _FILTROS_CONTADOS | _NO_FILTRAN and getattr(f, campo)}
+    if otros == {"etiqueta"} and not any(getattr(f, campo) for campo in _FILTROS_CONTADOS):
+        # Tag alone: its links, counted in the index (a link always has its ticket: foreign key).
+        return db.session.execute(select(func.count()).select_from(_enlaces(f.etiqueta).subquery())).scalar_one()
+    if otros:
+        return None
+    c = acumulados.CONTEOS.c
+    condiciones = []
+    if f.estado:
+        condiciones.append(c.estado.in_(f.estado))
+    if f.prioridad:
+        condiciones.append(c.prioridad.in_(f.prioridad))
+    if f.categoria:
+        condiciones.append(c.categoria_id.in_(
+            select(Categoria.id).where(func.lower(Categoria.nombre) == f.categoria.strip().lower())))
+    if f.ingeniero_id is not None:
+        condiciones.append(c.ingeniero == (0 if f.ingeniero_id == "ninguno" else f.ingeniero_id))
+    return acumulados.contar_tickets(condiciones)
 
 
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False, *,
@@ -630,19 +734,22 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     ``orden``) has no key to seek: its cursors carry the position."""
     from paneles import firmar_cursor, paginar_por_clave  # the one pagination (paneles imports this module)
 
-    options = LIST_OPTIONS + ((selectinload(Ticket.notas).selectinload(NotaInterna.autor),) if with_notes else ())
     por_relevancia = bool(f.q) and "orden" not in f.model_fields_set
     stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
     contexto = f"{viewer.id}|{contexto}"
     if f.q and not f.cursor:
-        pagina = busqueda.paginar(stmt, f.page, f.per_page, options)
+        pagina = busqueda.paginar(stmt, f.page, f.per_page)
+        completar(pagina.items, with_notes)
         pagina.keyset = True
         if not pagina.total_exacto or f.page * f.per_page < pagina.total:
             pagina.siguiente = firmar_cursor(contexto, f.page + 1, pagina.total, pagina.total_exacto,
                                              posicion=f.page * f.per_page)
         return pagina
-    return paginar_por_clave(stmt.options(*options), None if por_relevancia else claves_orden(f), contexto,
-                             f.page, f.per_page, f.cursor, tope)
+    total = None if f.cursor else total_acumulado(viewer, f, base_scope)
+    pagina = paginar_por_clave(stmt, None if por_relevancia else claves_orden(f), contexto,
+                               f.page, f.per_page, f.cursor, tope, total)
+    completar(pagina.items, with_notes)
+    return pagina
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:

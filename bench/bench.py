@@ -73,6 +73,7 @@ def seed(database_url: str, n_tickets: int) -> float:
         import acumulados
 
         acumulados.reconstruir()  # the driver-level inserts bypass the statistics rollup's listener
+        acumulados.reconstruir_conteos()
         db.session.commit()
         if db.engine.dialect.name == "postgresql":
             # What autovacuum does to a live database: the visibility map (index-only scans and

@@ -1,0 +1,117 @@
+"""Ticket lists at a million tickets (issue 13). The joint counts (``ConteoTickets``, kept by
+``acumulados``) equal a COUNT of the tickets after random lifecycle operations, and the exact
+``total`` an admin's list reads from them is the number of tickets the list pages through; both
+plans of the tag filter agree; orden=prioridad is read from its index on both backends."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from sqlalchemy import func, insert, select, text
+from test_estadisticas_acumuladas import _paseo
+from test_sla_metricas import oficina, reloj  # noqa: F401  (fixtures reused)
+
+import acumulados
+import tickets
+from models import ConteoTickets, Ticket, db
+from schemas import TicketCreate, TicketFilters
+
+
+def _conteos() -> dict:
+    return {(c.estado, c.prioridad, c.categoria_id, c.ingeniero): c.tickets
+            for c in db.session.scalars(select(ConteoTickets)) if c.tickets}
+
+
+def _desde_los_tickets() -> dict:
+    ingeniero = func.coalesce(Ticket.ingeniero_id, 0)
+    return {(e, p, c, i): n for e, p, c, i, n in db.session.execute(
+        select(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero, func.count())
+        .group_by(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero))}
+
+
+@pytest.mark.parametrize("semilla", [4, 5])
+def test_joint_counts_equal_a_count_of_the_tickets_after_random_operations(
+        oficina, reloj, make_user, api, semilla):  # noqa: F811
+    rng = random.Random(semilla)
+    admin = make_user("admin")
+    usuarios = [make_user("usuario"), make_user("usuario")]
+    ingenieros = [make_user("ingeniero"), make_user("ingeniero"), make_user("ingeniero")]
+    reloj.a(2026, 9, 14, 8, 0)
+    lista = _paseo(rng, reloj, admin, usuarios, ingenieros, 120)
+    db.session.delete(lista[0])  # a deleted ticket leaves its combination too
+    db.session.commit()
+    db.session.expire_all()
+
+    assert len(_desde_los_tickets()) >= 10  # the walk spread the tickets over many combinations
+    assert _conteos() == _desde_los_tickets()
+    acumulados.reconstruir_conteos()
+    assert _conteos() == _desde_los_tickets()
+    db.session.rollback()
+
+    cliente = api(admin)
+    ing = ingenieros[0].ingeniero.id
+    for query in ("", "estado=abierto", "estado=abierto,en_progreso&prioridad=alta", "categoria=redes",
+                  "prioridad=baja&categoria=Software", f"ingeniero_id={ing}", "ingeniero_id=ninguno",
+                  f"estado=resuelto,cerrado&ingeniero_id={ing}&categoria=Hardware", "categoria=no-existe"):
+        cuerpo = cliente.get(f"/api/todos-tickets?per_page=100&{query}").get_json()
+        assert cuerpo["total_exacto"] is True
+        assert cuerpo["total"] == len(cuerpo["items"]), query
+
+
+def test_list_total_follows_the_joint_counts_and_the_rebuild_restores_them(app, make_user, api):
+    """An admin's filtered total is read from the counts (a Core insert, which bypasses the
+    listener, is not seen until ``flask estadisticas-reconstruir``); a filter the counts cannot
+    answer (a date) still counts the tickets."""
+    admin, pepe = make_user("admin"), make_user("usuario")
+    t = tickets.crear_ticket(TicketCreate(titulo="x", descripcion="y", prioridad="media", categoria="Redes"),
+                             usuario=pepe)
+    db.session.commit()
+    fila = {c.key: getattr(t, c.key) for c in Ticket.__table__.columns if c.key not in ("id", "numero_ticket")}
+    db.session.execute(insert(Ticket.__table__), [{**fila, "numero_ticket": "TKT-999999"}])
+    db.session.commit()
+    cliente = api(admin)
+    assert cliente.get("/api/todos-tickets?estado=abierto").get_json()["total"] == 1
+    assert cliente.get("/api/todos-tickets?desde=2000-01-01").get_json()["total"] == 2
+
+    resultado = app.test_cli_runner().invoke(args=["estadisticas-reconstruir"])
+    assert resultado.exit_code == 0, resultado.output
+    assert cliente.get("/api/todos-tickets?estado=abierto").get_json()["total"] == 2
+
+
+@pytest.mark.parametrize("limite", [1, 10**6], ids=["broad-tag-plan", "narrow-tag-plan"])
+def test_tag_lists_page_and_count_like_the_straightforward_query(make_user, make_ticket, api, monkeypatch, limite):
+    """Both plans of the tag filter (walking the list's order, or starting from the tag's links)
+    give the same pages, and the tag-alone total (counted from the links) is the list's size."""
+    monkeypatch.setattr(tickets, "LIMITE_ETIQUETA", limite)
+    admin, ana = make_user("admin"), make_user()
+    for i in range(9):
+        make_ticket(ana, titulo=f"T{i}", prioridad=["alta", "baja", "media"][i % 3],
+                    etiquetas=["vpn"] if i % 3 else ["vpn", "red"] if i % 2 else ["red"])
+    esperado = {n: sorted((t.id for t in db.session.scalars(select(Ticket)) if n in {e.nombre for e in t.etiquetas}),
+                          reverse=True) for n in ("vpn", "red")}
+    cliente = api(admin)
+    for query, nombre in (("etiqueta=vpn", "vpn"), ("etiqueta=RED", "red"), ("etiqueta=vpn&prioridad=alta", "vpn")):
+        cuerpo = cliente.get(f"/api/todos-tickets?{query}&per_page=100").get_json()
+        ids = [t["id"] for t in cuerpo["items"]]
+        quiere = [i for i in esperado[nombre]
+                  if "prioridad" not in query or db.session.get(Ticket, i).prioridad == "alta"]
+        assert sorted(ids, reverse=True) == quiere and cuerpo["total"] == len(quiere), query
+        segunda = cliente.get(f"/api/todos-tickets?{query}&per_page=2&page=2").get_json()
+        assert [t["id"] for t in segunda["items"]] == ids[2:4] and segunda["total"] == len(quiere)
+    assert cliente.get("/api/todos-tickets?etiqueta=nadie").get_json()["total"] == 0
+
+
+def test_the_priority_order_is_read_from_the_rank_index(app):
+    """The ORDER BY of orden=prioridad is the expression of ix_tickets_prioridad_rango (literals,
+    not bound parameters): the database walks the index instead of sorting every match."""
+    orden = tickets.order_by(TicketFilters(orden="-prioridad"))
+    sql = str(select(Ticket.id).order_by(*orden).limit(5).compile(db.engine, compile_kwargs={"literal_binds": True}))
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET enable_seqscan = off"))  # a test's few rows: a scan would win on cost
+            plan = " ".join(conn.execute(text("EXPLAIN " + sql)).scalars())
+        else:
+            plan = " ".join(fila[-1] for fila in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    assert "ix_tickets_prioridad_rango" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan  # the id tie-break comes from it too
