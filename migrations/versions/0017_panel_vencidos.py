@@ -5,7 +5,7 @@ first-response due time while nobody answered, if it comes first, else the resol
 the panels' overdue counter (``sla.vencido_clause``) is a range count per running estado instead
 of a scan of every ticket.
 
-Revision ID: 0017b
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-11-30 05:30:00
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0017b'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None

@@ -9,8 +9,8 @@ tickets (the tag filter's ids and count) then come from the index without readin
 of this revision) and the id, so that orden=prioridad reads its page from the index instead of
 sorting.
 
-Revision ID: 0017c
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-11-30 05:40:00
 
 """
@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0017c'
-down_revision = '0016'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

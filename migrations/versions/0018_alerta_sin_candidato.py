@@ -1,15 +1,15 @@
 """Index of SLA alerts by kind and date: the "nobody to assign" alert goes out once per period (issue 13)
 
-Revision ID: 0017d
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-30 05:30:00
 
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0017d'
-down_revision = '0016'
+revision = '0018'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 
