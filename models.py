@@ -17,6 +17,7 @@ from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -139,8 +140,16 @@ db = SQLAlchemy(model_class=Base)
 TABLA_BUSQUEDA = "busqueda_tickets"
 
 
+# Indexes on an expression of the backend's own dialect (migration 0017: the wall-clock durations
+# whose median the statistics probe), owned by the migration like the search index.
+INDICES_DURACION = ("ix_tickets_duracion_primera_respuesta", "ix_tickets_duracion_resolucion")
+
+
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA)."""
+    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA) and the
+    duration indexes (INDICES_DURACION)."""
+    if type_ == "index" and name in INDICES_DURACION:
+        return False
     tabla = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
     return not (tabla == TABLA_BUSQUEDA or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
 
@@ -870,3 +879,9 @@ class EstadisticaMarginal(db.Model):
     resolucion_n: Mapped[int] = mapped_column(Integer, default=0)
     resolucion_ok: Mapped[int] = mapped_column(Integer, default=0)
     fallidos: Mapped[int] = mapped_column(Integer, default=0)  # either target missed (stored outcome)
+    # Clock running, no target missed, a due time set (acumulados.pendiente): past due once it passes.
+    pendientes: Mapped[int] = mapped_column(Integer, default=0)
+    respondidos: Mapped[int] = mapped_column(Integer, default=0)  # fecha_primera_respuesta set
+    respuesta_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> first response
+    resueltos: Mapped[int] = mapped_column(Integer, default=0)  # fecha_resolucion set
+    resolucion_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> resolution
