@@ -16,12 +16,13 @@ stored on the ticket (indexed) and recomputed by ``recalcular`` on every change 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Optional
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from sqlalchemy import Integer, String, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import Integer, String, and_, bindparam, case, func, literal, or_, select, union_all
 from sqlalchemy.sql.elements import True_
 
 from errors import ErrorCampo
@@ -620,46 +621,82 @@ def _agregados(where, ahora, periodo, agrupacion: str, conteos=None) -> tuple[tu
     else:
         conteos, total = conteos
 
-    sondas: list = []  # (outcome column, rank, conditions): answered together by _sondear
+    sondas: list = []  # (outcome column, rank, outcomes in the group, group): answered by _sondear
 
     def agregado(cifras, condicion) -> list:
         n, n1, ok1, n2, ok2, incumplidos = cifras
         fila = [n, n1, ok1, None, None, n2, ok2, None, None, incumplidos]
         for i, (segundos, alcanzados) in ((3, (s1, n1)), (7, (s2, n2))):
             if alcanzados:
-                sondas.append((fila, i, segundos, _rango(alcanzados, 50), condicion))
-                sondas.append((fila, i + 1, segundos, _rango(alcanzados, 90), condicion))
+                sondas.append((fila, i, segundos, _rango(alcanzados, 50), alcanzados, condicion))
+                sondas.append((fila, i + 1, segundos, _rango(alcanzados, 90), alcanzados, condicion))
         return fila
 
     grupos: dict[str, dict] = {}
-    for nombre, columna in claves.items():
-        grupos[nombre] = {clave: agregado(cifras, [columna.is_(None) if clave is None else columna == clave])
+    for nombre in claves:
+        grupos[nombre] = {clave: agregado(cifras, ("grupo", nombre, clave))
                           for clave, cifras in conteos[nombre].items()}
     grupos["periodo"] = {}
     for clave, cifras in conteos["periodo"].items():
         inicio, fin = _limites_periodo(date.fromisoformat(str(clave)[:10]), agrupacion)
-        grupos["periodo"][clave] = agregado(cifras, [Ticket.fecha_creacion >= inicio, Ticket.fecha_creacion < fin])
-    fila_total = agregado(total, [])
+        grupos["periodo"][clave] = agregado(cifras, ("periodo", inicio, fin))
+    fila_total = agregado(total, ("total",))
     for valor, (fila, i, *_resto) in zip(_sondear(where, [sonda[2:] for sonda in sondas]), sondas, strict=True):
         fila[i] = valor
     return tuple(fila_total), {nombre: {k: tuple(v) for k, v in d.items()} for nombre, d in grupos.items()}
 
 
 def _sondear(where, sondas: list, por_sentencia: int = 200) -> list:
-    """The value at 1-based ``rank`` of each (column, rank, conditions) probe, in order: each is
+    """The value at 1-based ``rank`` of each (column, rank, n, group) probe, in order: each is
     ``ORDER BY column LIMIT 1 OFFSET rank - 1`` over a partial index, UNION ALL'ed a couple of
-    hundred per statement (one round trip instead of one per group and percentile)."""
+    hundred per statement (one round trip instead of one per group and percentile). A rank past
+    the middle of the group's ``n`` outcomes is asked from the other end (``DESC OFFSET n - rank``):
+    the 90th percentile walks a tenth of the index, or keeps a tenth of a period's rows in the
+    sorter, instead of nine tenths. A group is ``("total",)``, ``("grupo", name in _COLUMNAS,
+    value)`` or ``("periodo", start, end)``."""
     valores = []
     for inicio in range(0, len(sondas), por_sentencia):
-        partes = []
-        for i, (segundos, rango, condicion) in enumerate(sondas[inicio:inicio + por_sentencia]):
-            sub = (select(literal(i, Integer).label("i"), segundos.label("v"))
-                   .where(*where, segundos.is_not(None), *condicion)
-                   .order_by(segundos).offset(rango - 1).limit(1).subquery())
-            partes.append(select(sub.c.i, sub.c.v))
-        encontrados = dict(db.session.execute(union_all(*partes) if len(partes) > 1 else partes[0]).all())
-        valores.extend(encontrados[i] for i in range(len(partes)))
+        parte = sondas[inicio:inicio + por_sentencia]
+        forma = tuple((segundos.key, rango - 1 > n - rango, grupo[0], grupo[1] if grupo[0] == "grupo" else None,
+                       grupo[0] == "grupo" and grupo[2] is None) for segundos, rango, n, grupo in parte)
+        params = {}
+        for i, (_segundos, rango, n, grupo) in enumerate(parte):
+            params[f"o{i}"] = min(rango - 1, n - rango)
+            if grupo[0] == "grupo" and grupo[2] is not None:
+                params[f"v{i}"] = grupo[2]
+            elif grupo[0] == "periodo":
+                params[f"a{i}"], params[f"b{i}"] = grupo[1], grupo[2]
+        stmt = _sentencia_sondas(forma) if not where else _construir_sondas(forma, where)
+        encontrados = dict(db.session.execute(stmt, params).all())
+        valores.extend(encontrados[i] for i in range(len(parte)))
     return valores
+
+
+def _construir_sondas(forma: tuple, where=()):
+    """The UNION ALL of the probes of one shape (``_sondear``), every value a bound parameter."""
+    partes = []
+    for i, (columna, descendente, tipo, nombre, nulo) in enumerate(forma):
+        segundos = getattr(Ticket, columna)
+        if tipo == "grupo":
+            condicion = [_COLUMNAS[nombre].is_(None) if nulo else _COLUMNAS[nombre] == bindparam(f"v{i}")]
+        elif tipo == "periodo":
+            condicion = [Ticket.fecha_creacion >= bindparam(f"a{i}"), Ticket.fecha_creacion < bindparam(f"b{i}")]
+        else:
+            condicion = []
+        sub = (select(literal(i, Integer).label("i"), segundos.label("v"))
+               .where(*where, segundos.is_not(None), *condicion)
+               .order_by(segundos.desc() if descendente else segundos)
+               .offset(bindparam(f"o{i}")).limit(1).subquery())
+        partes.append(select(sub.c.i, sub.c.v))
+    return union_all(*partes) if len(partes) > 1 else partes[0]
+
+
+@lru_cache(maxsize=16)
+def _sentencia_sondas(forma: tuple):
+    """``_construir_sondas`` of every ticket, kept: the shape (which probes, by group kind) stays
+    the same from one request to the next, and building a few hundred subqueries and their cache
+    key cost ~30 ms of CPU per request at 100,000 tickets; the same statement object skips both."""
+    return _construir_sondas(forma)
 
 
 def _agregados_desde_cero(where, ahora, periodo) -> tuple[tuple, dict]:
