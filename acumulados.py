@@ -20,6 +20,7 @@ followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and 
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from decimal import Decimal
 from typing import Optional
@@ -36,6 +37,10 @@ from sla import ESTADOS_EN_MARCHA
 TABLA = EstadisticaMarginal.__table__
 VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos",
            "pendientes", "respondidos", "respuesta_us", "resueltos", "resolucion_us")
+# A random tag of each "dia" row, replaced whenever the stored SLA seconds of a ticket created
+# that local day change (and on a rebuild): the period percentiles of every ticket are cached
+# under their days' tags (sla._agregados), so only a period whose times changed is probed again.
+ETIQUETA = "etiqueta_sla"
 # The ticket columns a contribution depends on: a flush that changes none of them is ignored.
 CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion", "sla_primera_respuesta_segundos",
           "sla_primera_respuesta_cumplida", "sla_resolucion_segundos", "sla_resolucion_cumplida",
@@ -117,7 +122,8 @@ def _despues(session: Session, flush_context) -> None:
 
 
 def sumar(conn, nuevas, anteriores=()) -> None:
-    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert."""
+    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert;
+    the days whose SLA times changed get a new ``ETIQUETA``."""
     tz = zona()
     delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
     for filas, signo in ((nuevas, 1), (anteriores, -1)):
@@ -126,10 +132,24 @@ def sumar(conn, nuevas, anteriores=()) -> None:
                 acumulado = delta[clave]
                 for i, v in enumerate(valores):
                     acumulado[i] += signo * v
-    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))}
-              for (d, c), v in delta.items() if any(v)]
+    etiquetas = {clave: _etiqueta() for clave in _dias_con_tiempos_cambiados(nuevas, anteriores, tz)}
+    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: etiquetas.get((d, c), 0)}
+              for (d, c), v in delta.items() if any(v) or (d, c) in etiquetas]
     if params:
         conn.execute(_upsert(conn), params)
+
+
+def _etiqueta() -> int:
+    return random.getrandbits(62) or 1  # 0 says "unchanged" to the upsert
+
+
+def _dias_con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
+    """The "dia" keys of the tickets whose stored SLA seconds (first response, resolution)
+    appeared, went or changed: the periods whose percentiles may differ."""
+    antes = {f[0]: (f[6], f[8]) for f in anteriores}
+    cambiadas = [f for f in nuevas if antes.pop(f[0], (None, None)) != (f[6], f[8])]
+    cambiadas += [f for f in anteriores if antes.get(f[0], (None, None)) != (None, None)]  # deleted
+    return {("dia", f[5].astimezone(tz).date().isoformat()) for f in cambiadas}
 
 
 def _upsert(conn):
@@ -138,8 +158,9 @@ def _upsert(conn):
     else:
         from sqlalchemy.dialects.sqlite import insert as insertar
     stmt = insertar(TABLA)
-    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"],
-                                      set_={v: TABLA.c[v] + stmt.excluded[v] for v in VALORES})
+    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"], set_={
+        **{v: TABLA.c[v] + stmt.excluded[v] for v in VALORES},
+        ETIQUETA: func.coalesce(func.nullif(stmt.excluded[ETIQUETA], 0), TABLA.c[ETIQUETA])})
 
 
 def reconstruir(conn=None, lote: int = 5000) -> int:
@@ -157,20 +178,21 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
             acumulado = total[clave]
             for i, v in enumerate(valores):
                 acumulado[i] += v
-    filas = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))} for (d, c), v in total.items()]
+    filas = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: _etiqueta()}
+             for (d, c), v in total.items()]
     if filas:
         conn.execute(insert(TABLA), filas)
     return n
 
 
 def marginales(dimension: Optional[str] = None) -> dict[str, dict[str, dict[str, int]]]:
-    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket."""
+    """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (VALORES and ETIQUETA)."""
     stmt = select(TABLA).where(TABLA.c.tickets > 0)
     if dimension:
         stmt = stmt.where(TABLA.c.dimension == dimension)
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for fila in db.session.execute(stmt).mappings():
-        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in VALORES}
+        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in (*VALORES, ETIQUETA)}
     return out
 
 

@@ -885,3 +885,4 @@ class EstadisticaMarginal(db.Model):
     respuesta_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> first response
     resueltos: Mapped[int] = mapped_column(Integer, default=0)  # fecha_resolucion set
     resolucion_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> resolution
+    etiqueta_sla: Mapped[int] = mapped_column(BigInteger, default=0)  # acumulados.ETIQUETA

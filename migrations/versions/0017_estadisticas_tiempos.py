@@ -2,7 +2,9 @@
 
 ``estadisticas_marginales`` gains the tickets answered and resolved with the sum of their
 wall-clock durations (the mean of every ticket, exact) and the tickets whose SLA clock runs towards
-a due time (past due now = these minus the few not due yet), rebuilt here from the tickets.
+a due time (past due now = these minus the few not due yet), and a tag per local day replaced when
+the SLA times of its tickets change (the key of the cached period percentiles); rebuilt here from
+the tickets.
 Two partial indexes on the duration expression itself (``acumulados.duracion``, in each backend's
 dialect, so owned by this migration and not declared on the model): the median of every ticket is
 one ORDER BY/OFFSET probe walking the index, no ticket read.
@@ -22,7 +24,7 @@ branch_labels = None
 depends_on = None
 
 COLUMNAS = {'pendientes': sa.Integer(), 'respondidos': sa.Integer(), 'respuesta_us': sa.BigInteger(),
-            'resueltos': sa.Integer(), 'resolucion_us': sa.BigInteger()}
+            'resueltos': sa.Integer(), 'resolucion_us': sa.BigInteger(), 'etiqueta_sla': sa.BigInteger()}
 # A copy of acumulados.duracion as of this revision (a migration must not follow later code).
 DURACION = {
     "postgresql": "(EXTRACT(epoch FROM {fin} - fecha_creacion))",
