@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
+from functools import lru_cache
 from typing import IO, Literal, Optional, Union
 from zipfile import ZIP_DEFLATED, ZipFile
 
@@ -37,8 +38,9 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._writer import WorksheetWriter, create_temporary_file
 from openpyxl.writer.excel import ExcelWriter
 from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Float, and_, case, cast, func, literal_column, select
+from sqlalchemy import Float, and_, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import True_
 
 import acumulados
 import csat
@@ -637,16 +639,28 @@ def _conteos_resumen() -> tuple[dict, dict, dict, dict]:
 
 
 def _serie(scope, hoy: date, dias: int) -> list[dict]:
+    """Tickets created and closed on each of the last ``dias`` UTC days: one count per day and
+    field, each a range of its index (no date computed per ticket: a GROUP BY date() cost 17 ms
+    of CPU at 1,000,000 tickets, the 60 index ranges 3 ms)."""
     inicio = hoy - timedelta(days=dias - 1)
-    desde = datetime.combine(inicio, time.min, tzinfo=UTC)
-    serie = {(inicio + timedelta(days=i)).isoformat(): {"creados": 0, "cerrados": 0} for i in range(dias)}
-    for campo, clave in ((Ticket.fecha_creacion, "creados"), (Ticket.fecha_cierre, "cerrados")):
-        dia = func.date(campo)
-        for d, n in db.session.execute(select(dia, func.count()).where(scope, campo >= desde).group_by(dia)):
-            key = str(d)[:10]
-            if key in serie:
-                serie[key][clave] = n
-    return [{"fecha": d, **v} for d, v in serie.items()]
+    params = {f"d{i}": datetime.combine(inicio + timedelta(days=i), time.min, tzinfo=UTC) for i in range(dias + 1)}
+    stmt = _sentencia_serie(dias) if isinstance(scope, True_) else _construir_serie(dias, scope)
+    fila = db.session.execute(stmt, params).one()
+    return [{"fecha": (inicio + timedelta(days=i)).isoformat(), "creados": fila[i], "cerrados": fila[dias + i]}
+            for i in range(dias)]
+
+
+def _construir_serie(dias: int, scope=None):
+    """``_serie``'s counts, creations then closings, the day bounds bound parameters d0..d<dias>."""
+    where = [] if scope is None else [scope]
+    return select(*(select(func.count()).where(*where, campo >= bindparam(f"d{i}"), campo < bindparam(f"d{i + 1}"))
+                    .scalar_subquery() for campo in (Ticket.fecha_creacion, Ticket.fecha_cierre) for i in range(dias)))
+
+
+@lru_cache(maxsize=4)
+def _sentencia_serie(dias: int):
+    """The admin's ``_construir_serie``, built once (60 subqueries and their cache key: ~2 ms)."""
+    return _construir_serie(dias)
 
 
 def _backlog(scope, ahora: datetime) -> list[dict]:
