@@ -37,9 +37,9 @@ from sla import ESTADOS_EN_MARCHA
 TABLA = EstadisticaMarginal.__table__
 VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos",
            "pendientes", "respondidos", "respuesta_us", "resueltos", "resolucion_us")
-# A random tag of each "dia" row, replaced whenever the stored SLA seconds of a ticket created
-# that local day change (and on a rebuild): the period percentiles of every ticket are cached
-# under their days' tags (sla._agregados), so only a period whose times changed is probed again.
+# A random tag of each row, replaced whenever the set of stored SLA seconds of its tickets changes
+# (and on a rebuild): the SLA percentiles of every ticket are cached under their rows' tags
+# (sla._agregados), so only a group or a period whose times changed is probed again.
 ETIQUETA = "etiqueta_sla"
 # The ticket columns a contribution depends on: a flush that changes none of them is ignored.
 CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion", "sla_primera_respuesta_segundos",
@@ -123,7 +123,7 @@ def _despues(session: Session, flush_context) -> None:
 
 def sumar(conn, nuevas, anteriores=()) -> None:
     """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert;
-    the days whose SLA times changed get a new ``ETIQUETA``."""
+    the rows whose SLA times changed get a new ``ETIQUETA``."""
     tz = zona()
     delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
     for filas, signo in ((nuevas, 1), (anteriores, -1)):
@@ -132,7 +132,7 @@ def sumar(conn, nuevas, anteriores=()) -> None:
                 acumulado = delta[clave]
                 for i, v in enumerate(valores):
                     acumulado[i] += signo * v
-    etiquetas = {clave: _etiqueta() for clave in _dias_con_tiempos_cambiados(nuevas, anteriores, tz)}
+    etiquetas = {clave: _etiqueta() for clave in _con_tiempos_cambiados(nuevas, anteriores, tz)}
     params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: etiquetas.get((d, c), 0)}
               for (d, c), v in delta.items() if any(v) or (d, c) in etiquetas]
     if params:
@@ -143,13 +143,22 @@ def _etiqueta() -> int:
     return random.getrandbits(62) or 1  # 0 says "unchanged" to the upsert
 
 
-def _dias_con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
-    """The "dia" keys of the tickets whose stored SLA seconds (first response, resolution)
-    appeared, went or changed: the periods whose percentiles may differ."""
-    antes = {f[0]: (f[6], f[8]) for f in anteriores}
-    cambiadas = [f for f in nuevas if antes.pop(f[0], (None, None)) != (f[6], f[8])]
-    cambiadas += [f for f in anteriores if antes.get(f[0], (None, None)) != (None, None)]  # deleted
-    return {("dia", f[5].astimezone(tz).date().isoformat()) for f in cambiadas}
+def _con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
+    """The rows whose set of stored SLA seconds (first response, resolution) changed: a ticket
+    with one got, lost or changed a time, or moved to another engineer, prioridad or categoría
+    (its group's percentiles may differ) or was deleted."""
+    def marcas(fila) -> set:
+        if fila[6] is None and fila[8] is None:
+            return set()
+        return {(clave, fila[6], fila[8]) for clave, _valores in aportacion(fila, tz)}
+
+    antes = {fila[0]: marcas(fila) for fila in anteriores}
+    cambiadas: set = set()
+    for fila in nuevas:
+        cambiadas |= antes.pop(fila[0], set()) ^ marcas(fila)
+    for borradas in antes.values():
+        cambiadas |= borradas
+    return {clave for clave, _s1, _s2 in cambiadas}
 
 
 def _upsert(conn):

@@ -537,7 +537,8 @@ def pendiente_clause():
 def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]:
     """``_conteos`` of every ticket from the rollup (``acumulados``): its stored counts per
     engineer, prioridad, categoría and local day (folded into weeks or months here), and each
-    period's signature (its days' ``acumulados.ETIQUETA``, the key of its cached percentiles). The breaches
+    group's signature, the key of its cached percentiles: its row's ``acumulados.ETIQUETA``, its
+    days' for a period, every day's for the total. The breaches
     that depend on ``ahora`` (clock running past a due time, no target missed yet) are the rollup's
     ``pendientes`` minus the pending tickets not due yet, counted from the tickets: those with a
     due time ahead of ``ahora`` are only the recent ones (the due-time indexes find them), while
@@ -556,13 +557,20 @@ def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]
         "categoria": {int(k): cifras(v) for k, v in marginales["categoria"].items()},
         "periodo": {},
     }
-    firmas: dict[str, list] = defaultdict(list)
+    etiqueta = acumulados.ETIQUETA
+    firmas: dict[tuple, object] = {
+        **{("ingeniero", None if k == "" else int(k)): v[etiqueta] for k, v in marginales["ingeniero"].items()},
+        **{("prioridad", k): v[etiqueta] for k, v in marginales["prioridad"].items()},
+        **{("categoria", int(k)): v[etiqueta] for k, v in marginales["categoria"].items()},
+    }
+    dias: dict[str, list] = defaultdict(list)
     for dia, v in sorted(marginales["dia"].items()):
         clave = _inicio_periodo(date.fromisoformat(dia), agrupacion).isoformat()
         actual = conteos["periodo"].setdefault(clave, [0] * 6)
         conteos["periodo"][clave] = [a + b for a, b in zip(actual, cifras(v), strict=True)]
-        firmas[clave].append((dia, v[acumulados.ETIQUETA]))
-    firmas = {clave: tuple(dias) for clave, dias in firmas.items()}
+        dias[clave].append((dia, v[etiqueta]))
+    firmas.update({("periodo", clave): tuple(d) for clave, d in dias.items()})
+    firmas[("total", None)] = tuple(d for clave in sorted(dias) for d in dias[clave])
     total = [0] * 6
     for v in marginales["estado"].values():
         total = [a + b for a, b in zip(total, cifras(v), strict=True)]
@@ -609,11 +617,11 @@ def _inicio_periodo(dia: date, agrupacion: str) -> date:
     return dia
 
 
-# Percentiles of periods of every ticket, {(zone, grouping, period, signature): (p50, p90, p50, p90)}:
-# the signature (``_conteos_resumen``) changes whenever an SLA time of a ticket created in the
-# period changes, so a hit is exact. Per process; cleared when it grows past a few years of days.
-_PERCENTILES_PERIODO: dict[tuple, tuple] = {}
-MAX_PERCENTILES_PERIODO = 4096
+# SLA percentiles of the groups of every ticket, {(group, value, zone, grouping, signature): (p50,
+# p90, p50, p90)}: the signature (``_conteos_resumen``) changes whenever the SLA times in the group
+# change, so a hit is exact. Per process; cleared when it grows past a few years of periods.
+_PERCENTILES: dict[tuple, tuple] = {}
+MAX_PERCENTILES = 4096
 
 
 def _agregados(where, ahora, periodo, agrupacion: str, conteos=None, firmas=None) -> tuple[tuple, dict]:
@@ -626,10 +634,11 @@ def _agregados(where, ahora, periodo, agrupacion: str, conteos=None, firmas=None
       in order, one probe each, walking a partial index (column, seconds) WHERE seconds IS NOT NULL
       (migration 0016: overall, per engineer, prioridad, categoría, and per creation instant for
       the periods, whose local bounds become a UTC range). A ticket creation (NULL outcome) writes
-      none of those indexes. A period's four percentiles need a sort of its tickets (the index
-      gives them by creation, not by time): with ``firmas`` (every ticket), those of a period whose
-      times did not change since are taken from ``_PERCENTILES_PERIODO``; at 1,000,000 tickets the
-      sorts of 54 weeks cost ~170 ms of the ~340, and a change re-sorts only its week.
+      none of those indexes. The probes still walk half the group or sort a period's tickets (the
+      index gives them by creation, not by time): with ``firmas`` (every ticket), the percentiles
+      of a group whose times did not change since are taken from ``_PERCENTILES``. At 1,000,000
+      tickets the sorts of 54 weeks cost ~170 ms of the ~340 and the walks ~60; a first response
+      or a resolution probes again its week, its engineer, prioridad, categoría and the total.
 
     Measured at 100,000 tickets: the scan this replaced took 1.2–1.5 s (README, benchmark)."""
     s1 = Ticket.sla_primera_respuesta_segundos
@@ -652,31 +661,35 @@ def _agregados(where, ahora, periodo, agrupacion: str, conteos=None, firmas=None
                 sondas.append((fila, i + 1, segundos, _rango(alcanzados, 90), alcanzados, condicion))
         return fila
 
-    grupos: dict[str, dict] = {}
-    for nombre in claves:
-        grupos[nombre] = {clave: agregado(cifras, ("grupo", nombre, clave))
-                          for clave, cifras in conteos[nombre].items()}
-    grupos["periodo"] = {}
     por_guardar = []
-    for clave, cifras in conteos["periodo"].items():
-        llave = (_zona().key, agrupacion, clave, firmas[clave]) if firmas is not None else None
-        guardado = _PERCENTILES_PERIODO.get(llave) if llave else None
+
+    def grupo(nombre, clave, cifras, condicion) -> list:
+        """``agregado`` of one group, its percentiles from ``_PERCENTILES`` when its signature is
+        known there."""
+        llave = None if firmas is None else (nombre, clave, _zona().key, agrupacion, firmas[(nombre, clave)])
+        guardado = _PERCENTILES.get(llave) if llave else None
         if guardado is not None:
             fila = agregado(cifras, None)
             fila[3], fila[4], fila[7], fila[8] = guardado
-        else:
-            inicio, fin = _limites_periodo(date.fromisoformat(str(clave)[:10]), agrupacion)
-            fila = agregado(cifras, ("periodo", inicio, fin))
-            if llave:
-                por_guardar.append((llave, fila))
-        grupos["periodo"][clave] = fila
-    fila_total = agregado(total, ("total",))
+            return fila
+        fila = agregado(cifras, condicion)
+        if llave:
+            por_guardar.append((llave, fila))
+        return fila
+
+    grupos: dict[str, dict] = {nombre: {clave: grupo(nombre, clave, cifras, ("grupo", nombre, clave))
+                                        for clave, cifras in conteos[nombre].items()} for nombre in claves}
+    grupos["periodo"] = {}
+    for clave, cifras in conteos["periodo"].items():
+        inicio, fin = _limites_periodo(date.fromisoformat(str(clave)[:10]), agrupacion)
+        grupos["periodo"][clave] = grupo("periodo", clave, cifras, ("periodo", inicio, fin))
+    fila_total = grupo("total", None, total, ("total",))
     for valor, (fila, i, *_resto) in zip(_sondear(where, [sonda[2:] for sonda in sondas]), sondas, strict=True):
         fila[i] = valor
-    if len(_PERCENTILES_PERIODO) + len(por_guardar) > MAX_PERCENTILES_PERIODO:
-        _PERCENTILES_PERIODO.clear()
+    if len(_PERCENTILES) + len(por_guardar) > MAX_PERCENTILES:
+        _PERCENTILES.clear()
     for llave, fila in por_guardar:
-        _PERCENTILES_PERIODO[llave] = (fila[3], fila[4], fila[7], fila[8])
+        _PERCENTILES[llave] = (fila[3], fila[4], fila[7], fila[8])
     return tuple(fila_total), {nombre: {k: tuple(v) for k, v in d.items()} for nombre, d in grupos.items()}
 
 
