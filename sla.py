@@ -538,7 +538,7 @@ def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]
     """``_conteos`` of every ticket from the rollup (``acumulados``): its stored counts per
     engineer, prioridad, categoría and local day (folded into weeks or months here), and each
     group's signature, the key of its cached percentiles: its row's ``acumulados.ETIQUETA``, its
-    days' for a period, every day's for the total. The breaches
+    days' for a period, the estados' for the total. The breaches
     that depend on ``ahora`` (clock running past a due time, no target missed yet) are the rollup's
     ``pendientes`` minus the pending tickets not due yet, counted from the tickets: those with a
     due time ahead of ``ahora`` are only the recent ones (the due-time indexes find them), while
@@ -570,7 +570,8 @@ def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]
         conteos["periodo"][clave] = [a + b for a, b in zip(actual, cifras(v), strict=True)]
         dias[clave].append((dia, v[etiqueta]))
     firmas.update({("periodo", clave): tuple(d) for clave, d in dias.items()})
-    firmas[("total", None)] = tuple(d for clave in sorted(dias) for d in dias[clave])
+    # Every ticket is in one estado row, whose tag changes with its SLA times: the total's signature.
+    firmas[("total", None)] = tuple(sorted((k, v[etiqueta]) for k, v in marginales["estado"].items()))
     total = [0] * 6
     for v in marginales["estado"].values():
         total = [a + b for a, b in zip(total, cifras(v), strict=True)]
