@@ -1,12 +1,16 @@
 """Rollup of the statistics of every ticket (issue 13): ``estadisticas_marginales``.
 
 For each value of each dimension (estado, prioridad, categoría, ingeniero, local day of creation)
-the number of tickets, open tickets, stored SLA outcomes reached and met, and missed targets.
-The admin's statistics over every ticket read these few hundred rows (``reports._conteos_resumen``,
-``sla._agregados_resumen``) instead of scanning 100,000 tickets; percentiles come from the
-partial indexes of migration 0016 and the time-dependent figures (past due now, backlog by age)
-are still asked of the tickets. The admin panel's counters and each engineer's open load
-(``paneles.contadores``, ``paneles.ingenieros_con_carga``) read them too.
+the number of tickets, open tickets, stored SLA outcomes reached and met, and missed targets; the
+tickets answered and resolved with the sum of their wall-clock durations (microseconds, so the
+mean is exact on both databases); and the "pending" tickets, whose clock runs towards a due time
+with no target missed yet: past due now are these minus the few whose due time is still ahead
+(``sla._conteos_resumen``). The admin's statistics over every ticket read these few hundred rows
+(``reports._conteos_resumen``, ``reports._tiempos_resumen``, ``sla._conteos_resumen``) instead of
+scanning 100,000 tickets; percentiles and medians are ORDER BY/OFFSET probes of partial indexes
+(migrations 0016 and 0020) and the backlog by age is asked of the tickets. The admin panel's
+counters and each engineer's open load (``paneles.contadores``, ``paneles.ingenieros_con_carga``)
+read them too; ``ConteoTickets`` (below) keeps the lists' joint counts.
 
 It is kept in the same transaction as the change, in one place: a session listener. Before a
 flush it reads the stored rows of the tickets about to change (their old contribution), after it
@@ -18,23 +22,59 @@ followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and 
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, func, insert, inspect, select
+from sqlalchemy import delete, event, func, insert, inspect, literal_column, select
 from sqlalchemy.orm import Session
 
 from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db
+from sla import ESTADOS_EN_MARCHA
 
 TABLA = EstadisticaMarginal.__table__
-VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos")
+VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos",
+           "pendientes", "respondidos", "respuesta_us", "resueltos", "resolucion_us")
+# A random tag of each row, replaced whenever the set of stored SLA seconds of its tickets changes
+# (and on a rebuild): the SLA percentiles of every ticket are cached under their rows' tags
+# (sla._agregados), so only a group or a period whose times changed is probed again.
+ETIQUETA = "etiqueta_sla"
 # The ticket columns a contribution depends on: a flush that changes none of them is ignored.
 CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion", "sla_primera_respuesta_segundos",
-          "sla_primera_respuesta_cumplida", "sla_resolucion_segundos", "sla_resolucion_cumplida")
-_COLUMNAS = (Ticket.id, *(getattr(Ticket, c) for c in CAMPOS))
-_PENDIENTES = "estadisticas_anteriores"  # session.info key: old rows read before the flush
+          "sla_primera_respuesta_cumplida", "sla_resolucion_segundos", "sla_resolucion_cumplida",
+          "fecha_primera_respuesta", "sla_primera_respuesta_vence", "sla_resolucion_vence", "fecha_resolucion")
+_ANTERIORES = "estadisticas_anteriores"  # session.info key: old rows read before the flush
+
+
+def duracion(fin, inicio, dialecto: str):
+    """Wall-clock seconds from ``inicio`` to ``fin`` (NULL when ``fin`` is NULL), in SQL: the
+    statistics' response and resolution times. PostgreSQL's are exact (numeric, microseconds);
+    SQLite stores ISO text and julianday is its fastest parser (rounded to whole seconds). The
+    constant is literal, not a parameter: SQLite uses an index on an expression only for the very
+    same expression (the median's probe, migration 0020)."""
+    if dialecto == "postgresql":
+        return func.extract("epoch", fin - inicio)
+    return func.round((func.julianday(fin) - func.julianday(inicio)) * literal_column("86400"))
+
+
+def _columnas(dialecto: str) -> tuple:
+    return (Ticket.id, *(getattr(Ticket, c) for c in CAMPOS),
+            duracion(Ticket.fecha_primera_respuesta, Ticket.fecha_creacion, dialecto),
+            duracion(Ticket.fecha_resolucion, Ticket.fecha_creacion, dialecto))
+
+
+def pendiente(estado, c1, c2, fecha_primera_respuesta, vence1, vence2) -> bool:
+    """Whether a ticket counts in ``pendientes``: its clock runs, no target is missed yet and a due
+    time lies ahead or behind (``sla.pendiente_clause`` says the same in SQL)."""
+    return (estado in ESTADOS_EN_MARCHA and c1 is not False and c2 is not False
+            and (vence2 is not None or (fecha_primera_respuesta is None and vence1 is not None)))
+
+
+def _microsegundos(segundos) -> int:
+    return 0 if segundos is None else int(Decimal(segundos) * 1_000_000)
 
 
 def zona() -> ZoneInfo:
@@ -42,10 +82,13 @@ def zona() -> ZoneInfo:
 
 
 def aportacion(fila, tz: ZoneInfo) -> list[tuple[tuple[str, str], tuple[int, ...]]]:
-    """What one ticket row (``_COLUMNAS``) adds to each dimension's row."""
-    _id, estado, prioridad, categoria_id, ingeniero_id, creado, s1, c1, s2, c2 = fila
+    """What one ticket row (``_columnas``) adds to each dimension's row."""
+    _id, estado, prioridad, categoria_id, ingeniero_id, creado, s1, c1, s2, c2, respondido, vence1, vence2, \
+        resuelto, t1, t2 = fila
     valores = (1, int(estado in ESTADOS_ABIERTOS), int(s1 is not None), int(s1 is not None and c1 is True),
-               int(s2 is not None), int(s2 is not None and c2 is True), int(c1 is False or c2 is False))
+               int(s2 is not None), int(s2 is not None and c2 is True), int(c1 is False or c2 is False),
+               int(pendiente(estado, c1, c2, respondido, vence1, vence2)),
+               int(respondido is not None), _microsegundos(t1), int(resuelto is not None), _microsegundos(t2))
     claves = (("estado", estado), ("prioridad", prioridad), ("categoria", str(categoria_id)),
               ("ingeniero", "" if ingeniero_id is None else str(ingeniero_id)),
               ("dia", creado.astimezone(tz).date().isoformat()))
@@ -53,7 +96,7 @@ def aportacion(fila, tz: ZoneInfo) -> list[tuple[tuple[str, str], tuple[int, ...
 
 
 def _filas(conn, ids) -> list:
-    return conn.execute(select(*_COLUMNAS).where(Ticket.id.in_(ids))).all() if ids else []
+    return conn.execute(select(*_columnas(conn.dialect.name)).where(Ticket.id.in_(ids))).all() if ids else []
 
 
 def _cambia(ticket: Ticket) -> bool:
@@ -65,11 +108,11 @@ def _cambia(ticket: Ticket) -> bool:
 def _antes(session: Session, flush_context, instances) -> None:
     ids = [inspect(t).identity[0] for t in list(session.dirty) + list(session.deleted)
            if isinstance(t, Ticket) and inspect(t).identity and (t in session.deleted or _cambia(t))]
-    session.info[_PENDIENTES] = _filas(session.connection(), ids)
+    session.info[_ANTERIORES] = _filas(session.connection(), ids)
 
 
 def _despues(session: Session, flush_context) -> None:
-    anteriores = session.info.pop(_PENDIENTES, [])
+    anteriores = session.info.pop(_ANTERIORES, [])
     ids = {t.id for t in session.new if isinstance(t, Ticket)}
     ids |= {fila[0] for fila in anteriores}
     ids -= {inspect(t).identity[0] for t in session.deleted if isinstance(t, Ticket)}
@@ -80,7 +123,8 @@ def _despues(session: Session, flush_context) -> None:
 
 
 def sumar(conn, nuevas, anteriores=()) -> None:
-    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert."""
+    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert;
+    the rows whose SLA times changed get a new ``ETIQUETA``."""
     tz = zona()
     delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
     for filas, signo in ((nuevas, 1), (anteriores, -1)):
@@ -89,11 +133,34 @@ def sumar(conn, nuevas, anteriores=()) -> None:
                 acumulado = delta[clave]
                 for i, v in enumerate(valores):
                     acumulado[i] += signo * v
-    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))}
-              for (d, c), v in delta.items() if any(v)]
+    etiquetas = {clave: _etiqueta() for clave in _con_tiempos_cambiados(nuevas, anteriores, tz)}
+    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: etiquetas.get((d, c), 0)}
+              for (d, c), v in delta.items() if any(v) or (d, c) in etiquetas]
     if params:
         conn.execute(_upsert(conn), params)
     sumar_conteos(conn, nuevas, anteriores)
+
+
+def _etiqueta() -> int:
+    return random.getrandbits(62) or 1  # 0 says "unchanged" to the upsert
+
+
+def _con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
+    """The rows whose set of stored SLA seconds (first response, resolution) changed: a ticket
+    with one got, lost or changed a time, or moved to another engineer, prioridad or categoría
+    (its group's percentiles may differ) or was deleted."""
+    def marcas(fila) -> set:
+        if fila[6] is None and fila[8] is None:
+            return set()
+        return {(clave, fila[6], fila[8]) for clave, _valores in aportacion(fila, tz)}
+
+    antes = {fila[0]: marcas(fila) for fila in anteriores}
+    cambiadas: set = set()
+    for fila in nuevas:
+        cambiadas |= antes.pop(fila[0], set()) ^ marcas(fila)
+    for borradas in antes.values():
+        cambiadas |= borradas
+    return {clave for clave, _s1, _s2 in cambiadas}
 
 
 def _upsert(conn):
@@ -102,8 +169,9 @@ def _upsert(conn):
     else:
         from sqlalchemy.dialects.sqlite import insert as insertar
     stmt = insertar(TABLA)
-    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"],
-                                      set_={v: TABLA.c[v] + stmt.excluded[v] for v in VALORES})
+    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"], set_={
+        **{v: TABLA.c[v] + stmt.excluded[v] for v in VALORES},
+        ETIQUETA: func.coalesce(func.nullif(stmt.excluded[ETIQUETA], 0), TABLA.c[ETIQUETA])})
 
 
 def reconstruir(conn=None, lote: int = 5000) -> int:
@@ -115,13 +183,14 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
     n = 0
     # Per statement: Connection.execution_options would turn the caller's connection (a
     # migration's) into a server-side cursor for every later statement on PostgreSQL.
-    for fila in conn.execute(select(*_COLUMNAS).execution_options(yield_per=lote)):
+    for fila in conn.execute(select(*_columnas(conn.dialect.name)).execution_options(yield_per=lote)):
         n += 1
         for clave, valores in aportacion(fila, tz):
             acumulado = total[clave]
             for i, v in enumerate(valores):
                 acumulado[i] += v
-    filas = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True))} for (d, c), v in total.items()]
+    filas = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: _etiqueta()}
+             for (d, c), v in total.items()]
     if filas:
         conn.execute(insert(TABLA), filas)
     return n
@@ -129,13 +198,13 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
 
 def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
     """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (of
-    ``dimensiones``, or of all of them)."""
+    ``dimensiones``, or of all of them): VALORES and ETIQUETA."""
     stmt = select(TABLA).where(TABLA.c.tickets > 0)
     if dimensiones:
         stmt = stmt.where(TABLA.c.dimension.in_(dimensiones))
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     for fila in db.session.execute(stmt).mappings():
-        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in VALORES}
+        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in (*VALORES, ETIQUETA)}
     return out
 
 
@@ -150,7 +219,7 @@ def _combinacion(fila) -> tuple:
 
 
 def sumar_conteos(conn, nuevas, anteriores=()) -> None:
-    """Add ``nuevas`` rows (``_COLUMNAS``) to their combination's count, take ``anteriores`` away."""
+    """Add ``nuevas`` rows (``_columnas``) to their combination's count, take ``anteriores`` away."""
     delta: dict[tuple, int] = defaultdict(int)
     for filas, signo in ((nuevas, 1), (anteriores, -1)):
         for fila in filas:

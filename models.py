@@ -17,6 +17,7 @@ from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -150,7 +151,10 @@ TABLA_BUSQUEDA = "busqueda_tickets"
 
 # Indexes on an expression: SQLite cannot reflect them and PostgreSQL gives the expression back in
 # its own words, so autogenerate cannot compare them (tests/test_migrations.py checks they exist).
-INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango")
+# The duration indexes (migration 0020: the wall-clock durations whose median the statistics
+# probe) are on an expression of the backend's own dialect.
+INDICES_DURACION = ("ix_tickets_duracion_primera_respuesta", "ix_tickets_duracion_resolucion")
+INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango", *INDICES_DURACION)
 
 
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
@@ -913,6 +917,13 @@ class EstadisticaMarginal(db.Model):
     resolucion_n: Mapped[int] = mapped_column(Integer, default=0)
     resolucion_ok: Mapped[int] = mapped_column(Integer, default=0)
     fallidos: Mapped[int] = mapped_column(Integer, default=0)  # either target missed (stored outcome)
+    # Clock running, no target missed, a due time set (acumulados.pendiente): past due once it passes.
+    pendientes: Mapped[int] = mapped_column(Integer, default=0)
+    respondidos: Mapped[int] = mapped_column(Integer, default=0)  # fecha_primera_respuesta set
+    respuesta_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> first response
+    resueltos: Mapped[int] = mapped_column(Integer, default=0)  # fecha_resolucion set
+    resolucion_us: Mapped[int] = mapped_column(BigInteger, default=0)  # sum of creation -> resolution
+    etiqueta_sla: Mapped[int] = mapped_column(BigInteger, default=0)  # acumulados.ETIQUETA
 
 
 class ConteoTickets(db.Model):

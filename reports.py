@@ -10,7 +10,11 @@ the statistics stay cheap at 100,000 tickets:
   per chunk, the finished file kept on disk and sent from there. Memory does not grow with
   the number of rows.
 - Statistics: SQL aggregates with GROUP BY, never a ticket loaded into Python; the median
-  is ``percentile_cont`` on PostgreSQL and an ORDER BY/OFFSET probe on SQLite.
+  is ``percentile_cont`` on PostgreSQL and an ORDER BY/OFFSET probe on SQLite. An admin's
+  statistics of every ticket read no ticket at all where they can: counts and time sums from the
+  rollup (``acumulados``), medians and percentiles as probes of partial indexes, the daily series
+  as index range counts (280 ms of CPU at 100,000 tickets before, ~25 ms after; 2.4 s and
+  ~115 ms at 1,000,000).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
+from functools import lru_cache
 from typing import IO, Literal, Optional, Union
 from zipfile import ZIP_DEFLATED, ZipFile
 
@@ -36,8 +42,9 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.worksheet._writer import WorksheetWriter, create_temporary_file
 from openpyxl.writer.excel import ExcelWriter
 from pydantic import BaseModel, ConfigDict, model_validator
-from sqlalchemy import Float, and_, case, cast, func, literal_column, select
+from sqlalchemy import Float, and_, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import True_
 
 import acumulados
 import csat
@@ -530,10 +537,7 @@ def _es_postgresql() -> bool:
 
 def _segundos(fin, inicio):
     """Seconds between two timestamp columns (NULL when ``fin`` is NULL), in SQL."""
-    if _es_postgresql():
-        return func.extract("epoch", fin - inicio)
-    # SQLite stores ISO text; julianday is its fastest date parser (rounded to whole seconds).
-    return func.round((func.julianday(fin) - func.julianday(inicio)) * 86400)
+    return acumulados.duracion(fin, inicio, db.session.get_bind().dialect.name)
 
 
 def _tiempo(n, media, mediana) -> dict:
@@ -541,15 +545,17 @@ def _tiempo(n, media, mediana) -> dict:
             "mediana_segundos": None if mediana is None else round(float(mediana), 1)}
 
 
-def _mediana_sqlite(expr, fin, where, n: int) -> Optional[float]:
-    """SQLite has no percentile: ask it for the middle value (odd n) or the two middle
-    values (even n) of the sorted durations of the tickets that reached ``fin``."""
+def _mediana(expr, fin, where, n: int) -> Optional[float]:
+    """The median of ``expr`` over the ``n`` tickets that reached ``fin``: the middle value (odd
+    n) or the two middle values (even n) of the sorted durations, one ORDER BY/OFFSET probe (over
+    every ticket it walks the partial index on the expression itself, migration 0020). Two middle
+    values are interpolated as PostgreSQL's ``percentile_cont(0.5)`` does, in floats."""
     if n == 0:
         return None
-    middle = db.session.execute(
+    middle = [float(v) for v in db.session.execute(
         select(expr.label("v")).where(*where, fin.is_not(None)).order_by(expr)
-        .limit(2 - n % 2).offset((n - 1) // 2)).scalars().all()
-    return float(sum(middle)) / len(middle)
+        .limit(2 - n % 2).offset((n - 1) // 2)).scalars()]
+    return middle[0] + (middle[-1] - middle[0]) * 0.5
 
 
 def _tiempos(where) -> tuple[dict, dict]:
@@ -566,9 +572,26 @@ def _tiempos(where) -> tuple[dict, dict]:
         n1, m1, n2, m2 = db.session.execute(select(
             func.count(Ticket.fecha_primera_respuesta), func.avg(primera),
             func.count(Ticket.fecha_resolucion), func.avg(resolucion)).where(*where)).one()
-        med1 = _mediana_sqlite(primera, Ticket.fecha_primera_respuesta, where, n1)
-        med2 = _mediana_sqlite(resolucion, Ticket.fecha_resolucion, where, n2)
+        med1 = _mediana(primera, Ticket.fecha_primera_respuesta, where, n1)
+        med2 = _mediana(resolucion, Ticket.fecha_resolucion, where, n2)
     return _tiempo(n1, m1, med1), _tiempo(n2, m2, med2)
+
+
+def _tiempos_resumen() -> tuple[dict, dict]:
+    """``_tiempos`` of every ticket without reading one: count and sum of the durations from the
+    rollup (``acumulados``, microseconds: the mean is exact), the median by ``_mediana``'s probe of
+    the duration's own index. At 100,000 tickets the scan it replaced cost ~105 ms of CPU on
+    SQLite (an AVG over every ticket and two ORDER BYs of a computed expression); this is two
+    index walks to the middle, under a millisecond each."""
+    n1 = us1 = n2 = us2 = 0
+    for v in acumulados.marginales("estado").get("estado", {}).values():
+        n1, us1 = n1 + v["respondidos"], us1 + v["respuesta_us"]
+        n2, us2 = n2 + v["resueltos"], us2 + v["resolucion_us"]
+    out = []
+    for n, us, fin in ((n1, us1, Ticket.fecha_primera_respuesta), (n2, us2, Ticket.fecha_resolucion)):
+        media = Fraction(us, n * 1_000_000) if n else None
+        out.append(_tiempo(n, media, _mediana(_segundos(fin, Ticket.fecha_creacion), fin, [], n)))
+    return out[0], out[1]
 
 
 def _conteos(where) -> tuple[dict, dict, dict, dict]:
@@ -620,16 +643,28 @@ def _conteos_resumen() -> tuple[dict, dict, dict, dict]:
 
 
 def _serie(scope, hoy: date, dias: int) -> list[dict]:
+    """Tickets created and closed on each of the last ``dias`` UTC days: one count per day and
+    field, each a range of its index (no date computed per ticket: a GROUP BY date() cost 17 ms
+    of CPU at 1,000,000 tickets, the 60 index ranges 3 ms)."""
     inicio = hoy - timedelta(days=dias - 1)
-    desde = datetime.combine(inicio, time.min, tzinfo=UTC)
-    serie = {(inicio + timedelta(days=i)).isoformat(): {"creados": 0, "cerrados": 0} for i in range(dias)}
-    for campo, clave in ((Ticket.fecha_creacion, "creados"), (Ticket.fecha_cierre, "cerrados")):
-        dia = func.date(campo)
-        for d, n in db.session.execute(select(dia, func.count()).where(scope, campo >= desde).group_by(dia)):
-            key = str(d)[:10]
-            if key in serie:
-                serie[key][clave] = n
-    return [{"fecha": d, **v} for d, v in serie.items()]
+    params = {f"d{i}": datetime.combine(inicio + timedelta(days=i), time.min, tzinfo=UTC) for i in range(dias + 1)}
+    stmt = _sentencia_serie(dias) if isinstance(scope, True_) else _construir_serie(dias, scope)
+    fila = db.session.execute(stmt, params).one()
+    return [{"fecha": (inicio + timedelta(days=i)).isoformat(), "creados": fila[i], "cerrados": fila[dias + i]}
+            for i in range(dias)]
+
+
+def _construir_serie(dias: int, scope=None):
+    """``_serie``'s counts, creations then closings, the day bounds bound parameters d0..d<dias>."""
+    where = [] if scope is None else [scope]
+    return select(*(select(func.count()).where(*where, campo >= bindparam(f"d{i}"), campo < bindparam(f"d{i + 1}"))
+                    .scalar_subquery() for campo in (Ticket.fecha_creacion, Ticket.fecha_cierre) for i in range(dias)))
+
+
+@lru_cache(maxsize=4)
+def _sentencia_serie(dias: int):
+    """The admin's ``_construir_serie``, built once (60 subqueries and their cache key: ~2 ms)."""
+    return _construir_serie(dias)
 
 
 def _backlog(scope, ahora: datetime) -> list[dict]:
@@ -689,7 +724,8 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
     if fin:
         where.append(Ticket.fecha_creacion < fin)
 
-    if viewer.rol == "admin" and not (inicio or fin) and not desde_cero:
+    resumen = viewer.rol == "admin" and not (inicio or fin) and not desde_cero  # every ticket: the rollup
+    if resumen:
         por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos_resumen()
     else:  # a scope or a window: counted from the tickets (an engineer's or a requester's are few)
         por_estado, por_prioridad, por_categoria, por_ingeniero = _conteos(where)
@@ -698,7 +734,7 @@ def estadisticas(viewer: Usuario, periodo: Periodo = Periodo(), ahora: Optional[
     ingenieros = dict(db.session.execute(
         select(Ingeniero.id, Usuario.nombre).join(Usuario, Usuario.id == Ingeniero.usuario_id)
         .where(Ingeniero.id.in_([i for i in por_ingeniero if i is not None]))).all())
-    primera_respuesta, resolucion = _tiempos(where)
+    primera_respuesta, resolucion = _tiempos_resumen() if resumen else _tiempos(where)
     total = sum(por_estado.values())
     return {
         "alcance": {"admin": "todos", "ingeniero": "asignados"}.get(viewer.rol, "propios"),

@@ -23,12 +23,19 @@ PRIORIDADES = ["alta", "media", "baja", "critica"]
 CATEGORIAS = ["Hardware", "Redes", "Software"]
 
 
-def _paseo(rng: random.Random, reloj: Reloj, admin, usuarios, ingenieros, pasos: int) -> list[Ticket]:  # noqa: F811
+def _paseo(rng: random.Random, reloj: Reloj, admin, usuarios, ingenieros, pasos: int,  # noqa: F811
+           cada_tanto=None) -> list[Ticket]:
     """Random operations, each committed (a refused one rolled back): create, assign, reassign,
-    unassign, reply, change estado (resolve, close, reopen, pause), prioridad, categoría, rate."""
+    unassign, reply, change estado (resolve, close, reopen, pause), prioridad, categoría, rate;
+    ``cada_tanto()`` every 20 steps."""
     lista: list[Ticket] = []
-    for _ in range(pasos):
-        reloj.ahora += timedelta(minutes=rng.choice([1, 7, 30, 95, 240, 600, 1500, 3000, 9000]))
+    for paso in range(pasos):
+        if cada_tanto and paso % 20 == 19:
+            cada_tanto()
+        # Microseconds too (not drawn from rng: the walk stays the same): PostgreSQL's response and
+        # resolution times are exact, SQLite's rounded to the second.
+        reloj.ahora += timedelta(minutes=rng.choice([1, 7, 30, 95, 240, 600, 1500, 3000, 9000]),
+                                 microseconds=paso * 104_729 % 1_000_000)
         op = rng.random()
         try:
             if op < 0.2 or not lista:
@@ -78,7 +85,15 @@ def test_fast_statistics_equal_a_from_scratch_recomputation_after_random_operati
     usuarios = [make_user("usuario"), make_user("usuario")]
     ingenieros = [make_user("ingeniero"), make_user("ingeniero"), make_user("ingeniero")]
     reloj.a(2026, 9, 14, 8, 0)  # the walk crosses the end of summer time (25 October)
-    lista = _paseo(rng, reloj, admin, usuarios, ingenieros, 160)
+
+    def comparar():
+        """Along the walk too: the period percentiles kept from one call must follow the changes."""
+        for agrupacion in ("dia", "semana"):
+            periodo = reports.Periodo(agrupacion=agrupacion)
+            assert reports.estadisticas(admin, periodo, ahora=reloj.ahora) == \
+                reports.estadisticas(admin, periodo, ahora=reloj.ahora, desde_cero=True), agrupacion
+
+    lista = _paseo(rng, reloj, admin, usuarios, ingenieros, 160, comparar)
     reloj.ahora += timedelta(hours=5)
     db.session.expire_all()
 
@@ -90,6 +105,18 @@ def test_fast_statistics_equal_a_from_scratch_recomputation_after_random_operati
         lento = reports.estadisticas(admin, periodo, ahora=ahora, desde_cero=True)
         assert rapido == lento, agrupacion
     assert rapido["sla"]["incumplidos"] > 0 and rapido["sla"]["resolucion"]["tickets"] > 0
+    for tiempo in ("primera_respuesta", "resolucion"):  # from the rollup and the duration index
+        assert rapido[tiempo]["n"] > 1 and rapido[tiempo]["mediana_segundos"] is not None
+
+    # Past due now is the rollup's pending clocks minus those not due yet: exact at any instant,
+    # earlier (more still ahead) or later (more overdue) than the last change.
+    vencidos = set()
+    for desplazamiento in (timedelta(days=-20), timedelta(days=-3), timedelta(hours=1), timedelta(days=60)):
+        cuando = ahora + desplazamiento
+        rapido = reports.estadisticas(admin, ahora=cuando)
+        assert rapido == reports.estadisticas(admin, ahora=cuando, desde_cero=True), desplazamiento
+        vencidos.add(rapido["sla"]["incumplidos"])
+    assert len(vencidos) > 1  # the instants did move tickets past their due time
 
     # The rollup itself equals one rebuilt from the tickets.
     guardado = _acumulado()

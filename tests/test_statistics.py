@@ -106,7 +106,7 @@ def test_daily_series_covers_the_last_30_days(roles, fixture, api, now):
     assert cerrados == {(now - timedelta(days=5)).date().isoformat(): 1}
 
 
-def test_engineer_sees_assigned_tickets_only(roles, fixture, api):
+def test_engineer_sees_assigned_tickets_only(roles, fixture, api, now):
     s = stats(api, roles["engineer"])
     assert s["alcance"] == "asignados"
     assert s["total"] == 3
@@ -117,6 +117,10 @@ def test_engineer_sees_assigned_tickets_only(roles, fixture, api):
     assert s["resolucion"] == {"n": 1, "media_segundos": 10 * HOUR, "mediana_segundos": 10 * HOUR}
     assert [b["total"] for b in s["backlog_por_antiguedad"]] == [0, 1, 0, 1, 0]
     assert s["mensajes_sin_leer"] == 3  # owner x2 on T1, other_user x1 on T5
+    # The daily series of their own tickets: T1 (-2d), T2 (-10d, closed -5d), T5 (-20d).
+    dia = {d["fecha"]: (d["creados"], d["cerrados"]) for d in s["serie_diaria"] if d["creados"] or d["cerrados"]}
+    assert dia == {(now - timedelta(days=n)).date().isoformat(): cifras
+                   for n, cifras in ((2, (1, 0)), (10, (1, 0)), (5, (0, 1)), (20, (1, 0)))}
 
 
 def test_other_engineer_and_usuarios_see_their_own(roles, fixture, api):

@@ -1,7 +1,7 @@
 """Statistics rollup and partial indexes of the stored SLA outcome (issue 13)
 
 ``estadisticas_marginales``: ticket counts per value of each dimension, kept by the
-``acumulados`` session listener and filled here from the existing tickets.
+``acumulados`` session listener and filled from the existing tickets by 0017a.
 One index per outcome (first response, resolution) alone and after each grouping column
 (ingeniero, prioridad, categoría), only over the rows where the outcome is stored: the k-th value
 of a group is then one ORDER BY/OFFSET probe (sla._agregados) and creating a ticket writes none;
@@ -46,9 +46,8 @@ def upgrade():
     cerrados = sa.text("fecha_cierre IS NOT NULL")
     op.create_index("ix_tickets_fecha_cierre", "tickets", ["fecha_cierre"], unique=False,
                     sqlite_where=cerrados, postgresql_where=cerrados)
-    import acumulados
-
-    acumulados.reconstruir(op.get_bind())
+    # Filled from the tickets by 0017a, once the rollup has all its columns (acumulados.reconstruir
+    # writes the current model's).
 
 
 def downgrade():
