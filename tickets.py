@@ -634,6 +634,10 @@ def claves_orden(f: TicketFilters) -> list:
     every row has its own place (ORDER BY and the keyset of the next page share it)."""
     campo = f.orden.lstrip("-")
     desc = f.orden.startswith("-")
+    if campo == "numero_ticket":
+        # The number is the id zero-padded to six digits (asignar_numero): as text "TKT-1000000"
+        # would sort before "TKT-200000"; the id sorts every number, past a million too.
+        return [(Ticket.id, desc)]
     col = rango_prioridad() if campo == "prioridad" else getattr(Ticket, campo)
     return [(col, desc), (Ticket.id, desc)]
 

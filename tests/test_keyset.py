@@ -189,3 +189,28 @@ def test_panel_refuses_a_tampered_cursor(login, lista):
     url = _siguiente(html)
     assert client.get(url[:-2] + "zz").status_code == 400
     assert client.get(url).status_code == 200
+
+
+def test_numbers_past_a_million_sort_by_their_value(api, make_user, make_ticket):
+    """TKT-1000000 comes after TKT-999999 (as text it would sort first), by page and by cursor."""
+    from sqlalchemy import inspect, text
+
+    admin = make_user("admin")
+    primero = make_ticket(admin)
+    columnas = [c["name"] for c in inspect(db.engine).get_columns("tickets") if c["name"] not in ("id", "numero_ticket")]
+    lista = ", ".join(columnas)
+    db.session.execute(text(f"INSERT INTO tickets (id, numero_ticket, {lista}) "
+                            f"SELECT 999998, 'TKT-999998', {lista} FROM tickets WHERE id = :id"), {"id": primero.id})
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text("SELECT setval('tickets_id_seq', 999998)"))
+    acumulados.reconstruir()
+    acumulados.reconstruir_conteos()
+    db.session.commit()
+    nuevos = [make_ticket(admin).numero_ticket for _ in range(2)]
+    assert nuevos == ["TKT-999999", "TKT-1000000"]
+    cliente = api(admin)
+    for orden, esperado in (("numero_ticket", [primero.id, 999998, 999999, 1000000]),
+                            ("-numero_ticket", [1000000, 999999, 999998, primero.id])):
+        url = f"/api/todos-tickets?orden={orden}"
+        assert [t["id"] for t in cliente.get(url).get_json()["items"]] == esperado
+        assert caminar(cliente, url, per_page=1)[0] == esperado == por_paginas(cliente, url, per_page=1)
