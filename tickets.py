@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import bindparam, case, false, func, inspect, or_, select, true, update
+from sqlalchemy import bindparam, case, exists, false, func, inspect, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -112,7 +112,9 @@ def can_manage(ticket: Ticket, user: Usuario) -> bool:
 # its tags in a second one (lazy loading took six round trips per GET /api/tickets/<id>: issue
 # 13's per-request overhead). The tags are read by a plain SELECT rather than selectinload, whose
 # per-call machinery cost more CPU than the query; and not joined into the first SELECT, which
-# SQLite answers by materialising every (ticket, tag) link first.
+# SQLite answers by materialising every (ticket, tag) link first. The first SELECT also says
+# whether the ticket has tags and notes at all (two index probes), so a ticket without (most of
+# them) costs no further round trip.
 UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedload(Ticket.categoria),
                joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario))
 
@@ -120,7 +122,9 @@ UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedloa
 # memoizes a statement's cache key on the statement object, and computing it for a statement built
 # per request (walking the joinedload options) cost more CPU than running the query (issue 13).
 # Keyed by ``_ambito``: None reads the ticket whoever asks.
-_UNO_TODOS = select(Ticket).where(Ticket.id == bindparam("ticket_id")).options(*UNO_OPTIONS)
+_UNO_TODOS = (select(Ticket, exists().where(ticket_etiquetas.c.ticket_id == Ticket.id),
+                     exists().where(NotaInterna.ticket_id == Ticket.id))
+              .where(Ticket.id == bindparam("ticket_id")).options(*UNO_OPTIONS))
 _UNO = {None: _UNO_TODOS, "admin": _UNO_TODOS,
         **{ambito: _UNO_TODOS.where(columna == bindparam("viewer")) for ambito, columna in _COLUMNA_AMBITO.items()}}
 _ETIQUETAS_DE = (select(Etiqueta).join(ticket_etiquetas, ticket_etiquetas.c.etiqueta_id == Etiqueta.id)
@@ -131,13 +135,17 @@ _NOTAS_DE = (select(NotaInterna).where(NotaInterna.ticket_id == bindparam("ticke
 
 def uno(ticket_id: int, viewer: Optional[Usuario] = None, **execution_options) -> Optional[Ticket]:
     """Ticket ``ticket_id`` with what its JSON shows (tags included); with ``viewer``, only if they
-    may see it (``scope_clause``), else None."""
+    may see it (``scope_clause``), else None. Its notes are loaded only when it has none."""
     ambito, valor = _ambito(viewer) if viewer is not None else (None, None)
-    ticket = db.session.execute(_UNO[ambito], {"ticket_id": ticket_id, "viewer": valor},
-                                execution_options=execution_options).scalar_one_or_none()
-    if ticket is not None:
-        etiquetas = db.session.execute(_ETIQUETAS_DE, {"ticket_id": ticket.id}).scalars().all()
-        set_committed_value(ticket, "etiquetas", list(etiquetas))
+    fila = db.session.execute(_UNO[ambito], {"ticket_id": ticket_id, "viewer": valor},
+                              execution_options=execution_options).one_or_none()
+    if fila is None:
+        return None
+    ticket, con_etiquetas, con_notas = fila
+    etiquetas = db.session.execute(_ETIQUETAS_DE, {"ticket_id": ticket_id}).scalars().all() if con_etiquetas else []
+    set_committed_value(ticket, "etiquetas", list(etiquetas))
+    if not con_notas:
+        set_committed_value(ticket, "notas", [])
     return ticket
 
 
