@@ -164,10 +164,11 @@ def emitir_token(usuario: Usuario, nombre: Optional[str] = None) -> tuple[ApiTok
     return token, clear
 
 
-# The token and its user in one round trip: every API request pays it. Built once, the hash a
-# bound parameter: a statement built per request cost more CPU for its cache key than to run.
+# The token, its user and the user's engineer row (what ``tickets.scope_clause`` reads) in one
+# round trip: every API request pays it. Built once, the hash a bound parameter: a statement built
+# per request cost more CPU for its cache key than to run.
 _TOKEN_VIGENTE = (select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revocado.is_(False))
-                  .options(joinedload(ApiToken.usuario)))
+                  .options(joinedload(ApiToken.usuario).joinedload(Usuario.ingeniero)))
 
 
 def usuario_por_token(clear: str) -> Optional[Usuario]:
