@@ -47,6 +47,7 @@ import sla
 import soporte
 import whatsapp
 from auth import (
+    SesionSalvoBearer,
     csrf,
     csrf_check,
     limiter,
@@ -113,6 +114,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
                      include_object=incluir_en_migraciones)
     csrf.init_app(app)
+    app.session_interface = SesionSalvoBearer()
     login_manager.init_app(app)
     login_manager.login_view = "login"
     app.config["RATELIMIT_STORAGE_URI"] = app.config.get("RATELIMIT_STORAGE_URI", "memory://")

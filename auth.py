@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import current_app, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user
@@ -34,11 +35,28 @@ def wants_json() -> bool:
     return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
 
 
-def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+def bearer_token(req=None) -> str | None:
+    """The Bearer token of ``req`` (the current request by default), if it carries one."""
+    header = (req or request).headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
     return None
+
+
+class SesionSalvoBearer(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except on a Bearer request: that one is judged by its token
+    alone, so it gets an empty session that is never saved. Its cookie is neither verified nor
+    re-signed, it answers no Set-Cookie, and its response does not vary by Cookie (issue 13: the
+    per-request work an API call does not need)."""
+
+    def open_session(self, app, request):
+        if bearer_token(request) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response):
+        if bearer_token() is None:
+            super().save_session(app, session, response)
 
 
 @login_manager.user_loader

@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, case, false, func, literal_column, or_, select, true, update
+from sqlalchemy import bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -76,13 +76,24 @@ NUMERO_FORMAT = "TKT-{:06d}"
 
 # --- access ----------------------------------------------------------------------
 
+def _ambito(viewer: Usuario) -> tuple[str, Optional[int]]:
+    """Whose tickets ``viewer`` sees: every one ("admin", None), those assigned to their engineer
+    row ("ingeniero", its id, -1 without one), or those they requested ("usuario", their id)."""
+    if viewer.rol == "admin":
+        return "admin", None
+    if viewer.rol == "ingeniero":
+        return "ingeniero", viewer.ingeniero.id if viewer.ingeniero else -1
+    return "usuario", viewer.id
+
+
+# The column ``_ambito``'s id is compared with, by scope.
+_COLUMNA_AMBITO = {"ingeniero": Ticket.ingeniero_id, "usuario": Ticket.usuario_id}
+
+
 def scope_clause(viewer: Usuario):
     """WHERE clause restricting tickets to what ``viewer`` may see."""
-    if viewer.rol == "admin":
-        return true()
-    if viewer.rol == "ingeniero":
-        return Ticket.ingeniero_id == (viewer.ingeniero.id if viewer.ingeniero else -1)
-    return Ticket.usuario_id == viewer.id
+    ambito, valor = _ambito(viewer)
+    return true() if ambito == "admin" else _COLUMNA_AMBITO[ambito] == valor
 
 
 def is_assigned_engineer(ticket: Ticket, user: Usuario) -> bool:
@@ -102,26 +113,54 @@ def can_manage(ticket: Ticket, user: Usuario) -> bool:
 # its tags in a second one (lazy loading took six round trips per GET /api/tickets/<id>: issue
 # 13's per-request overhead). The tags are read by a plain SELECT rather than selectinload, whose
 # per-call machinery cost more CPU than the query; and not joined into the first SELECT, which
-# SQLite answers by materialising every (ticket, tag) link first.
+# SQLite answers by materialising every (ticket, tag) link first. The first SELECT also says
+# whether the ticket has tags and notes at all (two index probes), so a ticket without (most of
+# them) costs no further round trip.
 UNO_OPTIONS = (joinedload(Ticket.usuario), joinedload(Ticket.cliente), joinedload(Ticket.categoria),
                joinedload(Ticket.ingeniero).joinedload(Ingeniero.usuario))
 
+# These statements are built once, with the ticket and the viewer as bound parameters: SQLAlchemy
+# memoizes a statement's cache key on the statement object, and computing it for a statement built
+# per request (walking the joinedload options) cost more CPU than running the query (issue 13).
+# Keyed by ``_ambito``: None reads the ticket whoever asks.
+_UNO_TODOS = (select(Ticket, exists().where(ticket_etiquetas.c.ticket_id == Ticket.id),
+                     exists().where(NotaInterna.ticket_id == Ticket.id))
+              .where(Ticket.id == bindparam("ticket_id")).options(*UNO_OPTIONS))
+_UNO = {None: _UNO_TODOS, "admin": _UNO_TODOS,
+        **{ambito: _UNO_TODOS.where(columna == bindparam("viewer")) for ambito, columna in _COLUMNA_AMBITO.items()}}
+_ETIQUETAS_DE = (select(Etiqueta).join(ticket_etiquetas, ticket_etiquetas.c.etiqueta_id == Etiqueta.id)
+                 .where(ticket_etiquetas.c.ticket_id == bindparam("ticket_id")).order_by(Etiqueta.nombre))
+_NOTAS_DE = (select(NotaInterna).where(NotaInterna.ticket_id == bindparam("ticket_id"))
+             .options(joinedload(NotaInterna.autor)).order_by(NotaInterna.id))
 
-def uno(condicion, **execution_options) -> Optional[Ticket]:
-    """The ticket matching ``condicion`` with what its JSON shows (tags included)."""
-    ticket = db.session.execute(select(Ticket).where(condicion).options(*UNO_OPTIONS)
-                                .execution_options(**execution_options)).scalar_one_or_none()
-    if ticket is not None:
-        etiquetas = db.session.execute(
-            select(Etiqueta).join(ticket_etiquetas, ticket_etiquetas.c.etiqueta_id == Etiqueta.id)
-            .where(ticket_etiquetas.c.ticket_id == ticket.id).order_by(Etiqueta.nombre)).scalars().all()
-        set_committed_value(ticket, "etiquetas", list(etiquetas))
+
+def uno(ticket_id: int, viewer: Optional[Usuario] = None, **execution_options) -> Optional[Ticket]:
+    """Ticket ``ticket_id`` with what its JSON shows (tags included); with ``viewer``, only if they
+    may see it (``scope_clause``), else None. Its notes are loaded only when it has none."""
+    ambito, valor = _ambito(viewer) if viewer is not None else (None, None)
+    fila = db.session.execute(_UNO[ambito], {"ticket_id": ticket_id, "viewer": valor},
+                              execution_options=execution_options).one_or_none()
+    if fila is None:
+        return None
+    ticket, con_etiquetas, con_notas = fila
+    etiquetas = db.session.execute(_ETIQUETAS_DE, {"ticket_id": ticket_id}).scalars().all() if con_etiquetas else []
+    set_committed_value(ticket, "etiquetas", list(etiquetas))
+    if not con_notas:
+        set_committed_value(ticket, "notas", [])
     return ticket
+
+
+def cargar_notas(ticket: Ticket, viewer: Usuario) -> None:
+    """Read ``ticket``'s internal notes (and their authors) now if ``viewer`` sees them
+    (``ve_notas``) and they are not loaded yet: one prebuilt SELECT instead of the lazy load and
+    one more per author."""
+    if ve_notas(ticket, viewer) and "notas" in inspect(ticket).unloaded:
+        set_committed_value(ticket, "notas", list(db.session.execute(_NOTAS_DE, {"ticket_id": ticket.id}).scalars()))
 
 
 def get_visible(ticket_id: int, viewer: Usuario) -> Ticket:
     """The ticket if ``viewer`` may see it; otherwise it does not exist for them (404)."""
-    ticket = uno(and_(Ticket.id == ticket_id, scope_clause(viewer)))
+    ticket = uno(ticket_id, viewer)
     if ticket is None:
         raise NotFound("Ticket not found.")
     return ticket

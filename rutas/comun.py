@@ -84,7 +84,8 @@ def ticket_response(ticket, status: int = 200, *, recargar: bool = True):
     ``ticket`` was just read with ``tickets.UNO_OPTIONS`` and nothing changed it (a GET)."""
     if recargar:
         ticket_id = inspect(ticket).identity[0]  # not ticket.id: that would refresh the expired row first
-        ticket = tickets.uno(tickets.Ticket.id == ticket_id, populate_existing=True)
+        ticket = tickets.uno(ticket_id, populate_existing=True)
+    tickets.cargar_notas(ticket, current_user)
     response = jsonify(ticket_dict(ticket, current_user))
     response.set_etag(str(ticket.version))
     return response, status

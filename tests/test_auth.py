@@ -77,6 +77,23 @@ def test_invalid_bearer_is_401_even_with_a_valid_session(login, make_user):
     assert r.status_code == 401
 
 
+def test_a_bearer_request_neither_reads_nor_rewrites_the_session_cookie(login, make_user):
+    """A Bearer request is judged by its token alone: the browser session riding along is not
+    read (the token's account answers), not rewritten and not ended, even by a route that writes
+    the session; its response still carries the security headers."""
+    dueno, otro = make_user(), make_user(password="clave-segura")
+    client, csrf = login(dueno)
+    token = client.post("/api/auth/token", json={"username": otro.username, "password": "clave-segura"}).get_json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    r = client.get("/api/me", headers=auth)
+    assert r.get_json()["username"] == otro.username
+    assert "Set-Cookie" not in r.headers and "Cookie" not in r.headers.get("Vary", "")
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["X-Frame-Options"] == "DENY"
+    r = client.post("/logout", headers=auth)
+    assert r.status_code == 302 and "Set-Cookie" not in r.headers
+    assert client.get("/api/me").get_json()["username"] == dueno.username
+
+
 def test_session_json_write_requires_csrf(login, make_user):
     user = make_user()
     client, csrf = login(user)
