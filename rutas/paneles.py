@@ -33,7 +33,7 @@ from forms import (
     UsuarioForm,
     etiquetas_lista,
 )
-from models import Categoria, Ingeniero, Ticket, Usuario, db
+from models import Categoria, Ingeniero, Usuario, db
 from rutas import route
 from rutas.adjuntos import archivos_de_la_peticion
 from rutas.comun import (
@@ -105,7 +105,7 @@ def _detalle(ticket, status: int = 200, **forms):
     db.session.commit()
     # The commit expired the ticket: read it again with its people and tags in two statements
     # (lazy loads took five).
-    ticket = tickets.uno(Ticket.id == ticket_id)
+    ticket = tickets.uno(ticket_id)
     edit = forms.pop("edit_form", None) or TicketEditForm(
         formdata=None, obj=ticket, categoria=ticket.categoria.nombre,
         etiquetas=", ".join(e.nombre for e in ticket.etiquetas))
