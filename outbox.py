@@ -145,7 +145,10 @@ def enviar_pendientes(limite: int = 50, trabajador: Optional[str] = None, ahora=
             try:
                 if envio.canal not in adaptadores:
                     adaptadores[envio.canal] = _CANALES[envio.canal]()
-                id_externo = adaptadores[envio.canal].enviar(envio)
+                # What the adapter writes on the row (an email's bodies, rendered now) waits for
+                # the commit below: a flush here would take SQLite's write lock for the whole send.
+                with db.session.no_autoflush:
+                    id_externo = adaptadores[envio.canal].enviar(envio)
             except Exception as exc:  # noqa: BLE001 - any failure is recorded on the row and retried
                 log.warning("Outbox %s %s not sent (try %s): %s", envio.canal, envio.id, envio.intentos, exc)
                 cuenta[_registrar_fallo(envio, exc, reloj())] += 1

@@ -28,8 +28,10 @@ class RecordingHandler:
         self.envelopes = []
         self.lock = threading.Lock()
         self.delay = 0.0  # seconds per message: a slow server makes concurrency observable
+        self.recibiendo = False
 
     async def handle_DATA(self, server, session, envelope):
+        self.recibiendo = True  # a message's DATA arrived (tests wait for it mid-send)
         if self.delay:
             await asyncio.sleep(self.delay)
         with self.lock:

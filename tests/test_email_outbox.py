@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import smtplib
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 from io import BytesIO
 
 import pytest
+from conftest import BACKEND
 from pypdf import PdfReader
 from smtp_fixture import parts
 from sqlalchemy import select
@@ -287,3 +289,35 @@ def test_a_claim_takes_at_most_its_limit(app, api, make_user, smtp_server):
     assert len(lote) == 3
     db.session.expire_all()
     assert sum(1 for c in _correos() if c.estado == "enviando") == 3
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's one write lock")
+def test_a_slow_smtp_send_does_not_hold_the_database_write_lock(app, api, make_user, smtp_server):
+    """The sender renders a queued email while sending it; that write waits for the commit after
+    the send, so another writer (a request creating a ticket) is not blocked for the SMTP time."""
+    import sqlite3
+
+    owner = make_user("usuario")
+    _crear(api, owner)
+    smtp_server.handler.delay = 1.5
+    resultado = {}
+
+    def sender():
+        with app.app_context():
+            resultado.update(outbox.enviar_pendientes(limite=1))
+            db.session.remove()
+
+    hilo = threading.Thread(target=sender)
+    hilo.start()
+    deadline = time.monotonic() + 10
+    while not smtp_server.handler.recibiendo and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert smtp_server.handler.recibiendo, "the send never reached the SMTP server"
+    otra = sqlite3.connect(db.engine.url.database, timeout=0.2)
+    try:
+        otra.execute("UPDATE usuarios SET nombre = nombre WHERE id = ?", (owner.id,))
+        otra.commit()  # would raise "database is locked" while the sender held the lock
+    finally:
+        otra.close()
+    hilo.join(30)
+    assert resultado["enviado"] == 1
