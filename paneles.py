@@ -243,7 +243,7 @@ def _filas_por_ids(consulta, exprs: list, n: int) -> list[tuple]:
     SQLite already skips those rows in the index (a deferred seek): one statement is enough."""
     claves = db.session.execute(consulta.with_only_columns(Ticket.id, *exprs).limit(n)).all()
     tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_([c[0] for c in claves])))}
-    return [(tickets[c[0]], *c[1:]) for c in claves]
+    return [(tickets[c[0]], *c[1:]) for c in claves if c[0] in tickets]  # minus one deleted in between
 
 
 def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
