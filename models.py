@@ -310,6 +310,10 @@ class Ticket(db.Model):
         # estado + prioridad is the panels' most common pair: covers its COUNT and its page.
         Index("ix_tickets_estado_prioridad_fecha", "estado", "prioridad", "fecha_creacion"),
         Index("ix_tickets_categoria_fecha", "categoria_id", "fecha_creacion"),
+        # The default order with its tie-break (PostgreSQL needs the id in the index, SQLite has it
+        # as the rowid): a page deep in a list, or of a tag's tickets, finds its ids walking this
+        # index alone and reads only its own rows (paneles.paginar_por_clave).
+        Index("ix_tickets_fecha_id", "fecha_creacion", "id"),
         # orden=prioridad: the rank then the id (the list's tie-break; PostgreSQL needs it in the
         # index, SQLite has it as the rowid), so that a list sorted by priority reads its page
         # from the index instead of sorting every match (167,000 rows of a 1M category).
@@ -348,7 +352,7 @@ class Ticket(db.Model):
         ForeignKey("conversaciones.id", ondelete="SET NULL", use_alter=True), index=True)
     comunicacion_email_id: Mapped[Optional[int]] = mapped_column(
         ForeignKey("comunicaciones.id", ondelete="SET NULL", use_alter=True), index=True)
-    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    fecha_creacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fecha_actualizacion: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     fecha_primera_respuesta: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
     fecha_resolucion: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)

@@ -235,6 +235,17 @@ def contar(stmt, tope: Optional[int] = None) -> tuple[int, bool]:
     return (tope, False) if n > tope else (n, True)
 
 
+def _filas_por_ids(consulta, exprs: list, n: int) -> list[tuple]:
+    """``n`` rows of ``consulta`` past its OFFSET as (ticket, *sort key): the ids and keys first,
+    then those tickets. Every skipped row was read in full before (PostgreSQL fetches a row to
+    count it past the OFFSET): page 25,000 of a million tickets took 2 s, and page 50 of a tag's
+    tickets 0.5 s; the ids alone come from an index (ix_tickets_fecha_id for the default order).
+    SQLite already skips those rows in the index (a deferred seek): one statement is enough."""
+    claves = db.session.execute(consulta.with_only_columns(Ticket.id, *exprs).limit(n)).all()
+    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_([c[0] for c in claves])))}
+    return [(tickets[c[0]], *c[1:]) for c in claves if c[0] in tickets]  # minus one deleted in between
+
+
 def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
                       cursor: Optional[str] = None, tope: Optional[int] = None,
                       total: Optional[int] = None) -> Pagina:
@@ -260,7 +271,10 @@ def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, pe
         posicion = (page - 1) * per_page
         consulta = stmt.offset(posicion)
     exprs = [expr for expr, _desc in (claves or [])]
-    filas = db.session.execute(consulta.add_columns(*exprs).limit(per_page + 1)).all()
+    if posicion and claves and db.session.get_bind().dialect.name == "postgresql":
+        filas = _filas_por_ids(consulta, exprs, per_page + 1)
+    else:
+        filas = db.session.execute(consulta.add_columns(*exprs).limit(per_page + 1)).all()
     hay_mas = len(filas) > per_page
     filas = filas[:per_page]
     siguiente = None

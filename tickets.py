@@ -615,9 +615,11 @@ LIMITE_ETIQUETA = 2000
 
 
 def _enlaces(etiqueta: str):
-    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, ticket_id) index alone)."""
-    return (select(ticket_etiquetas.c.ticket_id).join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
-            .where(Etiqueta.nombre == etiqueta.strip().lower()))
+    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, ticket_id) index alone).
+    The tag's id as a scalar subquery, not a join: probing a ticket along the list's order is
+    then one lookup in that index (PostgreSQL joined each probe to etiquetas, twice the cost)."""
+    etiqueta_id = select(Etiqueta.id).where(Etiqueta.nombre == etiqueta.strip().lower()).scalar_subquery()
+    return select(ticket_etiquetas.c.ticket_id).where(ticket_etiquetas.c.etiqueta_id == etiqueta_id)
 
 
 def _con_etiqueta(etiqueta: str):

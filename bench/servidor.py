@@ -34,7 +34,9 @@ def gunicorn(env: dict, workers: int = 4, worker_class: Optional[str] = None, th
              probe: str = "/healthz", app: str = "app:create_app()", cwd: Path = ROOT,
              venv: Path = ROOT / ".venv") -> Iterator[tuple[str, int]]:
     port = free_port()
-    cmd = [str(venv / "bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
+    # --timeout 600: the full Excel GET of 1,000,000 tickets (bench_reports) writes for minutes
+    # before its first byte; at 120 s gunicorn killed the worker mid-file (make bench TICKETS=1000000).
+    cmd = [str(venv / "bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "600",
            "--graceful-timeout", "3", "--log-level", "warning"]  # open SSE streams are cut on stop
     if worker_class:
         cmd += ["-k", worker_class, "--threads", str(threads)]

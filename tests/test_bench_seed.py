@@ -53,3 +53,35 @@ def test_bench_seed_leaves_every_ticket_searchable_and_the_triggers_on(fresh_dat
         assert _todos(admin, "zanahoria")[0] == [nuevo.id]
         db.session.remove()
         db.engine.dispose()
+
+
+def _esquema(url: str) -> dict:
+    """Every index (name, columns) and foreign key (name, target) of the tables the seed loads."""
+    from sqlalchemy import create_engine, inspect
+
+    from bench.bench import TABLAS_DERIVADAS, TABLAS_MASIVAS
+
+    engine = create_engine(url)
+    inspector = inspect(engine)
+    tablas = [t for t in TABLAS_MASIVAS + TABLAS_DERIVADAS if inspector.has_table(t)]
+    out = {t: (sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(t)),
+               sorted((k["name"], k["referred_table"], tuple(k["constrained_columns"]))
+                      for k in inspector.get_foreign_keys(t))) for t in tablas}
+    engine.dispose()
+    return out
+
+
+def test_bench_seed_gives_back_every_index_and_foreign_key_it_set_aside(fresh_database_url):
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from bench.bench import ROOT, seed
+
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": fresh_database_url, "SECRET_KEY": "t"})
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        db.engine.dispose()
+    antes = _esquema(fresh_database_url)
+    assert antes["tickets"][0] and antes["tickets"][1]
+    seed(fresh_database_url, 50)
+    assert _esquema(fresh_database_url) == antes
