@@ -5,7 +5,7 @@ order is fecha_creacion then id, and PostgreSQL reads a deep page's ids (or a ta
 along that order) from the index alone only when the id is in it. SQLite already had it as the
 rowid.
 
-Revision ID: 0021c
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-11-30 06:10:00
 
@@ -13,7 +13,7 @@ Create Date: 2026-11-30 06:10:00
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0021c'
+revision = '0021'
 down_revision = '0020'
 branch_labels = None
 depends_on = None
