@@ -179,12 +179,12 @@ class Delta:
         self.etiquetas |= _con_tiempos_cambiados(nuevas, anteriores, tz)
 
     def escribir(self, conn) -> None:
+        # Sorted: concurrent transactions lock the rows they share in one order (no deadlock).
         params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)),
                    ETIQUETA: _etiqueta() if (d, c) in self.etiquetas else 0}
-                  for (d, c), v in self.marginal.items() if any(v) or (d, c) in self.etiquetas]
+                  for (d, c), v in sorted(self.marginal.items()) if any(v) or (d, c) in self.etiquetas]
         if params:
             conn.execute(UPSERT, params)
-        # Sorted: concurrent transactions lock the rows they share in one order (no deadlock).
         conteos = [{"estado": e, "prioridad": p, "categoria_id": c, "ingeniero": i, "tickets": n}
                    for (e, p, c, i), n in sorted(self.conteos.items()) if n]
         if conteos:
