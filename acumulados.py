@@ -14,10 +14,12 @@ read them too; ``ConteoTickets`` (below) keeps the lists' joint counts.
 
 It is kept in the same transaction as the change, in one place: a session listener. Before a
 flush it reads the stored rows of the tickets about to change (their old contribution), after it
-the new rows, and adds the difference with one upsert. Reading both from the database (not from
-attribute history) keeps it exact whatever code path changed the ticket, as long as it went
-through the ORM: a Core UPDATE/INSERT of tickets (the benchmark's bulk seed, a migration) must be
-followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT and one upsert.
+the new rows, and adds the difference to the transaction's ``Delta``, written with one upsert
+just before the commit (or before the transaction reads the rollup). Reading both from the
+database (not from attribute history) keeps it exact whatever code path changed the ticket, as
+long as it went through the ORM: a Core UPDATE/INSERT of tickets (the benchmark's bulk seed, a
+migration) must be followed by ``flask estadisticas-reconstruir``. A creation costs one SELECT
+and two upserts (this table and ``ConteoTickets``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app, has_app_context
-from sqlalchemy import delete, event, func, insert, inspect, literal_column, select
+from sqlalchemy import delete, event, func, insert, inspect, literal_column, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import find_tables
 
 from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db
 from sla import ESTADOS_EN_MARCHA
@@ -47,6 +50,7 @@ CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion
           "sla_primera_respuesta_cumplida", "sla_resolucion_segundos", "sla_resolucion_cumplida",
           "fecha_primera_respuesta", "sla_primera_respuesta_vence", "sla_resolucion_vence", "fecha_resolucion")
 _ANTERIORES = "estadisticas_anteriores"  # session.info key: old rows read before the flush
+_PENDIENTE = "estadisticas_pendientes"  # session.info key: the transaction's Delta, not yet written
 
 
 def duracion(fin, inicio, dialecto: str):
@@ -119,26 +123,79 @@ def _despues(session: Session, flush_context) -> None:
     if not ids and not anteriores:
         return
     conn = session.connection()
-    sumar(conn, _filas(conn, ids), anteriores)
+    nuevas = _filas(conn, ids)
+    if session.in_nested_transaction():  # a SAVEPOINT rolled back must take its share with it
+        sumar(conn, nuevas, anteriores)
+    else:
+        session.info.setdefault(_PENDIENTE, Delta()).sumar(nuevas, anteriores)
+
+
+def _escribir_pendiente(session: Session) -> None:
+    delta = session.info.pop(_PENDIENTE, None)
+    if delta is not None:
+        delta.escribir(session.connection())
+
+
+def _antes_de_confirmar(session: Session) -> None:
+    session.flush()  # the commit's own flush comes after this event: its share too
+    _escribir_pendiente(session)
+
+
+def _antes_de_leer(estado) -> None:
+    """A read of the rollup inside the transaction sees its pending share (written first)."""
+    if _PENDIENTE in estado.session.info and estado.is_select and \
+            {TABLA.name, CONTEOS.name} & {t.name for t in find_tables(estado.statement, include_aliases=True)}:
+        _escribir_pendiente(estado.session)
+
+
+def _fin_de_transaccion(session: Session, transaccion) -> None:
+    if transaccion.parent is None:  # rolled back (a commit wrote it): nothing of it happened
+        session.info.pop(_PENDIENTE, None)
+
+
+class Delta:
+    """What a transaction's flushes add to the rollup rows and the joint counts, written in one
+    upsert each just before it commits (``_antes_de_confirmar``). On PostgreSQL the upsert locks
+    today's estado, prioridad, categoría and day rows, the same ones for every creation: written at
+    each flush, every creation waited for the previous one's commit (its history, emails and
+    notices) before going on; written last, only the commit itself is in the way."""
+
+    def __init__(self) -> None:
+        self.marginal: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
+        self.etiquetas: set[tuple[str, str]] = set()
+        self.conteos: dict[tuple, int] = defaultdict(int)
+
+    def sumar(self, nuevas, anteriores=()) -> None:
+        """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``; the rows
+        whose SLA times changed get a new ``ETIQUETA`` when written."""
+        tz = zona()
+        for filas, signo in ((nuevas, 1), (anteriores, -1)):
+            for fila in filas:
+                self.conteos[_combinacion(fila)] += signo
+                for clave, valores in aportacion(fila, tz):
+                    acumulado = self.marginal[clave]
+                    for i, v in enumerate(valores):
+                        acumulado[i] += signo * v
+        self.etiquetas |= _con_tiempos_cambiados(nuevas, anteriores, tz)
+
+    def escribir(self, conn) -> None:
+        # Sorted: concurrent transactions lock the rows they share in one order (no deadlock).
+        params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)),
+                   ETIQUETA: _etiqueta() if (d, c) in self.etiquetas else 0}
+                  for (d, c), v in sorted(self.marginal.items()) if any(v) or (d, c) in self.etiquetas]
+        if params:
+            conn.execute(UPSERT, params)
+        conteos = [{"estado": e, "prioridad": p, "categoria_id": c, "ingeniero": i, "tickets": n}
+                   for (e, p, c, i), n in sorted(self.conteos.items()) if n]
+        if conteos:
+            conn.execute(UPSERT_CONTEOS, conteos)
 
 
 def sumar(conn, nuevas, anteriores=()) -> None:
-    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores``, one upsert;
-    the rows whose SLA times changed get a new ``ETIQUETA``."""
-    tz = zona()
-    delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * len(VALORES))
-    for filas, signo in ((nuevas, 1), (anteriores, -1)):
-        for fila in filas:
-            for clave, valores in aportacion(fila, tz):
-                acumulado = delta[clave]
-                for i, v in enumerate(valores):
-                    acumulado[i] += signo * v
-    etiquetas = {clave: _etiqueta() for clave in _con_tiempos_cambiados(nuevas, anteriores, tz)}
-    params = [{"dimension": d, "clave": c, **dict(zip(VALORES, v, strict=True)), ETIQUETA: etiquetas.get((d, c), 0)}
-              for (d, c), v in delta.items() if any(v) or (d, c) in etiquetas]
-    if params:
-        conn.execute(_upsert(conn), params)
-    sumar_conteos(conn, nuevas, anteriores)
+    """Add the contribution of ``nuevas`` rows and take away that of ``anteriores`` now."""
+    delta = Delta()
+    delta.sumar(nuevas, anteriores)
+    delta.escribir(conn)
 
 
 def _etiqueta() -> int:
@@ -163,15 +220,19 @@ def _con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
     return {clave for clave, _s1, _s2 in cambiadas}
 
 
-def _upsert(conn):
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as insertar
-    else:
-        from sqlalchemy.dialects.sqlite import insert as insertar
-    stmt = insertar(TABLA)
-    return stmt.on_conflict_do_update(index_elements=["dimension", "clave"], set_={
-        **{v: TABLA.c[v] + stmt.excluded[v] for v in VALORES},
-        ETIQUETA: func.coalesce(func.nullif(stmt.excluded[ETIQUETA], 0), TABLA.c[ETIQUETA])})
+def _upsert(tabla, conflicto: tuple[str, ...], columnas: tuple[str, ...], set_: dict[str, str]):
+    """``INSERT … ON CONFLICT (conflicto) DO UPDATE SET`` as text, the same SQL on SQLite and
+    PostgreSQL. Not the dialects' ``on_conflict_do_update``: SQLAlchemy has no cache key for it,
+    so each creation compiled both upserts again (~1 ms, inside SQLite's write lock)."""
+    nombre = tabla.name
+    return text(f"INSERT INTO {nombre} ({', '.join(columnas)}) VALUES ({', '.join(':' + c for c in columnas)}) "
+                f"ON CONFLICT ({', '.join(conflicto)}) DO UPDATE SET "
+                + ", ".join(f"{c} = {e.format(t=nombre, x='excluded')}" for c, e in set_.items()))
+
+
+UPSERT = _upsert(TABLA, ("dimension", "clave"), ("dimension", "clave", *VALORES, ETIQUETA), {
+    **{v: f"{{t}}.{v} + {{x}}.{v}" for v in VALORES},
+    ETIQUETA: f"COALESCE(NULLIF({{x}}.{ETIQUETA}, 0), {{t}}.{ETIQUETA})"})
 
 
 def reconstruir(conn=None, lote: int = 5000) -> int:
@@ -218,23 +279,8 @@ def _combinacion(fila) -> tuple:
     return estado, prioridad, categoria_id, ingeniero_id or 0
 
 
-def sumar_conteos(conn, nuevas, anteriores=()) -> None:
-    """Add ``nuevas`` rows (``_columnas``) to their combination's count, take ``anteriores`` away."""
-    delta: dict[tuple, int] = defaultdict(int)
-    for filas, signo in ((nuevas, 1), (anteriores, -1)):
-        for fila in filas:
-            delta[_combinacion(fila)] += signo
-    # Sorted: concurrent transactions lock the rows they share in one order (no deadlock).
-    params = [{"estado": e, "prioridad": p, "categoria_id": c, "ingeniero": i, "tickets": n}
-              for (e, p, c, i), n in sorted(delta.items()) if n]
-    if params:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as insertar
-        else:
-            from sqlalchemy.dialects.sqlite import insert as insertar
-        stmt = insertar(CONTEOS)
-        conn.execute(stmt.on_conflict_do_update(index_elements=["estado", "prioridad", "categoria_id", "ingeniero"],
-                                                set_={"tickets": CONTEOS.c.tickets + stmt.excluded.tickets}), params)
+_COMBINACION = ("estado", "prioridad", "categoria_id", "ingeniero")
+UPSERT_CONTEOS = _upsert(CONTEOS, _COMBINACION, (*_COMBINACION, "tickets"), {"tickets": "{t}.tickets + {x}.tickets"})
 
 
 def reconstruir_conteos(conn=None) -> None:
@@ -259,6 +305,9 @@ def init_app(app) -> None:
     if not event.contains(Session, "before_flush", _antes):
         event.listen(Session, "before_flush", _antes)
         event.listen(Session, "after_flush", _despues)
+        event.listen(Session, "before_commit", _antes_de_confirmar)
+        event.listen(Session, "do_orm_execute", _antes_de_leer)
+        event.listen(Session, "after_transaction_end", _fin_de_transaccion)
 
     @app.cli.command("estadisticas-reconstruir")
     def reconstruir_command() -> None:

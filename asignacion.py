@@ -17,7 +17,7 @@ from typing import Optional
 from sqlalchemy import Integer, bindparam, case, func, inspect, select, union_all
 
 import sla
-from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, utcnow
+from models import ESTADOS_ABIERTOS, Ingeniero, Ticket, Usuario, db, sqlite_tomar_escritura, utcnow
 
 PESO = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
 
@@ -58,16 +58,56 @@ def _consulta_cargas(n: int):
 
 
 def elegir(ticket: Ticket, excluir: Optional[int] = None) -> Decision:
-    """Pick the engineer for ``ticket`` (no side effects); never the engineer ``excluir``."""
+    """Pick the engineer for ``ticket`` (no side effects); never the engineer ``excluir``.
+
+    The choice is made from a plain read, then reserved (``_reservar``: the engineer held until
+    commit, their load counted again); one found full meanwhile is dropped and the choice made
+    again among the rest. Locking every candidate up front (PostgreSQL) made each creation wait
+    for the previous one's commit even when nobody could be assigned; SQLite read the loads
+    before taking the write lock and let concurrent creations pile onto one engineer."""
+    candidatos = _candidatos(excluir)
+    while True:
+        decision = _decidir(ticket, candidatos)
+        if decision.ingeniero is None or _reservar(decision.ingeniero):
+            return decision
+        candidatos = [i for i in candidatos if i is not decision.ingeniero]
+
+
+def _reservar(ingeniero: Ingeniero) -> bool:
+    """Hold ``ingeniero`` until commit if they are still available and below their cap, so two
+    creations cannot both take their last slot. PostgreSQL locks their row, in a SAVEPOINT that
+    gives the lock back when they are full (holding one while waiting for another could
+    deadlock); SQLite begins the write transaction (one writer at a time: the load counted next
+    cannot change before the creation commits)."""
+    if db.engine.dialect.name != "postgresql":
+        sqlite_tomar_escritura(db.session.connection())
+        return _libre(ingeniero)
+    punto = db.session.begin_nested()
+    if _libre(ingeniero, bloquear=True):
+        punto.commit()
+        return True
+    punto.rollback()
+    return False
+
+
+def _libre(ingeniero: Ingeniero, bloquear: bool = False) -> bool:
+    stmt = select(Ingeniero.id).where(Ingeniero.id == ingeniero.id, Ingeniero.disponible.is_(True))
+    if db.session.execute(stmt.with_for_update() if bloquear else stmt).scalar() is None:
+        return False
+    tope = ingeniero.max_abiertos or 0
+    return cargas({ingeniero.id: tope}).get(ingeniero.id, (0, 0))[0] < tope
+
+
+def _candidatos(excluir: Optional[int]) -> list[Ingeniero]:
     stmt = (select(Ingeniero).join(Usuario, Usuario.id == Ingeniero.usuario_id)
             .where(Ingeniero.disponible.is_(True), Usuario.activo.is_(True), Usuario.rol == "ingeniero")
             .order_by(Ingeniero.id))
     if excluir is not None:
         stmt = stmt.where(Ingeniero.id != excluir)
-    if db.engine.dialect.name == "postgresql":
-        # Serialises concurrent assignments so two creations cannot both take the last slot.
-        stmt = stmt.with_for_update(of=Ingeniero)
-    ingenieros = list(db.session.execute(stmt).scalars())
+    return list(db.session.execute(stmt).scalars())
+
+
+def _decidir(ticket: Ticket, ingenieros: list[Ingeniero]) -> Decision:
     carga = cargas({i.id: i.max_abiertos or 0 for i in ingenieros})
     libres = [i for i in ingenieros if carga.get(i.id, (0, 0))[0] < (i.max_abiertos or 0)]
     if not libres:

@@ -598,7 +598,15 @@ def _sqlite_savepoint_immediate(conn, name):
     statements read; its first write then finds that another writer committed meanwhile, and
     SQLite refuses to upgrade that snapshot: "database is locked" at once, no waiting
     (SQLITE_BUSY_SNAPSHOT). Taking the lock up front makes it wait its turn like any write."""
-    if conn.dialect.name == "sqlite" and not conn.connection.dbapi_connection.in_transaction:
+    if conn.dialect.name == "sqlite":
+        sqlite_tomar_escritura(conn)
+
+
+def sqlite_tomar_escritura(conn) -> None:
+    """SQLite: begin ``conn``'s transaction now holding the write lock (BEGIN IMMEDIATE; waits its
+    turn under the busy timeout), unless one is open. Writers take turns, so what the transaction
+    reads from here on cannot change before it commits."""
+    if not conn.connection.dbapi_connection.in_transaction:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

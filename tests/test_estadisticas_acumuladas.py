@@ -159,3 +159,34 @@ def test_the_rebuild_command_restores_a_rollup_bypassed_by_a_bulk_insert(app, of
     assert resultado.exit_code == 0 and "2 tickets" in resultado.output
     db.session.expire_all()
     assert _acumulado()[("estado", "abierto")][0] == 2
+
+
+def test_the_rollup_read_before_commit_includes_the_transaction_s_own_changes(oficina, reloj, make_user):  # noqa: F811
+    """The rollup is written just before the commit; a read of it inside the transaction writes it
+    first, a rollback (or a SAVEPOINT's) leaves nothing behind for a later commit."""
+    admin, pepe = make_user("admin"), make_user("usuario")
+
+    def nuevo(prioridad):
+        return tickets.crear_ticket(TicketCreate(titulo="x", descripcion="y", prioridad=prioridad, categoria="Redes"),
+                                    usuario=pepe)
+
+    t = nuevo("alta")  # not committed yet
+    assert acumulados.contar_tickets([acumulados.CONTEOS.c.prioridad == "alta"]) == 1
+    assert _acumulado()[("prioridad", "alta")][0] == 1
+    db.session.commit()
+    tickets.actualizar_ticket(t, admin, TicketUpdate(prioridad="baja"))
+    assert _acumulado()[("prioridad", "baja")][0] == 1 and ("prioridad", "alta") not in _acumulado()
+    db.session.rollback()
+    tickets.actualizar_ticket(t, admin, TicketUpdate(prioridad="baja"))  # not read: pending when rolled back
+    db.session.rollback()
+    otro = nuevo("media")
+    punto = db.session.begin_nested()
+    tickets.actualizar_ticket(otro, admin, TicketUpdate(prioridad="critica"))
+    punto.rollback()
+    db.session.commit()
+    guardado = _acumulado()
+    assert guardado[("prioridad", "alta")][0] == 1 and guardado[("prioridad", "media")][0] == 1
+    assert ("prioridad", "baja") not in guardado and ("prioridad", "critica") not in guardado
+    acumulados.reconstruir()
+    assert _acumulado() == guardado
+    db.session.rollback()

@@ -212,3 +212,25 @@ def test_concurrent_creations_nobody_can_take_alert_the_admins_once(app, api, ma
     assert db.session.scalar(select(func.count()).select_from(Notificacion).where(
         Notificacion.usuario_id == admin.id, Notificacion.tipo == "sin_candidato")) == 1
     assert db.session.scalar(select(func.count()).select_from(Envio).where(Envio.tipo == "sla_sin_candidato")) == 1
+
+
+def test_concurrent_creations_never_take_an_engineer_past_their_cap(app, api, make_user):
+    """Eight creations at once, two engineers with two slots each: four get assigned, no one
+    gets a third ticket (PostgreSQL locks only the chosen engineer and counts again)."""
+    from models import ConfiguracionSLA
+
+    db.session.merge(ConfiguracionSLA(id=1, horario={str(d): ["00:00", "24:00"] for d in range(7)}, feriados=[],
+                                      umbral_aviso_pct=80, minutos_critico_sin_asignar=15,
+                                      asignacion_automatica=True))
+    ingenieros = [make_user("ingeniero").ingeniero for _ in range(2)]
+    for i in ingenieros:
+        i.max_abiertos = 2
+    db.session.commit()
+    clients = [api(make_user()) for _ in range(8)]
+    res = _race([lambda c=c: c.post("/api/tickets", json={
+        "titulo": "Tope", "descripcion": "x", "categoria": "General"}) for c in clients])
+    assert [r.status_code for r in res] == [201] * 8
+    db.session.expire_all()
+    cargas = dict(db.session.execute(select(Ticket.ingeniero_id, func.count()).where(
+        Ticket.ingeniero_id.is_not(None)).group_by(Ticket.ingeniero_id)).all())
+    assert cargas == {i.id: 2 for i in ingenieros}
