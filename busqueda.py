@@ -35,7 +35,7 @@ from typing import Optional
 
 from flask import g, has_app_context
 from markupsafe import Markup, escape
-from sqlalchemy import any_, column, false, func, literal, literal_column, select, table
+from sqlalchemy import any_, column, exists, false, func, literal, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
@@ -56,6 +56,13 @@ _PESOS_SQLITE = (10.0, 8.0, 4.0, 2.0, 1.0)
 _CONFIG_PG = literal_column("'mesa_busqueda'::regconfig")
 
 _fts = table(TABLA_BUSQUEDA, column("rowid"))
+# The index's vocabulary (migration 0021): a word is spelled as the terms it begins (_terminos_de).
+_VOCABULARIO = TABLA_BUSQUEDA + "_vocab"
+# A word spelled as more terms than this keeps its prefix form (and a broad search its old plan).
+MAX_EXPANSION = 8
+# Words of these lengths have FTS5 prefix indexes of their own (migration 0014: prefix = '2 3').
+_LARGOS_CON_INDICE = (2, 3)
+_ASCII = re.compile(r"^[a-z0-9]+$")
 _pg = table(TABLA_BUSQUEDA, column("ticket_id"), column("documento"))
 
 
@@ -91,13 +98,66 @@ def _tsquery(palabras: list[str]):
 
 
 def _match(palabras: list[str]):
-    return literal_column(TABLA_BUSQUEDA).op("MATCH")(literal(consulta_fts5(palabras)))
+    return _match_texto(consulta_fts5(palabras))
+
+
+def _match_texto(consulta: str):
+    return literal_column(TABLA_BUSQUEDA).op("MATCH")(literal(consulta))
+
+
+# The terms in the vocabulary that begin with :p, first to last, one seek each, up to :tope + 1.
+_SQL_TERMINOS = text(f"""
+    WITH RECURSIVE t(termino, n) AS (
+      SELECT (SELECT term FROM {_VOCABULARIO} WHERE term >= :p LIMIT 1), 1
+      UNION ALL
+      SELECT (SELECT term FROM {_VOCABULARIO} WHERE term >= t.termino || char(0) LIMIT 1), n + 1 FROM t
+      WHERE substr(t.termino, 1, length(:p)) = :p AND n <= :tope)
+    SELECT termino FROM t WHERE substr(termino, 1, length(:p)) = :p""")
+
+
+def _terminos_de(palabra: str) -> Optional[list[str]]:
+    """The indexed terms that begin with ``palabra`` (SQLite), or None when they are more than
+    MAX_EXPANSION or ``palabra`` is not plain once folded as the tokenizer folds it (unicode61
+    drops Latin diacritics; any other letter keeps its prefix form rather than guess)."""
+    plano = "".join(c for c in unicodedata.normalize("NFD", palabra) if not unicodedata.combining(c))
+    if not _ASCII.match(plano):
+        return None
+    terminos_ = db.session.scalars(_SQL_TERMINOS, {"p": plano, "tope": MAX_EXPANSION}).all()
+    return terminos_ if len(terminos_) <= MAX_EXPANSION else None
+
+
+def consulta_por_fila(palabras: list[str]) -> Optional[str]:
+    """The FTS5 MATCH string of ``palabras`` that is cheap to test against one ticket, or None.
+    It finds exactly what ``consulta_fts5`` finds: a word of 2 or 3 letters keeps its prefix
+    (a prefix index of its own), any other is spelled as the terms it begins, ORed ("impre" →
+    "impresora"), read from the vocabulary once per request. A prefix without an index of its
+    own is merged from all its terms' doclists at every MATCH, i.e. at every ticket tested;
+    an exact term is seeked. None (SQLite only) when a word begins too many terms."""
+    if _postgresql():
+        return None
+    memo = g.setdefault("busqueda_por_fila", {}) if has_app_context() else {}
+    clave = tuple(palabras)
+    if clave not in memo:
+        grupos = []
+        for palabra in palabras:
+            if len(palabra) in _LARGOS_CON_INDICE:
+                grupos.append(consulta_fts5([palabra]))
+                continue
+            terminos_ = _terminos_de(palabra)
+            if terminos_ is None:
+                grupos = None
+                break
+            # No term begins with it: the quoted word alone, which then matches nothing either.
+            grupos.append("(" + " OR ".join(f'"{t}"' for t in terminos_ or [palabra]) + ")")
+        memo[clave] = " AND ".join(grupos) if grupos else None
+    return memo[clave]
 
 
 def _ids_que_coinciden(palabras: list[str]):
     if _postgresql():
         return select(_pg.c.ticket_id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
-    return select(_fts.c.rowid).where(_match(palabras))
+    por_fila = consulta_por_fila(palabras)
+    return select(_fts.c.rowid).where(_match(palabras) if por_fila is None else _match_texto(por_fila))
 
 
 def _amplia(palabras: list[str]) -> bool:
@@ -119,9 +179,16 @@ def _coinciden(palabras: list[str]):
         # the whole date index probing each ticket (seconds when the matches are old or few).
         # Broad: a semi-join, which the planner runs along the list's order and stops at the page.
         return Ticket.id.in_(ids) if amplia else Ticket.id == any_(func.array(ids.scalar_subquery()))
-    # SQLite, broad: "+ 0" keeps the primary key from driving the join (looking up every match by
-    # rowid, then sorting them all); the list's own index is walked instead, probing the matches.
-    return (Ticket.id + 0).in_(ids) if amplia else Ticket.id.in_(ids)
+    if not amplia:
+        return Ticket.id.in_(ids)
+    # SQLite, broad: the list's own index is walked and each ticket tested by one seek of its
+    # words' terms; "impresora" is in 72 % of the tickets, so the page is found in a few dozen.
+    por_fila = consulta_por_fila(palabras)
+    if por_fila is not None:
+        return exists(select(literal(1)).select_from(_fts).where(_match_texto(por_fila), _fts.c.rowid == Ticket.id))
+    # A word that begins too many terms: all the matches listed once, the walk probing that list
+    # ("+ 0" keeps the primary key from driving the join, looking up every match then sorting).
+    return (Ticket.id + 0).in_(ids)
 
 
 def condicion(q: str):
@@ -166,22 +233,45 @@ def ordenar_por_relevancia(stmt, q: str):
             .order_by(rango.c.rango.asc().nulls_last()))
 
 
-def paginar(stmt, page: int, per_page: int):
+def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=None):
     """One page of a search list (``stmt``: the tickets, filtered and ordered) and its total,
     counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
     ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
     than this many". One statement gives the page's ids and the count, so the search is
-    evaluated once; the page's tickets are then read by primary key."""
+    evaluated once; the page's tickets are then read by primary key.
+
+    A broad text search on SQLite (``q``, found by its words alone: ``filtros`` is ``stmt``
+    without ``q``) tests ticket by ticket along the list's order, cheap for a page but not for
+    a thousand; its count is then a statement of its own, walking the matches in the index's
+    order and probing each ticket by primary key for ``filtros``."""
     from paneles import Pagina  # paneles imports tickets, which imports this module
 
     desde = (page - 1) * per_page
     hasta = max(TOPE_TOTAL, desde + per_page)
-    ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
-    ids_pagina = ids[desde:desde + per_page]
+    contar_aparte = _por_fila_amplia(q) if filtros is not None else None
+    if contar_aparte is None:
+        ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
+        ids_pagina = ids[desde:desde + per_page]
+        encontrados = len(ids)
+    else:
+        ids_pagina = db.session.scalars(stmt.with_only_columns(Ticket.id).offset(desde).limit(per_page)).all()
+        hallados = (filtros.with_only_columns(Ticket.id).order_by(None)
+                    .join(_fts, _fts.c.rowid == Ticket.id).where(_match_texto(contar_aparte))
+                    .limit(hasta + 1).subquery())
+        encontrados = db.session.execute(select(func.count()).select_from(hallados)).scalar_one()
     por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
-    exacto = len(ids) <= hasta
-    return Pagina(items, len(ids) if exacto else hasta, page, per_page, total_exacto=exacto)
+    exacto = encontrados <= hasta
+    return Pagina(items, encontrados if exacto else hasta, page, per_page, total_exacto=exacto)
+
+
+def _por_fila_amplia(q: Optional[str]) -> Optional[str]:
+    """consulta_por_fila of ``q`` when ``q`` is a broad search by its words alone (not also a
+    ticket number) on SQLite: the searches whose list tests ticket by ticket (_coinciden)."""
+    palabras = terminos(q)
+    if not palabras or numero_exacto(q) or _postgresql() or not _amplia(palabras):
+        return None
+    return consulta_por_fila(palabras)
 
 
 # --- snippets -----------------------------------------------------------------------------------

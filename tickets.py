@@ -738,7 +738,9 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
     contexto = f"{viewer.id}|{contexto}"
     if f.q and not f.cursor:
-        pagina = busqueda.paginar(stmt, f.page, f.per_page)
+        # what q's words find, counted apart on the other filters (not when q is also a phone)
+        filtros = None if _por_telefono(f.q) else filtered_select(viewer, f.model_copy(update={"q": None}), base_scope)
+        pagina = busqueda.paginar(stmt, f.page, f.per_page, f.q, filtros)
         completar(pagina.items, with_notes)
         pagina.keyset = True
         if not pagina.total_exacto or f.page * f.per_page < pagina.total:
