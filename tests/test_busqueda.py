@@ -156,12 +156,18 @@ def _muchos(usuarios, n: int) -> dict[str, set[str]]:
     return esperados
 
 
-def _a_mano(q: str, orden: str, usuario_id=None) -> list[str]:
-    """The numbers ``q`` finds, by the straightforward plan: every match, then ORDER BY."""
+def _a_mano(q: str, orden: str, usuario_id=None, estado=None) -> list[str]:
+    """The numbers ``q`` finds, by the straightforward plan: every match (each word as the prefix
+    it is, never spelled as terms), then ORDER BY."""
     f = TicketFilters(q=q, orden=orden)
-    stmt = select(Ticket.numero_ticket).where(Ticket.id.in_(busqueda._ids_que_coinciden(busqueda.terminos(q))))
+    palabras = busqueda.terminos(q)
+    coinciden = (select(busqueda._fts.c.rowid).where(busqueda._match(palabras)) if BACKEND == "sqlite"
+                 else busqueda._ids_que_coinciden(palabras))
+    stmt = select(Ticket.numero_ticket).where(Ticket.id.in_(coinciden))
     if usuario_id is not None:
         stmt = stmt.where(Ticket.usuario_id == usuario_id)
+    if estado is not None:
+        stmt = stmt.where(Ticket.estado == estado)
     return list(db.session.scalars(stmt.order_by(*tickets.order_by(f))))
 
 
@@ -182,6 +188,47 @@ def test_search_pages_equal_the_straightforward_plan(api, gente, monkeypatch, li
             assert r.get_json()["total"] == len(todos) and r.get_json()["total_exacto"] is True
             paginas += numeros(r)
         assert paginas == todos, (q, orden)
+
+
+# Words sharing prefixes ("zaf" begins four of them), one the tokenizer keeps non-ASCII (ß).
+_PALABRAS_PREFIJO = ("zafiro", "zafiros", "zafra", "zafarrancho", "zapato", "straße")
+
+
+@pytest.mark.parametrize("max_expansion", [8, 2], ids=["spelled-as-terms", "too-many-terms"])
+def test_a_broad_prefix_finds_what_the_prefix_finds_whatever_terms_it_begins(api, gente, monkeypatch,
+                                                                             max_expansion):
+    """A broad search tests each ticket with its words spelled as the terms they begin (SQLite);
+    the pages, their order and the capped count are those of the prefix itself, with a filter
+    counted apart, and when a word begins too many terms or is not plain ASCII."""
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 30)
+    monkeypatch.setattr(busqueda, "MAX_EXPANSION", max_expansion)
+    categoria = db.session.scalar(select(Categoria.id).limit(1))
+    base = datetime(2026, 6, 1)
+    filas = []
+    for i in range(1, 121):
+        fecha = base + timedelta(hours=(i * 37) % 60)
+        filas.append({"numero_ticket": f"TKT-{800000 + i:06d}", "titulo": f"Caso {i}",
+                      "descripcion": f"texto {_PALABRAS_PREFIJO[i % 6]} {_PALABRAS_PREFIJO[i % 5]}",
+                      "prioridad": "media", "estado": ("abierto", "cerrado")[i % 2 == 0 and i % 3 == 0],
+                      "canal": "web", "categoria_id": categoria, "usuario_id": gente["ana"].id,
+                      "fecha_creacion": fecha, "fecha_actualizacion": fecha})
+    db.session.execute(insert(Ticket.__table__), filas)
+    acumulados.reconstruir_conteos()
+    db.session.commit()
+    admin = api(gente["admin"])
+    for q in ("zaf", "zafi", "zafiro", "zafr zapa", "ZAFIROS", "straß", "za", "z", "zafiroz"):
+        for estado in (None, "abierto"):
+            todos = _a_mano(q, "-fecha_creacion", estado=estado)
+            paginas = []
+            for page in range(1, 7):
+                r = admin.get(RUTA["admin"], query_string={"q": q, "per_page": 10, "page": page,
+                                                           **({"estado": estado} if estado else {})}).get_json()
+                hasta = max(30, page * 10)
+                assert (r["total"], r["total_exacto"]) == ((len(todos), True) if len(todos) <= hasta
+                                                           else (hasta, False)), (q, estado, page)
+                paginas += [t["numero_ticket"] for t in r["items"]]
+            assert paginas == todos[:60], (q, estado)
 
 
 def test_a_broad_search_counts_up_to_the_cap_and_keeps_paging(api, gente, monkeypatch):
