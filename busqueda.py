@@ -130,26 +130,43 @@ def consulta_por_fila(palabras: list[str]) -> Optional[str]:
     """The FTS5 MATCH string of ``palabras`` that is cheap to test against one ticket, or None.
     It finds exactly what ``consulta_fts5`` finds: a word of 2 or 3 letters keeps its prefix
     (a prefix index of its own), any other is spelled as the terms it begins, ORed ("impre" →
-    "impresora"), read from the vocabulary once per request. A prefix without an index of its
-    own is merged from all its terms' doclists at every MATCH, i.e. at every ticket tested;
-    an exact term is seeked. None (SQLite only) when a word begins too many terms."""
+    "impresora"). A prefix without an index of its own is merged from all its terms' doclists
+    at every MATCH, i.e. at every ticket tested; an exact term is seeked. None (SQLite only)
+    when a word begins too many terms."""
+    grupos = _grupos(palabras)
+    return None if grupos is None else " AND ".join("(" + " OR ".join(g_) + ")" for g_ in grupos)
+
+
+def _consulta_fragmentos(palabras: list[str]) -> Optional[str]:
+    """consulta_por_fila when each word is one phrase there as in its prefix form, else None.
+    snippet() scores a window by the distinct phrases it holds, so a word spelled as two terms
+    could choose another window than its prefix does; one term is the same phrase, seeked."""
+    grupos = _grupos(palabras)
+    if grupos is None or any(len(g_) > 1 for g_ in grupos):
+        return None
+    return consulta_por_fila(palabras)
+
+
+def _grupos(palabras: list[str]) -> Optional[list[list[str]]]:
+    """Each word's alternatives in consulta_por_fila (quoted, ready for MATCH), read from the
+    vocabulary once per request; None on PostgreSQL or when a word begins too many terms."""
     if _postgresql():
         return None
-    memo = g.setdefault("busqueda_por_fila", {}) if has_app_context() else {}
+    memo = g.setdefault("busqueda_grupos", {}) if has_app_context() else {}
     clave = tuple(palabras)
     if clave not in memo:
         grupos = []
         for palabra in palabras:
             if len(palabra) in _LARGOS_CON_INDICE:
-                grupos.append(consulta_fts5([palabra]))
+                grupos.append([consulta_fts5([palabra])])
                 continue
             terminos_ = _terminos_de(palabra)
             if terminos_ is None:
                 grupos = None
                 break
             # No term begins with it: the quoted word alone, which then matches nothing either.
-            grupos.append("(" + " OR ".join(f'"{t}"' for t in terminos_ or [palabra]) + ")")
-        memo[clave] = " AND ".join(grupos) if grupos else None
+            grupos.append([f'"{t}"' for t in terminos_ or [palabra]])
+        memo[clave] = grupos
     return memo[clave]
 
 
@@ -320,11 +337,15 @@ def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
                 .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
                 .where(Ticket.id.in_(ids)))
     else:
-        # One range for FTS5 and the ids checked by SQLite ("+ 0"): FTS5 would run the MATCH once
-        # per id of an IN, merging a prefix's doclists each time (seconds for a broad word).
-        stmt = (select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
-                                       for columna in _COLUMNAS_FRAGMENTO))
-                .where(_match(palabras), _fts.c.rowid.between(min(ids), max(ids)), (_fts.c.rowid + 0).in_(ids)))
+        stmt = select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
+                                      for columna in _COLUMNAS_FRAGMENTO))
+        por_fila = _consulta_fragmentos(palabras)
+        if por_fila is not None:  # FTS5 runs the MATCH once per id of the IN: a seek each
+            stmt = stmt.where(_match_texto(por_fila), _fts.c.rowid.in_(ids))
+        else:
+            # One range for FTS5 and the ids checked by SQLite ("+ 0"): per id of an IN, FTS5
+            # would merge a prefix's doclists each time (seconds for a broad word).
+            stmt = stmt.where(_match(palabras), _fts.c.rowid.between(min(ids), max(ids)), (_fts.c.rowid + 0).in_(ids))
     salida = {}
     for ticket_id, *candidatos in db.session.execute(stmt):
         marcado = next((m for m in map(resaltar, candidatos) if m is not None), None)

@@ -12,7 +12,7 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, literal_column, select, text
 
 import acumulados
 import busqueda
@@ -366,6 +366,21 @@ def test_snippets_are_escaped_and_only_marks_are_markup(gente, make_ticket):
     # stray markers in stored text never unbalance the markup
     raro = busqueda.resaltar(f"a{busqueda.CIERRA}<b>{busqueda.ABRE}x{busqueda.ABRE}y")
     assert str(raro) == "a&lt;b&gt;<mark>xy</mark>"
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="FTS5: a word spelled as its terms (consulta_por_fila)")
+def test_snippets_are_those_of_the_prefix_however_a_word_is_spelled(gente, make_ticket):
+    """Snippets read by the terms a word begins are those of the word's prefix: a long text
+    where the window with the most distinct words is far from the first hit."""
+    relleno = " ".join(["texto"] * 30)
+    ids = [make_ticket(gente["ana"], titulo="Caso", descripcion=f"zafiro {relleno} {cola} {relleno} zafra").id
+           for cola in ("zafiros impresora zafiro", "zafarrancho zafiro impresora", "impresión zapato")]
+    for q in ("zafiro", "zafi", "zaf", "za", "impre zafi", "zafiro impre", "impresion"):
+        prefijo = db.session.execute(
+            select(busqueda._fts.c.rowid, func.snippet(literal_column(busqueda.TABLA_BUSQUEDA), 3, busqueda.ABRE,
+                                                       busqueda.CIERRA, "…", 16))
+            .where(busqueda._match(busqueda.terminos(q)), busqueda._fts.c.rowid.in_(ids)))
+        assert busqueda.fragmentos(ids, q) == {i: busqueda.resaltar(f) for i, f in prefijo if f and busqueda.ABRE in f}, q
 
 
 def test_panel_highlights_the_match(login, gente, make_ticket):
