@@ -60,6 +60,9 @@ _fts = table(TABLA_BUSQUEDA, column("rowid"))
 _VOCABULARIO = TABLA_BUSQUEDA + "_vocab"
 # A word spelled as more terms than this keeps its prefix form (and a broad search its old plan).
 MAX_EXPANSION = 8
+# A broad search tests ticket by ticket when at least this share of the newest MUESTRA match.
+MUESTRA = 1000
+DENSIDAD_POR_FILA = 0.1
 # Words of these lengths have FTS5 prefix indexes of their own (migration 0014: prefix = '2 3').
 _LARGOS_CON_INDICE = (2, 3)
 _ASCII = re.compile(r"^[a-z0-9]+$")
@@ -198,14 +201,28 @@ def _coinciden(palabras: list[str]):
         return Ticket.id.in_(ids) if amplia else Ticket.id == any_(func.array(ids.scalar_subquery()))
     if not amplia:
         return Ticket.id.in_(ids)
-    # SQLite, broad: the list's own index is walked and each ticket tested by one seek of its
-    # words' terms; "impresora" is in 72 % of the tickets, so the page is found in a few dozen.
+    # SQLite, broad and dense ("impresora" is in 72 % of the tickets): the list's own index is
+    # walked and each ticket tested by one seek of its words' terms; a page is a few dozen seeks.
     por_fila = consulta_por_fila(palabras)
-    if por_fila is not None:
+    if por_fila is not None and _densa(por_fila):
         return exists(select(literal(1)).select_from(_fts).where(_match_texto(por_fila), _fts.c.rowid == Ticket.id))
-    # A word that begins too many terms: all the matches listed once, the walk probing that list
-    # ("+ 0" keeps the primary key from driving the join, looking up every match then sorting).
+    # Broad but sparse (a requester's 5,000 of a million), or a word that begins too many terms:
+    # the matches listed once, the walk probing that list ("+ 0" keeps the primary key from
+    # driving the join, looking up every match then sorting); a seek per ticket walked would
+    # cost more than the list.
     return (Ticket.id + 0).in_(ids)
+
+
+def _densa(por_fila: str) -> bool:
+    """At least DENSIDAD_POR_FILA of the newest MUESTRA tickets match ``por_fila`` (SQLite; one
+    count of the index's last rowids): the share of a walk that a page costs in seeks."""
+    memo = g.setdefault("busqueda_densidad", {}) if has_app_context() else {}
+    if por_fila not in memo:
+        desde = select(func.max(Ticket.id)).scalar_subquery() - MUESTRA
+        recientes = select(_fts.c.rowid).where(_match_texto(por_fila), _fts.c.rowid > desde).subquery()
+        n = db.session.execute(select(func.count()).select_from(recientes)).scalar_one()
+        memo[por_fila] = n >= DENSIDAD_POR_FILA * MUESTRA
+    return memo[por_fila]
 
 
 def condicion(q: str):

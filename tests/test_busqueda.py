@@ -194,13 +194,16 @@ def test_search_pages_equal_the_straightforward_plan(api, gente, monkeypatch, li
 _PALABRAS_PREFIJO = ("zafiro", "zafiros", "zafra", "zafarrancho", "zapato", "straße")
 
 
-@pytest.mark.parametrize("max_expansion", [8, 2], ids=["spelled-as-terms", "too-many-terms"])
+@pytest.mark.parametrize("max_expansion, densidad", [(8, 0.0), (8, 2.0), (2, 0.0)],
+                         ids=["seek-per-ticket", "matches-listed-once", "too-many-terms"])
 def test_a_broad_prefix_finds_what_the_prefix_finds_whatever_terms_it_begins(api, gente, monkeypatch,
-                                                                             max_expansion):
-    """A broad search tests each ticket with its words spelled as the terms they begin (SQLite);
-    the pages, their order and the capped count are those of the prefix itself, with a filter
-    counted apart, and when a word begins too many terms or is not plain ASCII."""
+                                                                             max_expansion, densidad):
+    """A broad search tests each ticket with its words spelled as the terms they begin, or
+    probes them listed once when they are sparse (SQLite); the pages, their order and the capped
+    count are those of the prefix itself, with a filter counted apart, and when a word begins
+    too many terms or is not plain ASCII."""
     monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "DENSIDAD_POR_FILA", densidad)
     monkeypatch.setattr(busqueda, "TOPE_TOTAL", 30)
     monkeypatch.setattr(busqueda, "MAX_EXPANSION", max_expansion)
     categoria = db.session.scalar(select(Categoria.id).limit(1))
