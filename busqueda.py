@@ -274,38 +274,42 @@ def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=Non
     than this many". One statement gives the page's ids and the count, so the search is
     evaluated once; the page's tickets are then read by primary key.
 
-    A broad text search on SQLite (``q``, found by its words alone: ``filtros`` is ``stmt``
-    without ``q``) tests ticket by ticket along the list's order, cheap for a page but not for
-    a thousand; its count is then a statement of its own, walking the matches in the index's
-    order and probing each ticket by primary key for ``filtros``."""
+    A broad search by words (``q``; ``filtros`` is ``stmt`` without it) is counted apart
+    instead (_hallados_aparte), and its page read alone."""
     from paneles import Pagina  # paneles imports tickets, which imports this module
 
     desde = (page - 1) * per_page
     hasta = max(TOPE_TOTAL, desde + per_page)
-    contar_aparte = _por_fila_amplia(q) if filtros is not None else None
-    if contar_aparte is None:
+    hallados = _hallados_aparte(q, filtros)
+    if hallados is None:
         ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
         ids_pagina = ids[desde:desde + per_page]
         encontrados = len(ids)
     else:
         ids_pagina = db.session.scalars(stmt.with_only_columns(Ticket.id).offset(desde).limit(per_page)).all()
-        hallados = (filtros.with_only_columns(Ticket.id).order_by(None)
-                    .join(_fts, _fts.c.rowid == Ticket.id).where(_match_texto(contar_aparte))
-                    .limit(hasta + 1).subquery())
-        encontrados = db.session.execute(select(func.count()).select_from(hallados)).scalar_one()
+        encontrados = db.session.execute(select(func.count()).select_from(
+            hallados.limit(hasta + 1).subquery())).scalar_one()
     por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
     exacto = encontrados <= hasta
     return Pagina(items, encontrados if exacto else hasta, page, per_page, total_exacto=exacto)
 
 
-def _por_fila_amplia(q: Optional[str]) -> Optional[str]:
-    """consulta_por_fila of ``q`` when ``q`` is a broad search by its words alone (not also a
-    ticket number) on SQLite: the searches whose list tests ticket by ticket (_coinciden)."""
+def _hallados_aparte(q: Optional[str], filtros):
+    """The ids of the tickets of ``filtros`` that ``q``'s words find, driven by the search index
+    (its order, each ticket probed by primary key), when ``q`` is a broad search by its words
+    alone (not also a ticket number): the searches whose page walks the list's order testing
+    each ticket (_coinciden), cheap for a page, not for a thousand. None otherwise."""
     palabras = terminos(q)
-    if not palabras or numero_exacto(q) or _postgresql() or not _amplia(palabras):
+    if filtros is None or not palabras or numero_exacto(q) or not _amplia(palabras):
         return None
-    return consulta_por_fila(palabras)
+    ids = filtros.with_only_columns(Ticket.id).order_by(None)
+    if _postgresql():
+        return ids.join(_pg, _pg.c.ticket_id == Ticket.id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
+    por_fila = consulta_por_fila(palabras)
+    if por_fila is None:
+        return None
+    return ids.join(_fts, _fts.c.rowid == Ticket.id).where(_match_texto(por_fila))
 
 
 # --- snippets -----------------------------------------------------------------------------------
