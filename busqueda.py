@@ -190,8 +190,10 @@ def _amplia(palabras: list[str]) -> bool:
     return memo[clave]
 
 
-def _coinciden(palabras: list[str]):
-    """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth."""
+def _coinciden(palabras: list[str], con_numero: bool = False):
+    """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth.
+    ``con_numero``: q is also a ticket number, which the list puts first, so every match is
+    sorted and the walk never stops early (a seek per ticket would be a seek per match)."""
     ids = _ids_que_coinciden(palabras)
     amplia = _amplia(palabras)
     if _postgresql():
@@ -204,7 +206,7 @@ def _coinciden(palabras: list[str]):
     # SQLite, broad and dense ("impresora" is in 72 % of the tickets): the list's own index is
     # walked and each ticket tested by one seek of its words' terms; a page is a few dozen seeks.
     por_fila = consulta_por_fila(palabras)
-    if por_fila is not None and _densa(por_fila):
+    if por_fila is not None and not con_numero and _densa(por_fila):
         return exists(select(literal(1)).select_from(_fts).where(_match_texto(por_fila), _fts.c.rowid == Ticket.id))
     # Broad but sparse (a requester's 5,000 of a million), or a word that begins too many terms:
     # the matches listed once, the walk probing that list ("+ 0" keeps the primary key from
@@ -230,9 +232,9 @@ def condicion(q: str):
     the viewer's scope and the other filters."""
     condiciones = []
     palabras = terminos(q)
-    if palabras:
-        condiciones.append(_coinciden(palabras))
     numero = numero_exacto(q)
+    if palabras:
+        condiciones.append(_coinciden(palabras, con_numero=numero is not None))
     if numero:
         condiciones.append(Ticket.numero_ticket == numero)
     return condiciones or [false()]
