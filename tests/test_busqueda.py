@@ -17,7 +17,7 @@ from sqlalchemy import func, insert, literal_column, select, text
 import acumulados
 import busqueda
 import tickets
-from models import Categoria, Ticket, db
+from models import Categoria, Cliente, Ticket, db
 from schemas import TicketFilters
 
 
@@ -279,6 +279,22 @@ def test_the_panel_says_more_than_when_the_count_is_capped(login, gente, monkeyp
     html = c.get("/tickets/admin", query_string={"q": "zafiro", "per_page": 25}).get_data(as_text=True)
     assert "más de 60" in html or "more than 60" in html
     assert 'rel="next"' in html
+
+
+def test_a_phone_number_finds_its_clients_tickets_with_the_number_and_text_hits(api, gente, make_ticket):
+    cliente = Cliente(nombre="Cliente WhatsApp", telefono="+34600123456")
+    db.session.add(cliente)
+    suyo, otro = make_ticket(gente["ana"], titulo="Pedido"), make_ticket(gente["ana"], titulo="Pedido")
+    suyo.cliente_id = cliente.id
+    db.session.commit()
+    numero = make_ticket(gente["ana"], titulo="Otro")
+    numero.numero_ticket = "TKT-123456"
+    texto = make_ticket(gente["ana"], titulo="Referencia 123456")
+    db.session.commit()
+    admin = api(gente["admin"])
+    assert buscar(admin, "600 123 456") == [suyo.numero_ticket]
+    assert sorted(buscar(admin, "123456")) == sorted([suyo.numero_ticket, numero.numero_ticket, texto.numero_ticket])
+    assert otro.numero_ticket not in buscar(admin, "+34 600123456")
 
 
 @pytest.mark.parametrize("forma", ["{n}", "TKT-{n:06d}", "tkt-{n:06d}", "{n:06d}", "#{n}"])
