@@ -20,11 +20,17 @@ every match costs more than it tells apart.
 The plan follows that breadth (one bounded count per request, ``_amplia``). A narrow search
 starts from its matches (PostgreSQL: ``id = ANY(ARRAY(…))``, SQLite: the rowid list). A broad
 one walks the list's own order (the date index) and stops at the page: PostgreSQL as a
-semi-join probing the index row by primary key, SQLite probing the match list (FTS5 merges a
-prefix's doclists once per MATCH, so a per-row MATCH would merge them per row). A search list
-counts its matches only up to ``TOPE_TOTAL`` ("more than 1,000"): the ids of the first
-``TOPE_TOTAL + 1`` come from the same statement as the page (``paginar``), so a search
-evaluates its MATCH once for the page and the count together.
+semi-join probing the tsvector by primary key; SQLite testing each ticket with one FTS5 seek
+when the words are dense (``_densa``: a tenth of the newest tickets match; "impresora" is in
+72 %), else probing the matches listed once (a requester's 5,000 of a million: a seek per
+ticket walked would cost more than the list). A per-ticket test needs exact terms: FTS5 merges
+a prefix's doclists at every MATCH, so each word is spelled as the terms it begins, read from
+the index's vocabulary (migration 0021, ``consulta_por_fila``: "impre" → "impresora"; 2 and 3
+letters have prefix indexes of their own). A search list counts its matches only up to
+``TOPE_TOTAL`` ("more than 1,000"): for a broad search by words on SQLite, in a statement of its own
+driven by the search index and stopping at ``TOPE_TOTAL + 1`` (``_hallados_aparte``; walking
+the date order to the thousandth match cost 110 ms at a million tickets); otherwise the ids
+of the first ``TOPE_TOTAL + 1`` come from the same statement as the page (``paginar``).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Optional
 
 from flask import g, has_app_context
 from markupsafe import Markup, escape
-from sqlalchemy import any_, column, false, func, literal, literal_column, select, table
+from sqlalchemy import any_, column, exists, false, func, literal, literal_column, select, table, text
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
@@ -56,6 +62,16 @@ _PESOS_SQLITE = (10.0, 8.0, 4.0, 2.0, 1.0)
 _CONFIG_PG = literal_column("'mesa_busqueda'::regconfig")
 
 _fts = table(TABLA_BUSQUEDA, column("rowid"))
+# The index's vocabulary (migration 0021): a word is spelled as the terms it begins (_terminos_de).
+_VOCABULARIO = TABLA_BUSQUEDA + "_vocab"
+# A word spelled as more terms than this keeps its prefix form (and a broad search its old plan).
+MAX_EXPANSION = 8
+# A broad search tests ticket by ticket when at least this share of the newest MUESTRA match.
+MUESTRA = 1000
+DENSIDAD_POR_FILA = 0.1
+# Words of these lengths have FTS5 prefix indexes of their own (migration 0014: prefix = '2 3').
+_LARGOS_CON_INDICE = (2, 3)
+_ASCII = re.compile(r"^[a-z0-9]+$")
 _pg = table(TABLA_BUSQUEDA, column("ticket_id"), column("documento"))
 
 
@@ -91,13 +107,83 @@ def _tsquery(palabras: list[str]):
 
 
 def _match(palabras: list[str]):
-    return literal_column(TABLA_BUSQUEDA).op("MATCH")(literal(consulta_fts5(palabras)))
+    return _match_texto(consulta_fts5(palabras))
+
+
+def _match_texto(consulta: str):
+    return literal_column(TABLA_BUSQUEDA).op("MATCH")(literal(consulta))
+
+
+# The terms in the vocabulary that begin with :p, first to last, one seek each, up to :tope + 1.
+_SQL_TERMINOS = text(f"""
+    WITH RECURSIVE t(termino, n) AS (
+      SELECT (SELECT term FROM {_VOCABULARIO} WHERE term >= :p LIMIT 1), 1
+      UNION ALL
+      SELECT (SELECT term FROM {_VOCABULARIO} WHERE term >= t.termino || char(0) LIMIT 1), n + 1 FROM t
+      WHERE substr(t.termino, 1, length(:p)) = :p AND n <= :tope)
+    SELECT termino FROM t WHERE substr(termino, 1, length(:p)) = :p""")
+
+
+def _terminos_de(palabra: str) -> Optional[list[str]]:
+    """The indexed terms that begin with ``palabra`` (SQLite), or None when they are more than
+    MAX_EXPANSION or ``palabra`` is not plain once folded as the tokenizer folds it (unicode61
+    drops Latin diacritics; any other letter keeps its prefix form rather than guess)."""
+    plano = "".join(c for c in unicodedata.normalize("NFD", palabra) if not unicodedata.combining(c))
+    if not _ASCII.match(plano):
+        return None
+    terminos_ = db.session.scalars(_SQL_TERMINOS, {"p": plano, "tope": MAX_EXPANSION}).all()
+    return terminos_ if len(terminos_) <= MAX_EXPANSION else None
+
+
+def consulta_por_fila(palabras: list[str]) -> Optional[str]:
+    """The FTS5 MATCH string of ``palabras`` that is cheap to test against one ticket, or None.
+    It finds exactly what ``consulta_fts5`` finds: a word of 2 or 3 letters keeps its prefix
+    (a prefix index of its own), any other is spelled as the terms it begins, ORed ("impre" →
+    "impresora"). A prefix without an index of its own is merged from all its terms' doclists
+    at every MATCH, i.e. at every ticket tested; an exact term is seeked. None (SQLite only)
+    when a word begins too many terms."""
+    grupos = _grupos(palabras)
+    return None if grupos is None else " AND ".join("(" + " OR ".join(g_) + ")" for g_ in grupos)
+
+
+def _consulta_fragmentos(palabras: list[str]) -> Optional[str]:
+    """consulta_por_fila when each word is one phrase there as in its prefix form, else None.
+    snippet() scores a window by the distinct phrases it holds, so a word spelled as two terms
+    could choose another window than its prefix does; one term is the same phrase, seeked."""
+    grupos = _grupos(palabras)
+    if grupos is None or any(len(g_) > 1 for g_ in grupos):
+        return None
+    return consulta_por_fila(palabras)
+
+
+def _grupos(palabras: list[str]) -> Optional[list[list[str]]]:
+    """Each word's alternatives in consulta_por_fila (quoted, ready for MATCH), read from the
+    vocabulary once per request; None on PostgreSQL or when a word begins too many terms."""
+    if _postgresql():
+        return None
+    memo = g.setdefault("busqueda_grupos", {}) if has_app_context() else {}
+    clave = tuple(palabras)
+    if clave not in memo:
+        grupos = []
+        for palabra in palabras:
+            if len(palabra) in _LARGOS_CON_INDICE:
+                grupos.append([consulta_fts5([palabra])])
+                continue
+            terminos_ = _terminos_de(palabra)
+            if terminos_ is None:
+                grupos = None
+                break
+            # No term begins with it: the quoted word alone, which then matches nothing either.
+            grupos.append([f'"{t}"' for t in terminos_ or [palabra]])
+        memo[clave] = grupos
+    return memo[clave]
 
 
 def _ids_que_coinciden(palabras: list[str]):
     if _postgresql():
         return select(_pg.c.ticket_id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
-    return select(_fts.c.rowid).where(_match(palabras))
+    por_fila = consulta_por_fila(palabras)
+    return select(_fts.c.rowid).where(_match(palabras) if por_fila is None else _match_texto(por_fila))
 
 
 def _amplia(palabras: list[str]) -> bool:
@@ -110,8 +196,10 @@ def _amplia(palabras: list[str]) -> bool:
     return memo[clave]
 
 
-def _coinciden(palabras: list[str]):
-    """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth."""
+def _coinciden(palabras: list[str], con_numero: bool = False):
+    """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth.
+    ``con_numero``: q is also a ticket number, which the list puts first, so every match is
+    sorted and the walk never stops early (a seek per ticket would be a seek per match)."""
     ids = _ids_que_coinciden(palabras)
     amplia = _amplia(palabras)
     if _postgresql():
@@ -119,9 +207,30 @@ def _coinciden(palabras: list[str]):
         # the whole date index probing each ticket (seconds when the matches are old or few).
         # Broad: a semi-join, which the planner runs along the list's order and stops at the page.
         return Ticket.id.in_(ids) if amplia else Ticket.id == any_(func.array(ids.scalar_subquery()))
-    # SQLite, broad: "+ 0" keeps the primary key from driving the join (looking up every match by
-    # rowid, then sorting them all); the list's own index is walked instead, probing the matches.
-    return (Ticket.id + 0).in_(ids) if amplia else Ticket.id.in_(ids)
+    if not amplia:
+        return Ticket.id.in_(ids)
+    # SQLite, broad and dense ("impresora" is in 72 % of the tickets): the list's own index is
+    # walked and each ticket tested by one seek of its words' terms; a page is a few dozen seeks.
+    por_fila = consulta_por_fila(palabras)
+    if por_fila is not None and not con_numero and _densa(por_fila):
+        return exists(select(literal(1)).select_from(_fts).where(_match_texto(por_fila), _fts.c.rowid == Ticket.id))
+    # Broad but sparse (a requester's 5,000 of a million), or a word that begins too many terms:
+    # the matches listed once, the walk probing that list ("+ 0" keeps the primary key from
+    # driving the join, looking up every match then sorting); a seek per ticket walked would
+    # cost more than the list.
+    return (Ticket.id + 0).in_(ids)
+
+
+def _densa(por_fila: str) -> bool:
+    """At least DENSIDAD_POR_FILA of the newest MUESTRA tickets match ``por_fila`` (SQLite; one
+    count of the index's last rowids): the share of a walk that a page costs in seeks."""
+    memo = g.setdefault("busqueda_densidad", {}) if has_app_context() else {}
+    if por_fila not in memo:
+        desde = select(func.max(Ticket.id)).scalar_subquery() - MUESTRA
+        recientes = select(_fts.c.rowid).where(_match_texto(por_fila), _fts.c.rowid > desde).subquery()
+        n = db.session.execute(select(func.count()).select_from(recientes)).scalar_one()
+        memo[por_fila] = n >= DENSIDAD_POR_FILA * MUESTRA
+    return memo[por_fila]
 
 
 def condicion(q: str):
@@ -129,9 +238,9 @@ def condicion(q: str):
     the viewer's scope and the other filters."""
     condiciones = []
     palabras = terminos(q)
-    if palabras:
-        condiciones.append(_coinciden(palabras))
     numero = numero_exacto(q)
+    if palabras:
+        condiciones.append(_coinciden(palabras, con_numero=numero is not None))
     if numero:
         condiciones.append(Ticket.numero_ticket == numero)
     return condiciones or [false()]
@@ -166,22 +275,50 @@ def ordenar_por_relevancia(stmt, q: str):
             .order_by(rango.c.rango.asc().nulls_last()))
 
 
-def paginar(stmt, page: int, per_page: int):
+def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=None):
     """One page of a search list (``stmt``: the tickets, filtered and ordered) and its total,
     counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
     ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
     than this many". One statement gives the page's ids and the count, so the search is
-    evaluated once; the page's tickets are then read by primary key."""
+    evaluated once; the page's tickets are then read by primary key.
+
+    A broad search by words (``q``; ``filtros`` is ``stmt`` without it) is counted apart
+    instead (_hallados_aparte), and its page read alone."""
     from paneles import Pagina  # paneles imports tickets, which imports this module
 
     desde = (page - 1) * per_page
     hasta = max(TOPE_TOTAL, desde + per_page)
-    ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
-    ids_pagina = ids[desde:desde + per_page]
+    hallados = _hallados_aparte(q, filtros)
+    if hallados is None:
+        ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
+        ids_pagina = ids[desde:desde + per_page]
+        encontrados = len(ids)
+    else:
+        ids_pagina = db.session.scalars(stmt.with_only_columns(Ticket.id).offset(desde).limit(per_page)).all()
+        encontrados = db.session.execute(select(func.count()).select_from(
+            hallados.limit(hasta + 1).subquery())).scalar_one()
     por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
-    exacto = len(ids) <= hasta
-    return Pagina(items, len(ids) if exacto else hasta, page, per_page, total_exacto=exacto)
+    exacto = encontrados <= hasta
+    return Pagina(items, encontrados if exacto else hasta, page, per_page, total_exacto=exacto)
+
+
+def _hallados_aparte(q: Optional[str], filtros):
+    """The ids of the tickets of ``filtros`` that ``q``'s words find, driven by the FTS5 index
+    (its order, each ticket probed by primary key), when ``q`` is a broad search by its words
+    alone (not also a ticket number) on SQLite: the searches whose page walks the list's order
+    testing each ticket (_coinciden), cheap for a page, not for a thousand. None otherwise."""
+    palabras = terminos(q)
+    # PostgreSQL: not there (yet). Counted apart, a requester's 5,000 of a million took 1.2 s
+    # instead of 60 ms: the planner walks the date order for the page or the primary key for
+    # the count, probing 200 tickets per match.
+    if filtros is None or not palabras or numero_exacto(q) or _postgresql() or not _amplia(palabras):
+        return None
+    por_fila = consulta_por_fila(palabras)
+    if por_fila is None:
+        return None
+    return filtros.with_only_columns(Ticket.id).order_by(None).join(_fts, _fts.c.rowid == Ticket.id).where(
+        _match_texto(por_fila))
 
 
 # --- snippets -----------------------------------------------------------------------------------
@@ -230,11 +367,15 @@ def fragmentos(ids: list[int], q: Optional[str]) -> dict[int, Markup]:
                 .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
                 .where(Ticket.id.in_(ids)))
     else:
-        # One range for FTS5 and the ids checked by SQLite ("+ 0"): FTS5 would run the MATCH once
-        # per id of an IN, merging a prefix's doclists each time (seconds for a broad word).
-        stmt = (select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
-                                       for columna in _COLUMNAS_FRAGMENTO))
-                .where(_match(palabras), _fts.c.rowid.between(min(ids), max(ids)), (_fts.c.rowid + 0).in_(ids)))
+        stmt = select(_fts.c.rowid, *(func.snippet(literal_column(TABLA_BUSQUEDA), columna, ABRE, CIERRA, "…", 16)
+                                      for columna in _COLUMNAS_FRAGMENTO))
+        por_fila = _consulta_fragmentos(palabras)
+        if por_fila is not None:  # FTS5 runs the MATCH once per id of the IN: a seek each
+            stmt = stmt.where(_match_texto(por_fila), _fts.c.rowid.in_(ids))
+        else:
+            # One range for FTS5 and the ids checked by SQLite ("+ 0"): per id of an IN, FTS5
+            # would merge a prefix's doclists each time (seconds for a broad word).
+            stmt = stmt.where(_match(palabras), _fts.c.rowid.between(min(ids), max(ids)), (_fts.c.rowid + 0).in_(ids))
     salida = {}
     for ticket_id, *candidatos in db.session.execute(stmt):
         marcado = next((m for m in map(resaltar, candidatos) if m is not None), None)

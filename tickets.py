@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, case, exists, false, func, inspect, literal_co
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -607,7 +607,14 @@ def _por_telefono(q: str) -> list:
     digitos = "".join(ch for ch in q if ch.isdigit())
     if len(digitos) < 6 or len(digitos) < len(q.replace(" ", "").replace("+", "").replace("-", "")):
         return []
-    return [Ticket.cliente_id.in_(select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%")))]
+    clientes = select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%"))
+    if db.session.get_bind().dialect.name == "sqlite":
+        # As ids of the client's tickets (their index): every branch of the search's OR then
+        # reads an index, where a test of each ticket's client scanned them all (150 ms at a
+        # million). PostgreSQL plans that form worse (0.6 s instead of 0.15 s).
+        suyos = aliased(Ticket)
+        return [Ticket.id.in_(select(suyos.id).where(suyos.cliente_id.in_(clientes)))]
+    return [Ticket.cliente_id.in_(clientes)]
 
 
 # A tag on more tickets than this is "broad": its lists walk their own order (see _con_etiqueta).
@@ -783,7 +790,9 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
     contexto = f"{viewer.id}|{contexto}"
     if f.q and not f.cursor:
-        pagina = busqueda.paginar(stmt, f.page, f.per_page)
+        # what q's words find, counted apart on the other filters (not when q is also a phone)
+        filtros = None if _por_telefono(f.q) else filtered_select(viewer, f.model_copy(update={"q": None}), base_scope)
+        pagina = busqueda.paginar(stmt, f.page, f.per_page, f.q, filtros)
         completar(pagina.items, with_notes)
         pagina.keyset = True
         if not pagina.total_exacto or f.page * f.per_page < pagina.total:

@@ -12,12 +12,12 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, literal_column, select, text
 
 import acumulados
 import busqueda
 import tickets
-from models import Categoria, Ticket, db
+from models import Categoria, Cliente, Ticket, db
 from schemas import TicketFilters
 
 
@@ -156,12 +156,18 @@ def _muchos(usuarios, n: int) -> dict[str, set[str]]:
     return esperados
 
 
-def _a_mano(q: str, orden: str, usuario_id=None) -> list[str]:
-    """The numbers ``q`` finds, by the straightforward plan: every match, then ORDER BY."""
+def _a_mano(q: str, orden: str, usuario_id=None, estado=None) -> list[str]:
+    """The numbers ``q`` finds, by the straightforward plan: every match (each word as the prefix
+    it is, never spelled as terms), then ORDER BY."""
     f = TicketFilters(q=q, orden=orden)
-    stmt = select(Ticket.numero_ticket).where(Ticket.id.in_(busqueda._ids_que_coinciden(busqueda.terminos(q))))
+    palabras = busqueda.terminos(q)
+    coinciden = (select(busqueda._fts.c.rowid).where(busqueda._match(palabras)) if BACKEND == "sqlite"
+                 else busqueda._ids_que_coinciden(palabras))
+    stmt = select(Ticket.numero_ticket).where(Ticket.id.in_(coinciden))
     if usuario_id is not None:
         stmt = stmt.where(Ticket.usuario_id == usuario_id)
+    if estado is not None:
+        stmt = stmt.where(Ticket.estado == estado)
     return list(db.session.scalars(stmt.order_by(*tickets.order_by(f))))
 
 
@@ -182,6 +188,50 @@ def test_search_pages_equal_the_straightforward_plan(api, gente, monkeypatch, li
             assert r.get_json()["total"] == len(todos) and r.get_json()["total_exacto"] is True
             paginas += numeros(r)
         assert paginas == todos, (q, orden)
+
+
+# Words sharing prefixes ("zaf" begins four of them), one the tokenizer keeps non-ASCII (ß).
+_PALABRAS_PREFIJO = ("zafiro", "zafiros", "zafra", "zafarrancho", "zapato", "straße")
+
+
+@pytest.mark.parametrize("max_expansion, densidad", [(8, 0.0), (8, 2.0), (2, 0.0)],
+                         ids=["seek-per-ticket", "matches-listed-once", "too-many-terms"])
+def test_a_broad_prefix_finds_what_the_prefix_finds_whatever_terms_it_begins(api, gente, monkeypatch,
+                                                                             max_expansion, densidad):
+    """A broad search tests each ticket with its words spelled as the terms they begin, or
+    probes them listed once when they are sparse (SQLite); the pages, their order and the capped
+    count are those of the prefix itself, with a filter counted apart, and when a word begins
+    too many terms or is not plain ASCII."""
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
+    monkeypatch.setattr(busqueda, "DENSIDAD_POR_FILA", densidad)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 30)
+    monkeypatch.setattr(busqueda, "MAX_EXPANSION", max_expansion)
+    categoria = db.session.scalar(select(Categoria.id).limit(1))
+    base = datetime(2026, 6, 1)
+    filas = []
+    for i in range(1, 121):
+        fecha = base + timedelta(hours=(i * 37) % 60)
+        filas.append({"numero_ticket": f"TKT-{800000 + i:06d}", "titulo": f"Caso {i}",
+                      "descripcion": f"texto {_PALABRAS_PREFIJO[i % 6]} {_PALABRAS_PREFIJO[i % 5]}",
+                      "prioridad": "media", "estado": ("abierto", "cerrado")[i % 2 == 0 and i % 3 == 0],
+                      "canal": "web", "categoria_id": categoria, "usuario_id": gente["ana"].id,
+                      "fecha_creacion": fecha, "fecha_actualizacion": fecha})
+    db.session.execute(insert(Ticket.__table__), filas)
+    acumulados.reconstruir_conteos()
+    db.session.commit()
+    admin = api(gente["admin"])
+    for q in ("zaf", "zafi", "zafiro", "zafr zapa", "ZAFIROS", "straß", "za", "z", "zafiroz"):
+        for estado in (None, "abierto"):
+            todos = _a_mano(q, "-fecha_creacion", estado=estado)
+            paginas = []
+            for page in range(1, 7):
+                r = admin.get(RUTA["admin"], query_string={"q": q, "per_page": 10, "page": page,
+                                                           **({"estado": estado} if estado else {})}).get_json()
+                hasta = max(30, page * 10)
+                assert (r["total"], r["total_exacto"]) == ((len(todos), True) if len(todos) <= hasta
+                                                           else (hasta, False)), (q, estado, page)
+                paginas += [t["numero_ticket"] for t in r["items"]]
+            assert paginas == todos[:60], (q, estado)
 
 
 def test_a_broad_search_counts_up_to_the_cap_and_keeps_paging(api, gente, monkeypatch):
@@ -229,6 +279,22 @@ def test_the_panel_says_more_than_when_the_count_is_capped(login, gente, monkeyp
     html = c.get("/tickets/admin", query_string={"q": "zafiro", "per_page": 25}).get_data(as_text=True)
     assert "más de 60" in html or "more than 60" in html
     assert 'rel="next"' in html
+
+
+def test_a_phone_number_finds_its_clients_tickets_with_the_number_and_text_hits(api, gente, make_ticket):
+    cliente = Cliente(nombre="Cliente WhatsApp", telefono="+34600123456")
+    db.session.add(cliente)
+    suyo, otro = make_ticket(gente["ana"], titulo="Pedido"), make_ticket(gente["ana"], titulo="Pedido")
+    suyo.cliente_id = cliente.id
+    db.session.commit()
+    numero = make_ticket(gente["ana"], titulo="Otro")
+    numero.numero_ticket = "TKT-123456"
+    texto = make_ticket(gente["ana"], titulo="Referencia 123456")
+    db.session.commit()
+    admin = api(gente["admin"])
+    assert buscar(admin, "600 123 456") == [suyo.numero_ticket]
+    assert sorted(buscar(admin, "123456")) == sorted([suyo.numero_ticket, numero.numero_ticket, texto.numero_ticket])
+    assert otro.numero_ticket not in buscar(admin, "+34 600123456")
 
 
 @pytest.mark.parametrize("forma", ["{n}", "TKT-{n:06d}", "tkt-{n:06d}", "{n:06d}", "#{n}"])
@@ -319,6 +385,21 @@ def test_snippets_are_escaped_and_only_marks_are_markup(gente, make_ticket):
     # stray markers in stored text never unbalance the markup
     raro = busqueda.resaltar(f"a{busqueda.CIERRA}<b>{busqueda.ABRE}x{busqueda.ABRE}y")
     assert str(raro) == "a&lt;b&gt;<mark>xy</mark>"
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="FTS5: a word spelled as its terms (consulta_por_fila)")
+def test_snippets_are_those_of_the_prefix_however_a_word_is_spelled(gente, make_ticket):
+    """Snippets read by the terms a word begins are those of the word's prefix: a long text
+    where the window with the most distinct words is far from the first hit."""
+    relleno = " ".join(["texto"] * 30)
+    ids = [make_ticket(gente["ana"], titulo="Caso", descripcion=f"zafiro {relleno} {cola} {relleno} zafra").id
+           for cola in ("zafiros impresora zafiro", "zafarrancho zafiro impresora", "impresión zapato")]
+    for q in ("zafiro", "zafi", "zaf", "za", "impre zafi", "zafiro impre", "impresion"):
+        prefijo = db.session.execute(
+            select(busqueda._fts.c.rowid, func.snippet(literal_column(busqueda.TABLA_BUSQUEDA), 3, busqueda.ABRE,
+                                                       busqueda.CIERRA, "…", 16))
+            .where(busqueda._match(busqueda.terminos(q)), busqueda._fts.c.rowid.in_(ids)))
+        assert busqueda.fragmentos(ids, q) == {i: busqueda.resaltar(f) for i, f in prefijo if f and busqueda.ABRE in f}, q
 
 
 def test_panel_highlights_the_match(login, gente, make_ticket):
