@@ -7,14 +7,14 @@ ticket is merged once per ticket; the same words spelled as their indexed terms 
 after a string by seeking (a ``row`` one counts each term's documents first). PostgreSQL has no
 such table and needs none.
 
-Revision ID: 0021a
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0021a'
-down_revision = '0020'
+revision = '0022'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 
