@@ -260,12 +260,15 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
 def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
     """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (of
     ``dimensiones``, or of all of them): VALORES and ETIQUETA."""
-    stmt = select(TABLA).where(TABLA.c.tickets > 0)
+    columnas = (*VALORES, ETIQUETA)
+    stmt = select(TABLA.c.dimension, TABLA.c.clave, *(TABLA.c[v] for v in columnas)).where(TABLA.c.tickets > 0)
     if dimensiones:
         stmt = stmt.where(TABLA.c.dimension.in_(dimensiones))
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
-    for fila in db.session.execute(stmt).mappings():
-        out[fila["dimension"]][fila["clave"]] = {v: int(fila[v]) for v in (*VALORES, ETIQUETA)}
+    # Plain tuples fetched at once: the day rows are hundreds per call, and row mappings fetched
+    # one by one cost ~1 ms of the statistics' CPU at 10,000 tickets (issue 13).
+    for dimension, clave, *valores in db.session.execute(stmt).all():
+        out[dimension][clave] = dict(zip(columnas, map(int, valores), strict=True))
     return out
 
 
