@@ -547,7 +547,7 @@ def pendiente_clause():
                     and_(Ticket.fecha_primera_respuesta.is_(None), Ticket.sla_primera_respuesta_vence.is_not(None))))
 
 
-def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]:
+def _conteos_resumen(ahora, agrupacion: str, periodo, marginales: Optional[dict] = None) -> tuple[dict, list, dict]:
     """``_conteos`` of every ticket from the rollup (``acumulados``): its stored counts per
     engineer, prioridad, categoría and local day (folded into weeks or months here), and each
     group's signature, the key of its cached percentiles: its row's ``acumulados.ETIQUETA``, its
@@ -558,7 +558,8 @@ def _conteos_resumen(ahora, agrupacion: str, periodo) -> tuple[dict, list, dict]
     past due ones pile up with the years (35,000 of 100,000 in the bench, a 66 ms GROUP BY)."""
     import acumulados
 
-    marginales = acumulados.marginales()
+    if marginales is None:
+        marginales = acumulados.marginales()
 
     def cifras(v):
         return [v["tickets"], v["primera_n"], v["primera_ok"], v["resolucion_n"], v["resolucion_ok"],
@@ -804,7 +805,8 @@ def _fila(agregado) -> dict:
 
 
 def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None, *, filtro=(),
-             agrupacion: Optional[str] = None, ahora: Optional[datetime] = None, desde_cero: bool = False) -> dict:
+             agrupacion: Optional[str] = None, ahora: Optional[datetime] = None, desde_cero: bool = False,
+             marginales: Optional[dict] = None) -> dict:
     """SLA compliance and business times of the tickets created in [desde, hasta] (and matching
     ``filtro``, e.g. a viewer's scope), overall and per engineer, prioridad, categoría and period.
 
@@ -813,7 +815,8 @@ def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None,
     clock ran until resolution (pauses excluded). Breaches count tickets that missed either target
     or are past due and still open. Periods are local days, weeks (from Monday) or months of the
     office time zone (APP_TIMEZONE), chosen from the span when ``agrupacion`` is None.
-    ``desde_cero`` computes them with the reference implementation (the tests compare both)."""
+    ``desde_cero`` computes them with the reference implementation (the tests compare both);
+    ``marginales``: the rollup (``acumulados.marginales()``) if the caller has already read it."""
     from models import Categoria, Ingeniero, Usuario
 
     ahora = ahora or utcnow()
@@ -834,7 +837,7 @@ def metricas(desde: Optional[datetime] = None, hasta: Optional[datetime] = None,
     if desde_cero:
         total, por = _agregados_desde_cero(where, ahora, periodo)
     elif not where:  # every ticket: the counts come from the rollup
-        conteos, total, firmas = _conteos_resumen(ahora, agrupacion_usada, periodo)
+        conteos, total, firmas = _conteos_resumen(ahora, agrupacion_usada, periodo, marginales)
         total, por = _agregados(where, ahora, periodo, agrupacion_usada, (conteos, total), firmas)
     else:
         total, por = _agregados(where, ahora, periodo, agrupacion_usada)
