@@ -308,7 +308,7 @@ class Ticket(db.Model):
         Index("ix_tickets_usuario_fecha", "usuario_id", "fecha_creacion"),
         Index("ix_tickets_estado_fecha", "estado", "fecha_creacion"),
         # estado + prioridad is the panels' most common pair: covers its COUNT and its page.
-        Index("ix_tickets_estado_prioridad_fecha", "estado", "prioridad", "fecha_creacion"),
+        Index("ix_tickets_estado_prioridad_fecha_id", "estado", "prioridad", "fecha_creacion", "id"),
         Index("ix_tickets_categoria_fecha", "categoria_id", "fecha_creacion"),
         # The default order with its tie-break (PostgreSQL needs the id in the index, SQLite has it
         # as the rowid): a page deep in a list, or of a tag's tickets, finds its ids walking this

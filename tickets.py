@@ -607,7 +607,12 @@ def _por_telefono(q: str) -> list:
     digitos = "".join(ch for ch in q if ch.isdigit())
     if len(digitos) < 6 or len(digitos) < len(q.replace(" ", "").replace("+", "").replace("-", "")):
         return []
-    clientes = select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%"))
+    # The clients first (a few, from a small table): no client with those digits, no branch; a
+    # subquery in the search's OR kept PostgreSQL from combining the branches' indexes (it tested
+    # every ticket: 89 ms for a 6-digit q at a million, most of them no phone at all).
+    clientes = db.session.execute(select(Cliente.id).where(Cliente.telefono.like(f"%{digitos}%"))).scalars().all()
+    if not clientes:
+        return []
     if db.session.get_bind().dialect.name == "sqlite":
         # As ids of the client's tickets (their index): every branch of the search's OR then
         # reads an index, where a test of each ticket's client scanned them all (150 ms at a
