@@ -308,6 +308,7 @@ def main() -> int:
                         help="measure only the lists, deep pages, one ticket and the panels (bench/results/lists.md)")
     args = parser.parse_args()
 
+    args.carga_inicio = os.getloadavg()[0]  # a loaded machine makes every row slower: say so in the header
     tmp = tempfile.mkdtemp(prefix="mesa-bench-")
     database_url = args.database_url or f"sqlite:///{tmp}/bench.db"
     if args.reuse and not args.database_url:
@@ -501,7 +502,8 @@ def _write(rows, args, database_url: str, seed_seconds: float) -> int:
     table = ["| measurement | result | issue 13 target |", "|---|---|---|"] + [
         f"| {a} | {b} | {veredicto(a, b, args.tickets, backend)} |" for a, b in rows]
     header = (f"Mesa de Ayuda bench · {args.tickets:,} tickets · {database_url.split(':')[0]} · gunicorn "
-              f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+              f"{args.workers} workers · {os.cpu_count()} CPUs · {datetime.now(UTC):%Y-%m-%d %H:%M} UTC · "
+              f"load average {args.carga_inicio:.1f} at the start, {os.getloadavg()[0]:.1f} at the end")
     text = header + f"\n(seed: {seed_seconds:.1f} s)\n\n" + "\n".join(table) + "\n"
     print("\n" + text)
     out = ROOT / "bench" / "results"
