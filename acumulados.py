@@ -9,7 +9,7 @@ with no target missed yet: past due now are these minus the few whose due time i
 (``reports._conteos_resumen``, ``reports._tiempos_resumen``, ``sla._conteos_resumen``) instead of
 scanning 100,000 tickets; percentiles and medians are ORDER BY/OFFSET probes of partial indexes
 (migrations 0016 and 0020) and the backlog by age is asked of the tickets. The admin panel's
-counters and each engineer's open load (``paneles.contadores``, ``paneles.ingenieros_con_carga``)
+counters and each engineer's open load (``paneles.contadores``, ``tickets.carga_abierta``)
 read them too; ``ConteoTickets`` (below) keeps the lists' joint counts.
 
 It is kept in the same transaction as the change, in one place: a session listener. Before a

@@ -96,8 +96,8 @@ def ingenieros_con_carga() -> list[dict]:
     import usuarios
 
     lista = usuarios.ingenieros()
-    carga = acumulados.marginales("ingeniero")["ingeniero"]  # exact, without counting the tickets
-    return [{"ingeniero": i, "carga": carga.get(str(i.id), {}).get("abiertos", 0)} for i in lista]
+    carga = tickets.carga_abierta()
+    return [{"ingeniero": i, "carga": carga.get(i.id, 0)} for i in lista]
 
 
 @dataclass

@@ -29,7 +29,6 @@ import acumulados
 import busqueda
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
-    ESTADOS_ABIERTOS,
     PRIORIDAD_RANK,
     Categoria,
     Cliente,
@@ -812,10 +811,9 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
 
 
 def carga_abierta(ingeniero_ids: Optional[list[int]] = None) -> dict[int, int]:
-    """Open tickets per engineer (one aggregate query)."""
-    stmt = (select(Ticket.ingeniero_id, func.count()).where(Ticket.estado.in_(ESTADOS_ABIERTOS),
-                                                            Ticket.ingeniero_id.is_not(None))
-            .group_by(Ticket.ingeniero_id))
-    if ingeniero_ids is not None:
-        stmt = stmt.where(Ticket.ingeniero_id.in_(ingeniero_ids))
-    return {row[0]: row[1] for row in db.session.execute(stmt)}
+    """Open tickets per engineer, from the statistics rollup (``acumulados``: exact, kept in every
+    ticket's transaction): a few rows instead of counting every open ticket (the engineers' page,
+    the assign dialog, ``/api/ingenieros``)."""
+    filas = acumulados.marginales("ingeniero")["ingeniero"]
+    carga = {int(clave): cifras["abiertos"] for clave, cifras in filas.items() if clave and cifras["abiertos"]}
+    return carga if ingeniero_ids is None else {i: carga[i] for i in ingeniero_ids if i in carga}
