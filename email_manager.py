@@ -251,8 +251,7 @@ def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
     asunto = _asunto_en(d.idioma, ticket, N_("New ticket: %(titulo)s (PDF report)"))
     adjunto = {"tipo": "informe_pdf", "ticket_id": ticket.id, "nombre": f"informe_ticket_{ticket.id}.pdf",
                "idioma": "es"}
-    return encolar("informe_contactos", d, asunto, ticket, para=contactos, adjuntos=[adjunto],
-                             etiquetas=True)
+    return encolar("informe_contactos", d, asunto, ticket, para=contactos, adjuntos=[adjunto], etiquetas=True)
 
 
 def correo_ticket_asignado(ticket: Ticket, actor: Optional[Usuario], ingeniero) -> list[Envio]:
