@@ -115,15 +115,45 @@ def _antes(session: Session, flush_context, instances) -> None:
     session.info[_ANTERIORES] = _filas(session.connection(), ids)
 
 
+def _en_memoria(ticket: Ticket):
+    """A ticket just inserted, as ``_columnas`` would read it back: what its INSERT wrote is in
+    memory (a column it did not name, with no default, is NULL). None when a value came from the
+    database (a SQL expression or a default leaves the attribute unloaded) or a duration has to be
+    computed: read it back then."""
+    valores = inspect(ticket).dict
+    fila = [ticket.id]
+    for campo in CAMPOS:
+        if campo in valores:
+            fila.append(valores[campo])
+        elif campo in _SIN_DEFECTO:
+            fila.append(None)
+        else:
+            return None
+    if fila[CAMPOS.index("fecha_primera_respuesta") + 1] is not None or \
+            fila[CAMPOS.index("fecha_resolucion") + 1] is not None:
+        return None
+    return (*fila, None, None)
+
+
+_SIN_DEFECTO = {c for c in CAMPOS if Ticket.__table__.c[c].default is None
+                and Ticket.__table__.c[c].server_default is None}
+
+
 def _despues(session: Session, flush_context) -> None:
     anteriores = session.info.pop(_ANTERIORES, [])
-    ids = {t.id for t in session.new if isinstance(t, Ticket)}
-    ids |= {fila[0] for fila in anteriores}
+    nuevas, ids = [], {fila[0] for fila in anteriores}
+    for ticket in session.new:  # a creation reads nothing back (the SELECT was inside the write lock)
+        if isinstance(ticket, Ticket):
+            fila = _en_memoria(ticket)
+            if fila is None:
+                ids.add(ticket.id)
+            else:
+                nuevas.append(fila)
     ids -= {inspect(t).identity[0] for t in session.deleted if isinstance(t, Ticket)}
-    if not ids and not anteriores:
+    if not ids and not anteriores and not nuevas:
         return
     conn = session.connection()
-    nuevas = _filas(conn, ids)
+    nuevas += _filas(conn, ids)
     if session.in_nested_transaction():  # a SAVEPOINT rolled back must take its share with it
         sumar(conn, nuevas, anteriores)
     else:

@@ -109,18 +109,25 @@ def alertar_sin_candidato(ticket: Ticket) -> bool:
     is flushed), so the check and the insert cannot interleave with another writer; on
     PostgreSQL a transaction-scoped advisory lock, taken only when no recent alert is seen,
     orders the few creations racing at the start of a period."""
-    minutos = float(current_app.config["ALERTA_SIN_CANDIDATO_MINUTOS"])
-    desde = utcnow() - timedelta(minutes=minutos)
-    if _alertado_desde("sin_candidato", desde):
+    if sin_candidato_alertado():
         return False
     if db.engine.dialect.name == "postgresql":
         db.session.execute(select(func.pg_advisory_xact_lock(CERROJO_SIN_CANDIDATO)))
-        if _alertado_desde("sin_candidato", desde):
+        if sin_candidato_alertado():
             return False
     if not reclamar(ticket.id, "sin_candidato"):
         return False
     notificar(ticket, "sin_candidato")
     return True
+
+
+def sin_candidato_alertado() -> bool:
+    """Whether the admins were told within the last ALERTA_SIN_CANDIDATO_MINUTOS that nobody
+    could be assigned. A True stays true until the period ends, so it may be read before the
+    creation's write (asignacion does, outside SQLite's write lock); a False is asked again by
+    ``alertar_sin_candidato`` under the lock."""
+    minutos = float(current_app.config["ALERTA_SIN_CANDIDATO_MINUTOS"])
+    return _alertado_desde("sin_candidato", utcnow() - timedelta(minutes=minutos))
 
 
 def _alertado_desde(tipo: str, desde) -> bool:

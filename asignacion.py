@@ -10,7 +10,7 @@ assignment always wins. Nobody fits → the ticket stays unassigned and admins a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Optional
 
@@ -26,6 +26,7 @@ PESO = {"baja": 1, "media": 2, "alta": 3, "critica": 4}
 class Decision:
     ingeniero: Optional[Ingeniero]
     motivo: str
+    alertado: bool = False  # nobody fits and the admins were already told (alertas.sin_candidato_alertado)
 
 
 def cargas(topes: dict[int, int]) -> dict[int, tuple[int, int]]:
@@ -146,7 +147,8 @@ def registrar(ticket: Ticket, decision: Decision, fecha=None) -> None:
     ingeniero = decision.ingeniero
     if ingeniero is None:
         tickets.record(ticket, None, "asignacion_automatica", "ingeniero", None, None, interno=True, fecha=fecha)
-        alertas.alertar_sin_candidato(ticket)
+        if not decision.alertado:
+            alertas.alertar_sin_candidato(ticket)
         return
     tickets.record(ticket, None, "asignacion", "ingeniero", None, ingeniero.usuario.nombre, fecha=fecha)
     tickets.record(ticket, None, "asignacion_automatica", "motivo", None,
@@ -159,7 +161,12 @@ _DECISION = "asignacion.decision"  # the creation's decision, kept on the ticket
 
 def _on_por_crear(ticket, **_):
     if ticket.ingeniero is None and ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
-        inspect(ticket).info[_DECISION] = asignar_automaticamente(ticket)
+        decision = asignar_automaticamente(ticket)
+        if decision.ingeniero is None:  # read now, not while the creation holds SQLite's write lock
+            import alertas
+
+            decision = replace(decision, alertado=alertas.sin_candidato_alertado())
+        inspect(ticket).info[_DECISION] = decision
 
 
 def _on_creado(ticket, **_):

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Flask, current_app, g, render_template
 from flask_babel import force_locale, gettext
 from flask_mail import Mail, Message
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 import notificaciones
 import outbox
@@ -202,13 +202,19 @@ def _asunto_en(idioma: str, ticket: Ticket, msgid: str, despues: str | None = No
                                        estado=estado))
 
 
-def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_msgid: str,
-            **context) -> list[Envio]:
-    """One email per recipient who wants this kind (notificaciones.quiere_email), each in their
-    own language."""
-    out = []
+def _apagados(kind: str, destinatarios: list[Destinatario]) -> set[int]:
+    """Of ``destinatarios``, the users who turned the emails of ``kind`` off (notificaciones)."""
     clave = notificaciones.CLAVE_DE_TIPO.get(kind)
-    apagados = notificaciones.no_quieren_email([d.usuario_id for d in destinatarios], clave) if clave else set()
+    return notificaciones.no_quieren_email([d.usuario_id for d in destinatarios], clave) if clave else set()
+
+
+def _a_cada(kind: str, destinatarios: list[Destinatario], ticket: Ticket, asunto_msgid: str,
+            apagados: Optional[set[int]] = None, **context) -> list[Envio]:
+    """One email per recipient who wants this kind (notificaciones.quiere_email), each in their
+    own language. ``apagados``: ``_apagados`` of these recipients when already read."""
+    out = []
+    if apagados is None:
+        apagados = _apagados(kind, destinatarios)
     for d in destinatarios:
         if d.usuario_id is not None and d.usuario_id in apagados:
             continue
@@ -237,14 +243,15 @@ def correo_ticket_recibido(ticket: Ticket) -> list[Envio]:
     return _a_cada("ticket_recibido", _sin([_solicitante(ticket)], None), ticket, N_("Your ticket was received - #%(numero)s"))
 
 
-def correo_nuevo_ticket(ticket: Ticket, actor: Optional[Usuario]) -> list[Envio]:
+def correo_nuevo_ticket(ticket: Ticket, actor: Optional[Usuario], lectura: Optional[Lectura] = None) -> list[Envio]:
     """"Nuevo ticket" to every admin (but the one who created it)."""
-    return _a_cada("nuevo_ticket", _sin(_admins(), actor), ticket, N_("New ticket: %(titulo)s"))
+    lectura = lectura or leer_creacion(ticket, actor)
+    return _a_cada("nuevo_ticket", lectura.admins, ticket, N_("New ticket: %(titulo)s"), apagados=lectura.apagados)
 
 
-def correo_informe_contactos(ticket: Ticket) -> Optional[Envio]:
+def correo_informe_contactos(ticket: Ticket, contactos: Optional[list[str]] = None) -> Optional[Envio]:
     """One email to the notification contacts with ``informe_ticket_{id}.pdf`` (built at send time)."""
-    contactos = ajustes().contactos
+    contactos = ajustes().contactos if contactos is None else contactos
     if not contactos:
         return None
     d = Destinatario(contactos[0], "", "es")
@@ -293,11 +300,15 @@ def correo_mensaje_nuevo(ticket: Ticket, actor: Optional[Usuario], mensaje) -> l
                    mensaje=mensaje, para_staff=True)
 
 
-def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bool = False) -> list[Envio]:
+def correo_prioridad_critica(ticket: Ticket, actor: Optional[Usuario], nuevo: bool = False,
+                             lectura: Optional[Lectura] = None) -> list[Envio]:
     """Critical priority (created so, or raised to it) → the admins and the assigned engineer.
     On creation this replaces the admins' "Nuevo ticket": one email that says both."""
-    return _a_cada("prioridad_critica", _sin([*_admins(), _ingeniero(ticket)], actor), ticket,
-                   N_("New CRITICAL ticket: %(titulo)s") if nuevo else N_("CRITICAL ticket: %(titulo)s"), actor=actor, nuevo=nuevo)
+    destinatarios = _sin([*(lectura.admins if lectura else _admins()), _ingeniero(ticket)], actor)
+    apagados = lectura.apagados if lectura and ticket.ingeniero is None else None  # the engineer's: not read yet
+    return _a_cada("prioridad_critica", destinatarios, ticket,
+                   N_("New CRITICAL ticket: %(titulo)s") if nuevo else N_("CRITICAL ticket: %(titulo)s"),
+                   apagados=apagados, actor=actor, nuevo=nuevo)
 
 
 def correo_alerta_sla(ticket: Ticket, usuario: Usuario, tipo: str, texto: str) -> Optional[Envio]:
@@ -321,13 +332,39 @@ def correo_prueba(destinatario: str, actor: Usuario) -> Message:
 
 # --- signal receivers --------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Lectura:
+    """What the creation's emails read of the database: the admins who hear of it (not the one
+    who created it), those of them who turned that kind off, the notification contacts."""
+    admins: list[Destinatario]
+    apagados: set[int]
+    contactos: list[str]
+
+
+def leer_creacion(ticket: Ticket, actor: Optional[Usuario]) -> Lectura:
+    admins = _sin(_admins(), actor)
+    kind = "prioridad_critica" if ticket.prioridad == "critica" else "nuevo_ticket"
+    return Lectura(admins, _apagados(kind, admins), ajustes().contactos)
+
+
+_LECTURA = "email_manager.lectura"  # the creation's reads, kept on the new ticket's instance state
+
+
+def _on_por_crear(ticket, actor=None, **_):
+    # Before the INSERT: on SQLite no other writer waits for these reads (after it, the rows
+    # are only added). Like asignacion's decision, kept on the ticket for ``_on_creado``.
+    if not g.get("correos_silenciados"):
+        inspect(ticket).info[_LECTURA] = leer_creacion(ticket, actor)
+
+
 def _on_creado(ticket, actor=None, **_):
+    lectura = inspect(ticket).info.pop(_LECTURA, None)
     correo_ticket_recibido(ticket)
     if ticket.prioridad == "critica":
-        correo_prioridad_critica(ticket, actor, nuevo=True)
+        correo_prioridad_critica(ticket, actor, nuevo=True, lectura=lectura)
     else:
-        correo_nuevo_ticket(ticket, actor)
-    correo_informe_contactos(ticket)
+        correo_nuevo_ticket(ticket, actor, lectura)
+    correo_informe_contactos(ticket, lectura.contactos if lectura else None)
 
 
 def _on_asignado(ticket, actor=None, ingeniero=None, **_):
@@ -354,6 +391,7 @@ def _on_prioridad(ticket, actor=None, antes=None, despues=None, **_):
 
 def conectar_senales() -> None:
     """Idempotent: blinker keeps one connection per receiver."""
+    tickets.ticket_por_crear.connect(_on_por_crear)
     tickets.ticket_creado.connect(_on_creado)
     tickets.ticket_asignado.connect(_on_asignado)
     tickets.estado_cambiado.connect(_on_estado)

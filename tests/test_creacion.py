@@ -116,3 +116,42 @@ def test_the_bare_benchmark_route_exists_only_in_the_benchmarks_app(app, databas
     banco = app_bench.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t"})
     respuesta = banco.test_client().get("/_bare/ticket")
     assert respuesta.status_code == 200 and respuesta.get_json()["numero_ticket"] == "TKT-004242"
+
+
+def test_a_creation_reads_everything_before_its_insert(automatica, app, api, make_user, monkeypatch):
+    """On SQLite the INSERT takes the write lock and every other creation waits for its COMMIT:
+    the people, settings and alert reads of the receivers happen before it, so from the INSERT to
+    the COMMIT only rows are written (the rollup's share of a new ticket included)."""
+    from sqlalchemy import event
+
+    from models import AlertaSLA
+
+    monkeypatch.setitem(app.config, "TICKETS_NOTIFY_EMAIL", "jefatura@example.test")
+    admin, otro = make_user("admin"), make_user("admin")
+    api(otro).put("/api/me/preferencias", json={"email": {"nuevo_ticket": False}})
+    lleno = make_user("ingeniero")
+    lleno.ingeniero.max_abiertos = 0  # nobody can take tickets: each creation is "sin candidato"
+    db.session.commit()
+    cliente = api(make_user())
+    assert cliente.post("/api/tickets", json=NUEVO).status_code == 201  # this one alerts the admins
+    sentencias = []
+    escuchar = lambda _c, _cur, sql, *_a: sentencias.append(" ".join(sql.split()).upper())  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", escuchar)
+    try:
+        creado = cliente.post("/api/tickets", json={**NUEVO, "titulo": "Otra VPN"})
+    finally:
+        event.remove(db.engine, "before_cursor_execute", escuchar)
+    assert creado.status_code == 201
+    insert = next(i for i, s in enumerate(sentencias) if s.startswith("INSERT INTO TICKETS"))
+    despues = [s.split(" (")[0] for s in sentencias[insert:]]
+    assert [s for s in despues if not s.startswith(("INSERT", "COMMIT", "RELEASE"))] == [], despues
+    # ... and the rows are all there: the receipt, the admins' email (the one who turned it off
+    # excluded), the contacts' report, the history; one alert for the period, not two.
+    ticket_id = creado.get_json()["id"]
+    correos = dict(db.session.execute(select(Envio.tipo, Envio.destinatarios).where(Envio.ticket_id == ticket_id)).all())
+    assert correos["nuevo_ticket"] == admin.email and correos["informe_contactos"] == "jefatura@example.test"
+    assert "ticket_recibido" in correos
+    tipos = db.session.execute(select(Evento.tipo).where(Evento.ticket_id == ticket_id)).scalars().all()
+    assert sorted(tipos) == ["asignacion_automatica", "creado"]
+    assert db.session.execute(select(AlertaSLA.ticket_id).where(AlertaSLA.tipo == "sin_candidato")).scalars().all() \
+        == [ticket_id - 1]
