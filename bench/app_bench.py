@@ -10,7 +10,7 @@ compares Mesa's per-request work with Flask's floor, not two servers.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 import app as mesa
@@ -36,6 +36,11 @@ def bare_app() -> Flask:
     def ticket():
         """The floor: Flask routing and jsonify of a ticket-sized dict."""
         return jsonify(TICKET)
+
+    @bare.post("/ticket")
+    def crear():
+        """The floor of a creation over HTTP: parse a JSON body, answer 201 with a ticket (bench_peer)."""
+        return jsonify({**TICKET, **(request.get_json(silent=True) or {})}), 201
 
     return bare
 

@@ -255,12 +255,15 @@ def main() -> int:
                     "APP_ENV": "production", "SESSION_COOKIE_SECURE": "0",  # plain HTTP on loopback
                     "LOGIN_RATE_LIMIT": "1000 per minute", "OUTBOX_THREAD": "0"}
         with ExitStack() as servers:
-            mesa_url, _ = servers.enter_context(gunicorn(mesa_env, workers=args.workers))
+            # Mesa plus the bare Flask route of bench/app_bench.py: the HTTP floor printed under the table.
+            mesa_url, _ = servers.enter_context(gunicorn(mesa_env, workers=args.workers,
+                                                         app="bench.app_bench:create_app()"))
             quiet = {**peer_env, "PYTHONWARNINGS": "ignore::RuntimeWarning"}  # its dashboard's naive-datetime noise
             peer_url, _ = servers.enter_context(gunicorn(
                 quiet, workers=args.workers, probe="/helpdesk/login/", app="peerproj.wsgi:application",
                 cwd=tmp / "peer", venv=venv))
             rows = measure(args, mesa_url, peer_url, queue_id)
+            floor = http_floor(mesa_url, args.creates)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -271,12 +274,32 @@ def main() -> int:
               f"interleaved requests · {os.cpu_count()} CPUs · "
               f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · load average {load_before:.1f} before, "
               f"{os.getloadavg()[0]:.1f} after")
-    text = header + "\n\n" + "\n".join(table) + "\n"
+    create_ms = rows[-1][2]
+    text = header + "\n\n" + "\n".join(table) + "\n\n" + (
+        f"The floor on Mesa's server (a bare Flask JSON route, no database, one client, {args.creates} calls, mean): "
+        f"GET {floor[0]:.2f} ms, POST of a ticket's JSON {floor[1]:.2f} ms. 10× the peer's creation would be "
+        f"{create_ms / 10:.2f} ms per ticket.\n")
     print("\n" + text)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "peer.md").write_text(text)
     return 0
+
+
+def http_floor(url: str, n: int) -> tuple[float, float]:
+    """Mean ms of a GET and of a JSON POST to the bare Flask route (bench/app_bench.py) from one
+    client: what any request to Mesa's server costs before Mesa does anything."""
+    s = requests.Session()
+    body = {"titulo": "bench peer", "descripcion": "bench load", "categoria": "General", "prioridad": "media"}
+    means = []
+    for call in (lambda: s.get(url + "/_bare/ticket", timeout=60), lambda: s.post(url + "/_bare/ticket", json=body, timeout=60)):
+        for _ in range(10):
+            ok(call())
+        t0 = time.perf_counter()
+        for _ in range(n):
+            ok(call())
+        means.append((time.perf_counter() - t0) * 1000 / n)
+    return means[0], means[1]
 
 
 def measure(args, mesa_url: str, peer_url: str, queue_id: int) -> list[tuple[str, float, float]]:
