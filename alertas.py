@@ -115,6 +115,7 @@ def alertar_sin_candidato(ticket: Ticket) -> bool:
         db.session.execute(select(func.pg_advisory_xact_lock(CERROJO_SIN_CANDIDATO)))
         if sin_candidato_alertado():
             return False
+    db.session.flush()  # the claim's row refers to the ticket (a creation's is not written yet)
     if not reclamar(ticket.id, "sin_candidato"):
         return False
     notificar(ticket, "sin_candidato")

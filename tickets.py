@@ -40,6 +40,7 @@ from models import (
     Ticket,
     Usuario,
     db,
+    sqlite_tomar_escritura,
     ticket_etiquetas,
     utcnow,
 )
@@ -331,17 +332,21 @@ def etiquetas_por_nombre(nombres: Iterable[str]) -> list[Etiqueta]:
 def asignar_numero(ticket: Ticket) -> None:
     """Number from the primary key: unique by construction, even under concurrent inserts.
 
-    Both go into the ticket's INSERT (no UPDATE after it). PostgreSQL: the id is drawn from the
-    sequence first. SQLite: the id is max(id) + 1, which is how SQLite itself numbers a table
-    without AUTOINCREMENT, computed inside the INSERT while it holds the write lock (writers are
-    serialised; Python's sqlite3 begins the transaction at that first write)."""
+    Both are known before the INSERT, so the creation's receivers (history, emails, alerts) add
+    their rows to the same single flush. PostgreSQL: the id is drawn from the sequence. SQLite:
+    the transaction takes the write lock (BEGIN IMMEDIATE, waiting its turn) and the id is
+    max(id) + 1, which is how SQLite itself numbers a table without AUTOINCREMENT; writers are
+    serialised, so nobody else can take that id before this one commits."""
     if db.engine.dialect.name == "postgresql":
-        ticket.id = db.session.execute(select(func.nextval("tickets_id_seq"))).scalar_one()
-        ticket.numero_ticket = NUMERO_FORMAT.format(ticket.id)
+        ticket.id = db.session.execute(_SIGUIENTE_PG).scalar_one()
     else:
-        siguiente = func.coalesce(func.max(Ticket.id), 0) + 1
-        ticket.id = select(siguiente).scalar_subquery()
-        ticket.numero_ticket = select(func.printf("TKT-%06d", siguiente)).scalar_subquery()
+        sqlite_tomar_escritura(db.session.connection())
+        ticket.id = db.session.execute(_SIGUIENTE_SQLITE).scalar_one()
+    ticket.numero_ticket = NUMERO_FORMAT.format(ticket.id)
+
+
+_SIGUIENTE_PG = select(func.nextval("tickets_id_seq"))
+_SIGUIENTE_SQLITE = select(func.coalesce(func.max(Ticket.id), 0) + 1)
 
 
 def validar_enlaces(conversacion_whatsapp_id: Optional[int], comunicacion_email_id: Optional[int]) -> None:
@@ -377,18 +382,15 @@ def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
     )
     ticket.etiquetas = etiquetas_por_nombre(data.etiquetas)
     ticket.notas = []  # none yet: known without a lazy SELECT when the new ticket's JSON is built
-    asignar_numero(ticket)
-    ticket_por_crear.send(ticket, actor=usuario)
-    db.session.add(ticket)
-    db.session.flush()  # one INSERT with the number and the due times
-    if db.engine.dialect.name != "postgresql":  # computed by the INSERT as printf('TKT-%06d', id)
-        set_committed_value(ticket, "numero_ticket", NUMERO_FORMAT.format(ticket.id))
-    record(ticket, usuario, "creado", despues=ticket.numero_ticket, fecha=now)
-    # The receivers (emails, automatic assignment, alerts) read settings, people and loads, none
-    # of the rows they add: those and the history go in one flush at the end, not one per read.
     with db.session.no_autoflush:
+        # The reads first (SLA policy, automatic assignment, the emails' recipients), outside
+        # SQLite's write lock; then the number, which on SQLite takes it; then the rows.
+        ticket_por_crear.send(ticket, actor=usuario)
+        asignar_numero(ticket)
+        db.session.add(ticket)
+        record(ticket, usuario, "creado", despues=ticket.numero_ticket, fecha=now)
         ticket_creado.send(ticket, actor=usuario)
-    db.session.flush()
+    db.session.flush()  # one flush: the ticket with its due times, its history, its emails
     return ticket
 
 
