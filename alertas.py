@@ -20,7 +20,7 @@ import click
 from flask import Flask, current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, bindparam, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -133,8 +133,12 @@ def sin_candidato_alertado() -> bool:
 
 def _alertado_desde(tipo: str, desde) -> bool:
     """Whether an alert of ``tipo`` was recorded since ``desde`` (one probe of (tipo, fecha))."""
-    return db.session.execute(select(AlertaSLA.id).where(AlertaSLA.tipo == tipo, AlertaSLA.fecha >= desde)
-                              .limit(1)).first() is not None
+    return db.session.execute(_ALERTADO_DESDE, {"tipo": tipo, "desde": desde}).first() is not None
+
+
+# Built once (a creation asks it each time): the parameters are bound, not the statement rebuilt.
+_ALERTADO_DESDE = select(AlertaSLA.id).where(AlertaSLA.tipo == bindparam("tipo"),
+                                             AlertaSLA.fecha >= bindparam("desde")).limit(1)
 
 
 def candidatos(tipo: str, ahora, cfg) -> list[Ticket]:

@@ -78,9 +78,13 @@ def _ingeniero(ticket: Ticket) -> Optional[Destinatario]:
 
 
 def _admins() -> list[Destinatario]:
-    rows = db.session.execute(select(Usuario).where(Usuario.rol == "admin", Usuario.activo.is_(True))
-                              .order_by(Usuario.id)).scalars()
-    return [d for d in map(_de_usuario, rows) if d is not None]
+    return [Destinatario(email, nombre, idioma if idioma in IDIOMAS else "es", usuario_id)
+            for usuario_id, email, nombre, idioma in db.session.execute(_ADMINS) if email]
+
+
+# The active admins as recipients (``_de_usuario``'s fields), built once: every creation asks.
+_ADMINS = (select(Usuario.id, Usuario.email, Usuario.nombre, Usuario.idioma)
+           .where(Usuario.rol == "admin", Usuario.activo.is_(True)).order_by(Usuario.id))
 
 
 def _sin(destinatarios, actor: Optional[Usuario]) -> list[Destinatario]:

@@ -170,13 +170,17 @@ def calendario(cfg: Optional[ConfiguracionSLA] = None) -> Calendario:
 
 def objetivos(prioridad: str, categoria_id: Optional[int]) -> tuple[int, int]:
     """(first response, resolution) in business minutes; a categoría-specific policy wins."""
-    filas = db.session.execute(select(PoliticaSLA).where(
-        PoliticaSLA.prioridad == prioridad,
-        or_(PoliticaSLA.categoria_id.is_(None), PoliticaSLA.categoria_id == categoria_id))).scalars().all()
+    filas = db.session.execute(_OBJETIVOS, {"prioridad": prioridad, "categoria_id": categoria_id}).all()
     filas = sorted(filas, key=lambda p: p.categoria_id is None)  # specific first
     if filas:
         return filas[0].primera_respuesta_min, filas[0].resolucion_min
     return OBJETIVOS_POR_DEFECTO[prioridad]
+
+
+# Built once, parameters bound (every creation asks it).
+_OBJETIVOS = select(PoliticaSLA.categoria_id, PoliticaSLA.primera_respuesta_min, PoliticaSLA.resolucion_min).where(
+    PoliticaSLA.prioridad == bindparam("prioridad"),
+    or_(PoliticaSLA.categoria_id.is_(None), PoliticaSLA.categoria_id == bindparam("categoria_id")))
 
 
 # --- the ticket's clock ----------------------------------------------------------------------------

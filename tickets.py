@@ -281,13 +281,14 @@ def history(ticket: Ticket, viewer: Usuario) -> list[Evento]:
 # --- classification -----------------------------------------------------------------
 
 def categoria_por_nombre(nombre: str) -> Categoria:
-    categoria = db.session.execute(
-        select(Categoria).where(func.lower(Categoria.nombre) == nombre.strip().lower(),
-                                Categoria.activa.is_(True))
-    ).scalar_one_or_none()
+    categoria = db.session.execute(_CATEGORIA_ACTIVA, {"nombre": nombre.strip().lower()}).scalar_one_or_none()
     if categoria is None:
         raise ValidationFailed("Unknown category.", fields={"categoria": f"Unknown category: {nombre}"})
     return categoria
+
+
+_CATEGORIA_ACTIVA = select(Categoria).where(func.lower(Categoria.nombre) == bindparam("nombre"),
+                                            Categoria.activa.is_(True))  # built once: every creation asks
 
 
 def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria:
