@@ -111,6 +111,17 @@ def ajustes() -> Ajustes:
                    separar_contactos(v["contactos_notificacion"]))
 
 
+def contactos() -> list[str]:
+    """The notification contacts alone (every creation asks): one column, not the whole row with
+    its secrets to decrypt. The same value as ``ajustes().contactos``."""
+    guardado = db.session.execute(_CONTACTOS).scalar()
+    return separar_contactos(guardado if guardado is not None else
+                             current_app.config.get("TICKETS_NOTIFY_EMAIL") or "")
+
+
+_CONTACTOS = select(ConfiguracionEmail.contactos_notificacion).where(ConfiguracionEmail.id == 1)
+
+
 def ajustes_entrada() -> AjustesEntrada:
     v, _ = _valores()
     return AjustesEntrada(v["imap_servidor"] or "", int(v["imap_puerto"]), bool(v["imap_ssl"]), v["imap_usuario"] or None,

@@ -100,12 +100,14 @@ def _libre(ingeniero: Ingeniero, bloquear: bool = False) -> bool:
 
 
 def _candidatos(excluir: Optional[int]) -> list[Ingeniero]:
-    stmt = (select(Ingeniero).join(Usuario, Usuario.id == Ingeniero.usuario_id)
-            .where(Ingeniero.disponible.is_(True), Usuario.activo.is_(True), Usuario.rol == "ingeniero")
-            .order_by(Ingeniero.id))
-    if excluir is not None:
-        stmt = stmt.where(Ingeniero.id != excluir)
+    stmt = _CANDIDATOS if excluir is None else _CANDIDATOS.where(Ingeniero.id != excluir)
     return list(db.session.execute(stmt).scalars())
+
+
+# Built once: every creation asks (a redistribution adds the engineer it empties).
+_CANDIDATOS = (select(Ingeniero).join(Usuario, Usuario.id == Ingeniero.usuario_id)
+               .where(Ingeniero.disponible.is_(True), Usuario.activo.is_(True), Usuario.rol == "ingeniero")
+               .order_by(Ingeniero.id))
 
 
 def _decidir(ticket: Ticket, ingenieros: list[Ingeniero]) -> Decision:

@@ -27,7 +27,7 @@ from sqlalchemy import inspect, select
 import notificaciones
 import outbox
 import tickets
-from ajustes_email import ajustes
+from ajustes_email import ajustes, contactos
 from errors import N_
 from models import (
     IDIOMAS,
@@ -348,7 +348,7 @@ class Lectura:
 def leer_creacion(ticket: Ticket, actor: Optional[Usuario]) -> Lectura:
     admins = _sin(_admins(), actor)
     kind = "prioridad_critica" if ticket.prioridad == "critica" else "nuevo_ticket"
-    return Lectura(admins, _apagados(kind, admins), ajustes().contactos)
+    return Lectura(admins, _apagados(kind, admins), contactos())
 
 
 _LECTURA = "email_manager.lectura"  # the creation's reads, kept on the new ticket's instance state

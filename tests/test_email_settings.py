@@ -181,3 +181,19 @@ def test_a_password_encrypted_under_another_secret_key_reads_as_missing(app, mak
     assert _config().password is None  # the admin is asked to enter it again; nothing crashes
     body = api(make_user("admin")).get("/api/configuracion/email").get_json()
     assert body["password_configurada"] is False
+
+
+def test_the_contacts_read_alone_are_the_settings_contacts(app, make_user, api, monkeypatch):
+    """``contactos()`` (what a creation reads) says what ``ajustes().contactos`` says: the .env
+    value, then the stored one, then the .env value again once the stored one is removed."""
+    import ajustes_email
+
+    monkeypatch.setitem(app.config, "TICKETS_NOTIFY_EMAIL", "env@example.test; otro@example.test")
+    admin = api(make_user("admin"))
+    for cuerpo in ({}, {"contactos_notificacion": "jefa@example.test,\njefe@example.test"},
+                   {"contactos_notificacion": None}):
+        if cuerpo:
+            assert admin.put("/api/configuracion/email", json=cuerpo).status_code == 200
+        db.session.expire_all()
+        assert ajustes_email.contactos() == ajustes_email.ajustes().contactos
+    assert ajustes_email.contactos() == ["env@example.test", "otro@example.test"]
