@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Optional
 
 from blinker import Namespace
-from sqlalchemy import bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
+from sqlalchemy import and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -625,12 +625,26 @@ def _por_telefono(q: str) -> list:
 LIMITE_ETIQUETA = 2000
 
 
+def _etiqueta_id(etiqueta: str):
+    """The id of tag ``etiqueta`` as a scalar subquery, not a join: probing a ticket along the
+    list's order is then one lookup in the links' index (PostgreSQL joined each probe to
+    etiquetas, twice the cost)."""
+    return select(Etiqueta.id).where(Etiqueta.nombre == etiqueta.strip().lower()).scalar_subquery()
+
+
 def _enlaces(etiqueta: str):
-    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, ticket_id) index alone).
-    The tag's id as a scalar subquery, not a join: probing a ticket along the list's order is
-    then one lookup in that index (PostgreSQL joined each probe to etiquetas, twice the cost)."""
-    etiqueta_id = select(Etiqueta.id).where(Etiqueta.nombre == etiqueta.strip().lower()).scalar_subquery()
-    return select(ticket_etiquetas.c.ticket_id).where(ticket_etiquetas.c.etiqueta_id == etiqueta_id)
+    """The ticket ids tagged ``etiqueta`` (read from the (etiqueta_id, fecha_creacion, ticket_id)
+    index alone)."""
+    return select(ticket_etiquetas.c.ticket_id).where(ticket_etiquetas.c.etiqueta_id == _etiqueta_id(etiqueta))
+
+
+def _por_fecha_de_etiqueta(f: TicketFilters) -> bool:
+    """A list filtered by a tag and ordered by creation date: read along the tag's links, which
+    carry their ticket's date (ix_ticket_etiquetas_etiqueta_fecha), so a deep page is one range
+    of that index instead of a walk of every ticket's date probing its links (page 50 of a tag at
+    a million: 20,000 probes). The join, its order and its keyset go together (filtered_select,
+    claves_orden)."""
+    return bool(f.etiqueta) and f.orden.lstrip("-") == "fecha_creacion"
 
 
 def _con_etiqueta(etiqueta: str):
@@ -661,7 +675,10 @@ def filtered_select(viewer: Usuario, f: TicketFilters, base_scope=None):
         stmt = stmt.where(Ticket.ingeniero_id.is_(None))
     elif f.ingeniero_id is not None:
         stmt = stmt.where(Ticket.ingeniero_id == f.ingeniero_id)
-    if f.etiqueta:
+    if _por_fecha_de_etiqueta(f):  # a link per (ticket, tag): the join adds no row
+        stmt = stmt.join(ticket_etiquetas, and_(ticket_etiquetas.c.ticket_id == Ticket.id,
+                                                ticket_etiquetas.c.etiqueta_id == _etiqueta_id(f.etiqueta)))
+    elif f.etiqueta:
         stmt = stmt.where(_con_etiqueta(f.etiqueta))
     if f.q:  # full text (busqueda.py), exact number, or a client's phone
         stmt = stmt.where(or_(*busqueda.condicion(f.q), *_por_telefono(f.q)))
@@ -690,6 +707,8 @@ def claves_orden(f: TicketFilters) -> list:
         # The number is the id zero-padded to six digits (asignar_numero): as text "TKT-1000000"
         # would sort before "TKT-200000"; the id sorts every number, past a million too.
         return [(Ticket.id, desc)]
+    if _por_fecha_de_etiqueta(f):  # the links' copy of the date (filtered_select joins them)
+        return [(ticket_etiquetas.c.fecha_creacion, desc), (ticket_etiquetas.c.ticket_id, desc)]
     col = rango_prioridad() if campo == "prioridad" else getattr(Ticket, campo)
     return [(col, desc), (Ticket.id, desc)]
 
