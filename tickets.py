@@ -798,6 +798,29 @@ def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optio
     return acumulados.contar_tickets(condiciones)
 
 
+# Below this many rows a page's OFFSET costs less than reading the tickets per day to skip them.
+OFFSET_DIRECTO = 10_000
+
+
+def _borde_de_pagina(viewer: Usuario, f: TicketFilters, base_scope=None):
+    """For a deep page of every ticket (an admin's list, no filter) in creation order: the
+    clause that starts the list at the page's day and the tickets it leaves out, counted by day
+    in the statistics rollup (``acumulados.borde_de_posicion``, exact like the list's total), so
+    that OFFSET skips a day's tickets at most (paneles.paginar_por_clave's ``borde``). None for
+    any other list or a shallow page."""
+    posicion = (f.page - 1) * f.per_page
+    if (posicion < OFFSET_DIRECTO or viewer.rol != "admin" or base_scope is not None
+            or f.orden.lstrip("-") != "fecha_creacion"
+            or any(getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN)):
+        return None
+    desc = f.orden.startswith("-")
+    borde = acumulados.borde_de_posicion(posicion, desc)
+    if borde is None:
+        return None
+    instante, antes = borde
+    return (Ticket.fecha_creacion < instante if desc else Ticket.fecha_creacion >= instante), antes
+
+
 def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool = False, *,
            contexto: str = "", tope: Optional[int] = None):
     """One ``paneles.Pagina`` of tickets, honouring the filters and the viewer's scope, by
@@ -824,7 +847,8 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
         return pagina
     total = None if f.cursor else total_acumulado(viewer, f, base_scope)
     pagina = paginar_por_clave(stmt, None if por_relevancia else claves_orden(f), contexto,
-                               f.page, f.per_page, f.cursor, tope, total)
+                               f.page, f.per_page, f.cursor, tope, total,
+                               borde=None if f.cursor else _borde_de_pagina(viewer, f, base_scope))
     completar(pagina.items, with_notes)
     return pagina
 

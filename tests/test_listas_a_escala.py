@@ -188,3 +188,30 @@ def test_the_migration_gives_existing_tag_links_their_tickets_dates(fresh_databa
         assert all(fecha == creado for fecha, creado in enlaces.values())
         assert enlaces[(1, 1)][0] == fechas["a"].replace(tzinfo=UTC)
         db.session.remove()
+
+
+@pytest.mark.parametrize("zona", ["UTC", "America/Santiago"])
+def test_every_deep_page_of_the_whole_list_is_the_page_offset_gives(app, make_user, make_ticket, api, monkeypatch,
+                                                                     zona):
+    """A deep page of an admin's whole list in creation order starts at its day, from the
+    tickets per local day of the statistics rollup, and skips only the rest by OFFSET: every page
+    is the one OFFSET alone gives, around local midnights (Santiago's clocks change at midnight),
+    with tickets that share an instant (the id decides)."""
+    app.config["APP_TIMEZONE"] = zona
+    monkeypatch.setattr(tickets, "OFFSET_DIRECTO", 1)
+    admin, ana = make_user("admin"), make_user()
+    medianoches = [datetime(2026, 4, 5, 3, 0, tzinfo=UTC), datetime(2026, 4, 6, 4, 0, tzinfo=UTC),
+                   datetime(2026, 9, 6, 4, 0, tzinfo=UTC), datetime(2026, 9, 7, 3, 0, tzinfo=UTC),
+                   datetime(2026, 9, 8, 0, 0, tzinfo=UTC)]
+    fechas = [m + timedelta(minutes=d) for m in medianoches for d in (-61, -1, 0, 0, 1, 59, 61)]
+    creados = [make_ticket(ana, titulo=f"T{i}") for i in range(len(fechas))]
+    for t, fecha in zip(creados, random.Random(3).sample(fechas, len(fechas)), strict=True):
+        t.fecha_creacion = fecha
+    db.session.commit()
+    cliente = api(admin)
+    for orden, invertir in (("-fecha_creacion", True), ("fecha_creacion", False)):
+        quiere = [t.id for t in sorted(creados, key=lambda t: (t.fecha_creacion, t.id), reverse=invertir)]
+        paginas = [cliente.get(f"/api/todos-tickets?orden={orden}&per_page=4&page={p}").get_json()
+                   for p in range(1, len(fechas) // 4 + 3)]
+        assert [t["id"] for p in paginas for t in p["items"]] == quiere, orden
+        assert {p["total"] for p in paginas} == {len(fechas)}
