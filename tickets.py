@@ -838,7 +838,9 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     if f.q and not f.cursor:
         # what q's words find, counted apart on the other filters (not when q is also a phone)
         filtros = None if _por_telefono(f.q) else filtered_select(viewer, f.model_copy(update={"q": None}), base_scope)
-        pagina = busqueda.paginar(stmt, f.page, f.per_page, f.q, filtros)
+        solo_q = viewer.rol == "admin" and base_scope is None and not any(
+            getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN | {"q"})
+        pagina = busqueda.paginar(stmt, f.page, f.per_page, f.q, filtros, solo_q)
         completar(pagina.items, with_notes)
         pagina.keyset = True
         if not pagina.total_exacto or f.page * f.per_page < pagina.total:
