@@ -436,7 +436,8 @@ Index("ix_tickets_estado_vence", Ticket.estado, Grouping(VENCE_EFECTIVO))  # Pos
 @event.listens_for(Ticket, "after_update")
 def _fecha_a_sus_etiquetas(mapper, connection, ticket: Ticket) -> None:
     """A ticket whose fecha_creacion changed (the demo seed re-dates its tickets) carries the new
-    date to its tag links in the same flush, before any link of it is added or removed there."""
+    date to its tag links in the same flush, before any link of it is added or removed there. A
+    Core UPDATE of the date must update the links itself (the ORM deletes a link by its date too)."""
     if inspect(ticket).attrs.fecha_creacion.history.has_changes():
         connection.execute(ticket_etiquetas.update().where(ticket_etiquetas.c.ticket_id == ticket.id)
                            .values(fecha_creacion=ticket.fecha_creacion))
