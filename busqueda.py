@@ -275,7 +275,7 @@ def ordenar_por_relevancia(stmt, q: str):
             .order_by(rango.c.rango.asc().nulls_last()))
 
 
-def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=None):
+def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=None, solo_q: bool = False):
     """One page of a search list (``stmt``: the tickets, filtered and ordered) and its total,
     counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
     ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
@@ -283,20 +283,25 @@ def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=Non
     evaluated once; the page's tickets are then read by primary key.
 
     A broad search by words (``q``; ``filtros`` is ``stmt`` without it) is counted apart
-    instead (_hallados_aparte), and its page read alone."""
+    instead (_hallados_aparte), and its page read alone. ``solo_q``: nothing but ``q`` narrows
+    ``stmt`` (an admin's list, no other filter); a broad ``q`` (``_amplia``: more than
+    LIMITE_RANGO match) is then "more than TOPE_TOTAL" without counting, its page read alone."""
     from paneles import Pagina  # paneles imports tickets, which imports this module
 
     desde = (page - 1) * per_page
     hasta = max(TOPE_TOTAL, desde + per_page)
-    hallados = _hallados_aparte(q, filtros)
-    if hallados is None:
+    palabras = terminos(q)
+    # q's words alone find more than LIMITE_RANGO tickets (a number or a phone in q only adds)
+    sin_contar = solo_q and bool(palabras) and hasta < LIMITE_RANGO and _amplia(palabras)
+    hallados = None if sin_contar else _hallados_aparte(q, filtros)
+    if sin_contar or hallados is not None:
+        ids_pagina = db.session.scalars(stmt.with_only_columns(Ticket.id).offset(desde).limit(per_page)).all()
+        encontrados = hasta + 1 if sin_contar else db.session.execute(select(func.count()).select_from(
+            hallados.limit(hasta + 1).subquery())).scalar_one()
+    else:
         ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
         ids_pagina = ids[desde:desde + per_page]
         encontrados = len(ids)
-    else:
-        ids_pagina = db.session.scalars(stmt.with_only_columns(Ticket.id).offset(desde).limit(per_page)).all()
-        encontrados = db.session.execute(select(func.count()).select_from(
-            hallados.limit(hasta + 1).subquery())).scalar_one()
     por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
     items = [por_id[i] for i in ids_pagina if i in por_id]
     exacto = encontrados <= hasta

@@ -248,12 +248,14 @@ def _filas_por_ids(consulta, exprs: list, n: int) -> list[tuple]:
 
 def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
                       cursor: Optional[str] = None, tope: Optional[int] = None,
-                      total: Optional[int] = None) -> Pagina:
+                      total: Optional[int] = None, borde=None) -> Pagina:
     """One page of ticket ``stmt`` (already ordered by ``claves``), by ``page`` (OFFSET, as
     ``paginar``) or by ``cursor`` (keyset), always with the cursor of the next page. ``claves``
     None: the order has no key to seek (relevance), cursors carry the position. ``tope``: count
     at most that many rows (a floor beyond it); None counts exactly. ``total``: the exact count
-    when the caller has it without counting (``tickets.total_acumulado``), ``tope`` still applies."""
+    when the caller has it without counting (``tickets.total_acumulado``), ``tope`` still applies.
+    ``borde``: (WHERE clause, n) when the rows of ``stmt`` that the clause leaves out are exactly its
+    first n (``tickets._borde_de_pagina``): a ``page`` then skips only the rest by OFFSET."""
     if cursor:
         datos = leer_cursor(cursor, contexto)
         page, total, exacto = datos["p"], datos["t"], datos["e"]
@@ -269,7 +271,7 @@ def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, pe
         else:
             total, exacto = (tope, False) if tope is not None and total > tope else (total, True)
         posicion = (page - 1) * per_page
-        consulta = stmt.offset(posicion)
+        consulta = stmt.offset(posicion) if borde is None else stmt.where(borde[0]).offset(posicion - borde[1])
     exprs = [expr for expr, _desc in (claves or [])]
     if posicion and claves and db.session.get_bind().dialect.name == "postgresql":
         filas = _filas_por_ids(consulta, exprs, per_page + 1)

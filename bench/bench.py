@@ -173,10 +173,10 @@ def _cargar(rng: random.Random, n_tickets: int, categorias, user_ids, eng_ids, t
                     *resto.values()))
                 events.append((tid, "creado", numero, False, fecha(m), *resto_evento.values()))
                 if azar() < 0.3:
-                    links.append((tid, tag_ids[int(azar() * nt)]))
+                    links.append((tid, tag_ids[int(azar() * nt)], fecha(m)))  # the link carries its ticket's date
             _insertar(cur, postgresql, "tickets", columnas + list(resto), rows)
             _insertar(cur, postgresql, Evento.__tablename__, columnas_evento + list(resto_evento), events)
-            _insertar(cur, postgresql, ticket_etiquetas.name, ["ticket_id", "etiqueta_id"], links)
+            _insertar(cur, postgresql, ticket_etiquetas.name, ["ticket_id", "etiqueta_id", "fecha_creacion"], links)
             raw.commit()
         for ddl in indices:
             cur.execute(ddl)

@@ -12,7 +12,7 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, insert, literal_column, select, text
+from sqlalchemy import event, func, insert, literal_column, select, text
 
 import acumulados
 import busqueda
@@ -256,6 +256,36 @@ def test_a_broad_search_counts_up_to_the_cap_and_keeps_paging(api, gente, monkey
     assert (r["total"], r["total_exacto"]) == (50, True)
     r = admin.get(RUTA["admin"]).get_json()
     assert (r["total"], r["total_exacto"]) == (300, True)
+
+
+def test_a_broad_search_alone_is_more_than_the_cap_without_counting_it(app, api, gente, monkeypatch):
+    """An admin's search by q alone whose words find more than LIMITE_RANGO tickets (counted that
+    far to choose its plan) is "more than TOPE_TOTAL" at once: its page's ids are read alone, with
+    no statement reading the first TOPE_TOTAL + 1 to count them. Another filter, or a requester's
+    scope, still counts (they may leave fewer)."""
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", 100)
+    monkeypatch.setattr(busqueda, "TOPE_TOTAL", 60)
+    _muchos([gente["ana"], gente["beto"]], 300)
+    todos = _a_mano("zafiro", "-fecha_creacion")
+    sentencias = []
+    escuchar = lambda _c, _cur, sql, *_a: sentencias.append(" ".join(sql.split()))  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", escuchar)
+    try:
+        r = api(gente["admin"]).get(RUTA["admin"], query_string={"q": "zafiro", "per_page": 25, "page": 2}).get_json()
+        # the list's ids, read as the page (LIMIT/OFFSET) or to count them (the first 61, or a COUNT of them)
+        ids_leidos = [s for s in sentencias if "SELECT tickets.id FROM tickets" in s or "SELECT tickets.id AS id" in s]
+        assert ids_leidos and all(s.startswith("SELECT tickets.id FROM tickets") and "OFFSET" in s
+                                  for s in ids_leidos), ids_leidos
+        assert (r["total"], r["total_exacto"]) == (60, False)
+        assert [t["numero_ticket"] for t in r["items"]] == todos[25:50]
+        r = api(gente["admin"]).get(RUTA["admin"], query_string={"q": "zafiro", "estado": "cerrado"}).get_json()
+        assert (r["total"], r["total_exacto"], r["items"]) == (0, True, [])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", escuchar)
+    r = api(gente["ana"]).get(RUTA["usuario"], query_string={"q": "zafiro", "per_page": 25}).get_json()
+    assert (r["total"], r["total_exacto"]) == (60, False)  # ana's 150 (counted up to the cap)
+    r = api(gente["beto"]).get(RUTA["usuario"], query_string={"q": "zafiro"}).get_json()
+    assert (r["total"], r["total_exacto"], r["items"]) == (0, True, [])
 
 
 def test_a_capped_count_never_counts_another_users_tickets(api, gente, monkeypatch):
