@@ -7,7 +7,7 @@ tag's list newest first is then one range of that index, where PostgreSQL walked
 date order probing each ticket's links (20,000 probes at a million). The new index still gives a
 tag's ids and count from the index alone, as the old one did.
 
-Revision ID: 0024x
+Revision ID: 0024
 Revises: 0023
 Create Date: 2026-11-30 08:00:00
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0024x'
+revision = '0024'
 down_revision = '0023'
 branch_labels = None
 depends_on = None
