@@ -23,7 +23,7 @@ from flask import (
     session,
 )
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_migrate import Migrate
@@ -248,6 +248,6 @@ def register_panels(app: Flask) -> None:
     )
     app.context_processor(lambda: {"locale": str(get_locale() or "es")})
     app.jinja_env.filters["t"] = lambda s: _(s) if s else ""
-    app.jinja_env.filters["fecha"] = lambda d, fmt="short": format_datetime(d, fmt) if d else ""
+    app.jinja_env.filters["fecha"] = paneles.fecha
 
 

@@ -3,7 +3,7 @@ the ticket's own JSON and page show, for every viewer, on both databases."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -99,3 +99,19 @@ def test_panel_rows_show_names_tags_badges_and_links(login, make_user, make_tick
     assert 'data-estado="en_progreso">En progreso</span>' in otra and 'data-prioridad="baja">Baja</span>' in otra
     assert "text-bg-danger" not in otra and ">Sin asignar</td>" in otra and "etiqueta" not in otra
 
+
+
+@pytest.mark.parametrize("formato", ["short", "medium", "long", "full"])
+def test_fecha_writes_what_flask_babel_writes_in_each_language(app, formato):
+    from flask_babel import force_locale, format_datetime
+
+    import paneles
+
+    fechas = [datetime(2026, 3, 29, 0, 30, tzinfo=UTC), datetime(2026, 10, 25, 23, 59, 59, tzinfo=UTC),
+              datetime(2025, 12, 31, 12, 0)]  # the last one naive: UTC, as Flask-Babel reads it
+    with app.test_request_context("/"):
+        for idioma in ("es", "en", "es"):  # the same date again in another language: never the other's text
+            with force_locale(idioma):
+                for d in fechas:
+                    assert paneles.fecha(d, formato) == format_datetime(d, formato)
+        assert paneles.fecha(None, formato) == ""
