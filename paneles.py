@@ -14,7 +14,7 @@ from typing import Optional
 
 from babel import dates as babel_dates
 from flask import current_app
-from flask_babel import get_locale, get_timezone
+from flask_babel import get_locale, get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select
@@ -62,6 +62,19 @@ def fecha(d: Optional[datetime], formato: str = "short") -> str:
     if not d:
         return ""
     return _fecha(d, formato, get_locale(), get_timezone())
+
+
+def traducir(texto: str) -> str:
+    """The templates' ``_()`` (Jinja's gettext): Flask-Babel's translation of ``texto`` into the
+    current language, remembered by language. Flask-Babel finds the request's domain, catalog
+    and language through ``g`` again for each of the ~80 strings of a panel page (issue 13).
+    Follows ``force_locale`` (emails), as the key is the current language."""
+    return _traduccion(get_locale(), texto)
+
+
+@lru_cache(maxsize=8192)
+def _traduccion(idioma, texto: str) -> str:
+    return get_translations().ugettext(texto)  # called while ``idioma`` is the current language
 
 
 @lru_cache(maxsize=4096)

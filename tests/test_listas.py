@@ -115,3 +115,18 @@ def test_fecha_writes_what_flask_babel_writes_in_each_language(app, formato):
                 for d in fechas:
                     assert paneles.fecha(d, formato) == format_datetime(d, formato)
         assert paneles.fecha(None, formato) == ""
+
+
+def test_template_gettext_follows_the_current_language(app):
+    """The templates' ``_()`` is remembered per language (paneles.traducir): an email rendered
+    under force_locale in the middle of a request still gets its own language."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    with app.test_request_context("/"):
+        vistos = []
+        for idioma in ("es", "en", "es", "en"):
+            with force_locale(idioma):
+                vistos.append(render_template_string(
+                    '{{ _("Open") }}|{{ _("Page %(page)s of %(pages)s · %(total)s in total", page=2, pages=3, total=9) }}'))
+    assert vistos == ["Abierto|Página 2 de 3 · 9 en total", "Open|Page 2 of 3 · 9 in total"] * 2
