@@ -23,7 +23,7 @@ from flask import (
     session,
 )
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, get_locale, get_translations
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_migrate import Migrate
@@ -248,6 +248,14 @@ def register_panels(app: Flask) -> None:
     )
     app.context_processor(lambda: {"locale": str(get_locale() or "es")})
     app.jinja_env.filters["t"] = lambda s: _(s) if s else ""
-    app.jinja_env.filters["fecha"] = lambda d, fmt="short": format_datetime(d, fmt) if d else ""
+    app.jinja_env.filters["fecha"] = paneles.fecha
+    # Flask-Babel's own callables (babel.init_app), but gettext through paneles.traducir's memo.
+    app.jinja_env.install_gettext_callables(
+        gettext=paneles.traducir,
+        ngettext=lambda s, p, n: get_translations().ungettext(s, p, n),
+        pgettext=lambda c, s: get_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: get_translations().unpgettext(c, s, p, n),
+        newstyle=True,
+    )
 
 

@@ -280,7 +280,7 @@ def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=Non
     counted no further than TOPE_TOTAL (or than this page, when it lies beyond): a
     ``paneles.Pagina`` whose ``exacto`` is False when more match, ``total`` then saying "more
     than this many". One statement gives the page's ids and the count, so the search is
-    evaluated once; the page's tickets are then read by primary key.
+    evaluated once; the items are the page's ticket ids (the caller reads the rows by primary key).
 
     A broad search by words (``q``; ``filtros`` is ``stmt`` without it) is counted apart
     instead (_hallados_aparte), and its page read alone. ``solo_q``: nothing but ``q`` narrows
@@ -302,10 +302,8 @@ def paginar(stmt, page: int, per_page: int, q: Optional[str] = None, filtros=Non
         ids = db.session.scalars(stmt.with_only_columns(Ticket.id).limit(hasta + 1)).all()
         ids_pagina = ids[desde:desde + per_page]
         encontrados = len(ids)
-    por_id = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(ids_pagina)))}
-    items = [por_id[i] for i in ids_pagina if i in por_id]
     exacto = encontrados <= hasta
-    return Pagina(items, encontrados if exacto else hasta, page, per_page, total_exacto=exacto)
+    return Pagina(list(ids_pagina), encontrados if exacto else hasta, page, per_page, total_exacto=exacto)
 
 
 def _hallados_aparte(q: Optional[str], filtros):

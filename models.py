@@ -411,6 +411,11 @@ class Ticket(db.Model):
     )
 
     @property
+    def ingeniero_usuario_id(self) -> Optional[int]:
+        """The assigned engineer's account (None: unassigned); list rows carry it as a column."""
+        return self.ingeniero.usuario_id if self.ingeniero is not None else None
+
+    @property
     def solicitante_nombre(self) -> str:
         if self.usuario is not None:
             return self.usuario.nombre

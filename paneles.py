@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Optional
 
+from babel import dates as babel_dates
 from flask import current_app
+from flask_babel import get_locale, get_timezone, get_translations
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import and_, func, or_, select
@@ -50,6 +53,34 @@ EVENTO_LABELS = {"creado": _l("Ticket created"), "estado": _l("Status"), "campo"
 IDIOMA_LABELS = {"es": "Español", "en": "English"}  # each language in its own name, never translated
 
 assert set(ESTADO_LABELS) == set(ESTADOS)
+
+
+def fecha(d: Optional[datetime], formato: str = "short") -> str:
+    """``d`` as Flask-Babel's ``format_datetime`` writes it (the viewer's language, the app's
+    time zone; the templates' ``|fecha``), remembered: a list shows the same dates on every
+    view and live refresh, and formatting two per row was a tenth of a panel's CPU (issue 13)."""
+    if not d:
+        return ""
+    return _fecha(d, formato, get_locale(), get_timezone())
+
+
+def traducir(texto: str) -> str:
+    """The templates' ``_()`` (Jinja's gettext): Flask-Babel's translation of ``texto`` into the
+    current language, remembered by language. Flask-Babel finds the request's domain, catalog
+    and language through ``g`` again for each of the ~80 strings of a panel page (issue 13).
+    Follows ``force_locale`` (emails), as the key is the current language."""
+    return _traduccion(get_locale(), texto)
+
+
+@lru_cache(maxsize=8192)
+def _traduccion(idioma, texto: str) -> str:
+    return get_translations().ugettext(texto)  # called while ``idioma`` is the current language
+
+
+@lru_cache(maxsize=4096)
+def _fecha(d: datetime, formato: str, idioma, zona) -> str:
+    # What flask_babel.format_datetime calls (the app sets no BABEL date_formats of its own).
+    return babel_dates.format_datetime(d, formato, tzinfo=zona, locale=idioma)
 
 
 def contadores(viewer: Usuario, base_scope=None) -> dict:
@@ -235,21 +266,10 @@ def contar(stmt, tope: Optional[int] = None) -> tuple[int, bool]:
     return (tope, False) if n > tope else (n, True)
 
 
-def _filas_por_ids(consulta, exprs: list, n: int) -> list[tuple]:
-    """``n`` rows of ``consulta`` past its OFFSET as (ticket, *sort key): the ids and keys first,
-    then those tickets. Every skipped row was read in full before (PostgreSQL fetches a row to
-    count it past the OFFSET): page 25,000 of a million tickets took 2 s, and page 50 of a tag's
-    tickets 0.5 s; the ids alone come from an index (ix_tickets_fecha_id for the default order).
-    SQLite already skips those rows in the index (a deferred seek): one statement is enough."""
-    claves = db.session.execute(consulta.with_only_columns(Ticket.id, *exprs).limit(n)).all()
-    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_([c[0] for c in claves])))}
-    return [(tickets[c[0]], *c[1:]) for c in claves if c[0] in tickets]  # minus one deleted in between
-
-
 def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, per_page: int,
                       cursor: Optional[str] = None, tope: Optional[int] = None,
                       total: Optional[int] = None, borde=None) -> Pagina:
-    """One page of ticket ``stmt`` (already ordered by ``claves``), by ``page`` (OFFSET, as
+    """One page of ticket ``stmt`` (already ordered by ``claves``): its ticket ids, by ``page`` (OFFSET, as
     ``paginar``) or by ``cursor`` (keyset), always with the cursor of the next page. ``claves``
     None: the order has no key to seek (relevance), cursors carry the position. ``tope``: count
     at most that many rows (a floor beyond it); None counts exactly. ``total``: the exact count
@@ -272,11 +292,12 @@ def paginar_por_clave(stmt, claves: Optional[list], contexto: str, page: int, pe
             total, exacto = (tope, False) if tope is not None and total > tope else (total, True)
         posicion = (page - 1) * per_page
         consulta = stmt.offset(posicion) if borde is None else stmt.where(borde[0]).offset(posicion - borde[1])
+    # The ids and sort keys only (the caller reads the rows: ``tickets.filas``). On PostgreSQL a
+    # deep page used to read every skipped row in full (it fetches a row to count it past the
+    # OFFSET: page 25,000 of a million tickets took 2 s); the ids alone come from an index
+    # (ix_tickets_fecha_id for the default order).
     exprs = [expr for expr, _desc in (claves or [])]
-    if posicion and claves and db.session.get_bind().dialect.name == "postgresql":
-        filas = _filas_por_ids(consulta, exprs, per_page + 1)
-    else:
-        filas = db.session.execute(consulta.add_columns(*exprs).limit(per_page + 1)).all()
+    filas = db.session.execute(consulta.with_only_columns(Ticket.id, *exprs).limit(per_page + 1)).all()
     hay_mas = len(filas) > per_page
     filas = filas[:per_page]
     siguiente = None

@@ -29,6 +29,7 @@ from models import Categoria, Usuario, db
 from schemas import (
     FiltroEnvios,
     TicketFilters,
+    fila_dict,
     page_dict,
     parse,
     ticket_dict,
@@ -139,9 +140,9 @@ def ticket_page(filters: TicketFilters, base_scope=None):
     """A ticket list as JSON: by ``page`` (exact ``total``, as always, except a search's capped
     count: ``total_exacto``) or by ``cursor`` (keyset; ``total`` and ``page`` as counted on the
     first page), with ``next_cursor``."""
-    pagina = tickets.listar(current_user, filters, base_scope, with_notes=current_user.es_staff,
-                            contexto=contexto_lista())
-    return jsonify({**page_dict([ticket_dict(t, current_user) for t in pagina.items], pagina.total, pagina.page,
+    viewer = current_user._get_current_object()  # read per row: not through the proxy each time
+    pagina = tickets.listar(viewer, filters, base_scope, with_notes=viewer.es_staff, contexto=contexto_lista())
+    return jsonify({**page_dict([fila_dict(t, viewer) for t in pagina.items], pagina.total, pagina.page,
                                 filters.per_page, total_exacto=pagina.total_exacto), "next_cursor": pagina.siguiente})
 
 
