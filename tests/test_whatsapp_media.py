@@ -69,7 +69,9 @@ def test_unknown_media_fails_at_once(client, graph, tmp_path, app):
     post(client, payload(imagen(media_id="NOPE")))
     assert outbox.enviar_pendientes()["fallido"] == 1
     db.session.expire_all()
-    assert db.session.scalars(select(Comunicacion)).first().datos["media_estado"] == "fallido"
+    # the customer's image (the bot's reply is a communication too: no "first" row without an order)
+    entrante = db.session.scalars(select(Comunicacion).where(Comunicacion.direccion == "entrante")).one()
+    assert entrante.datos["media_estado"] == "fallido"
 
 
 def test_an_agent_sends_an_image_from_the_chat_view(client, graph, make_user, login, tmp_path, app):
