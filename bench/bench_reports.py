@@ -142,7 +142,13 @@ def _excel_jobs(s: requests.Session, base_url: str, env: dict) -> list[tuple[str
             print(f"  {rows[-1][0]}: {rows[-1][1]}", flush=True)
     finally:
         worker.send_signal(signal.SIGINT)
-        worker.wait(timeout=30)
+        try:
+            worker.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Started from a background job (`make bench &`), the worker inherits SIGINT ignored
+            # (POSIX, for asynchronous commands): Python then never turns it into Ctrl+C.
+            worker.terminate()
+            worker.wait(timeout=30)
         for name in os.listdir(export_dir):
             os.remove(os.path.join(export_dir, name))
         os.rmdir(export_dir)
