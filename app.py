@@ -56,7 +56,7 @@ from auth import (
 )
 from config import load_config
 from errors import N_, DomainError, envolver, error_body, traducir
-from models import IDIOMAS, db, incluir_en_migraciones
+from models import IDIOMAS, db, idioma_de, incluir_en_migraciones
 from rutas import comun
 from schemas import (
     MAX_ID,
@@ -214,7 +214,7 @@ def select_locale() -> str | None:
     if not has_request_context():
         return None  # e.g. an email rendered by a worker: Flask-Babel's default (es)
     if current_user.is_authenticated:
-        return current_user.idioma if current_user.idioma in IDIOMAS else "es"
+        return idioma_de(current_user.idioma)
     if session.get("idioma") in IDIOMAS:
         return session["idioma"]
     return request.accept_languages.best_match(IDIOMAS) or "es"

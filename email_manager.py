@@ -30,12 +30,12 @@ import tickets
 from ajustes_email import ajustes, contactos
 from errors import N_
 from models import (
-    IDIOMAS,
     Envio,
     Mensaje,
     Ticket,
     Usuario,
     db,
+    idioma_de,
 )
 from paneles import VALOR_LABELS
 
@@ -61,7 +61,7 @@ class Destinatario:
 def _de_usuario(usuario: Optional[Usuario]) -> Optional[Destinatario]:
     if usuario is None or not usuario.activo or not usuario.email:
         return None
-    return Destinatario(usuario.email, usuario.nombre, usuario.idioma if usuario.idioma in IDIOMAS else "es",
+    return Destinatario(usuario.email, usuario.nombre, idioma_de(usuario.idioma),
                         usuario.id)
 
 
@@ -78,8 +78,8 @@ def _ingeniero(ticket: Ticket) -> Optional[Destinatario]:
 
 
 def _admins() -> list[Destinatario]:
-    return [Destinatario(email, nombre, idioma if idioma in IDIOMAS else "es", usuario_id)
-            for usuario_id, email, nombre, idioma in db.session.execute(_ADMINS) if email]
+    return [Destinatario(email, nombre, idioma_de(lengua), usuario_id)
+            for usuario_id, email, nombre, lengua in db.session.execute(_ADMINS) if email]
 
 
 # The active admins as recipients (``_de_usuario``'s fields), built once: every creation asks.
@@ -193,7 +193,7 @@ def renderizar(envio: Envio) -> None:
     if envio.cuerpo_html is not None or "plantilla" not in datos:
         return
     para = datos["destinatario"]
-    d = Destinatario(para["email"], para["nombre"], para["idioma"] if para["idioma"] in IDIOMAS else "es")
+    d = Destinatario(para["email"], para["nombre"], idioma_de(para["idioma"]))
     contexto = {clave: _Foto(v) if isinstance(v, dict) else v for clave, v in datos["contexto"].items()}
     envio.cuerpo_html, envio.cuerpo_texto = _render(datos["plantilla"], d, _Foto(datos["ticket"]), **contexto)
 
@@ -325,7 +325,7 @@ def correo_alerta_sla(ticket: Ticket, usuario: Usuario, tipo: str, texto: str) -
 
 def correo_prueba(destinatario: str, actor: Usuario) -> Message:
     """The "Enviar correo de prueba" message (sent at once, not queued: the admin waits for the result)."""
-    d = Destinatario(destinatario, actor.nombre, actor.idioma if actor.idioma in IDIOMAS else "es")
+    d = Destinatario(destinatario, actor.nombre, idioma_de(actor.idioma))
     html, texto = _render("prueba", d, None, actor=actor)
     cfg = ajustes()
     with force_locale(d.idioma):

@@ -19,7 +19,7 @@ import outbox
 from ajustes_email import Ajustes, ajustes, separar_contactos
 from email_manager import AVISO_HTML, AVISO_TEXTO, correo_prueba, renderizar
 from errors import DomainError
-from models import IDIOMAS, Comunicacion, Envio, Ticket, Usuario, db, utcnow
+from models import Comunicacion, Envio, Ticket, Usuario, db, idioma_de, utcnow
 
 log = logging.getLogger(__name__)
 mail = Mail()
@@ -53,7 +53,7 @@ def _adjuntar(correo: Envio) -> tuple[list[Attachment], list[str]]:
 
     adjuntos, avisos = [], []
     for spec in correo.adjuntos or []:
-        idioma = spec.get("idioma", "es") if spec.get("idioma") in IDIOMAS else "es"
+        idioma = idioma_de(spec.get("idioma"))
         try:
             if spec.get("tipo") != "informe_pdf":
                 raise ValueError(f"unknown attachment {spec.get('tipo')!r}")

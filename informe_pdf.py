@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from models import IDIOMAS, utcnow
+from models import idioma_de, utcnow
 from paneles import EVENTO_LABELS, VALOR_LABELS
 
 FONT_DIR = Path(__file__).resolve().parent / "static" / "fonts"
@@ -126,7 +126,7 @@ def _evento_texto(evento) -> str:
 def generar_informe_pdf(ticket, incluir_notas: bool = False, idioma: str = "es") -> bytes:
     """The PDF report of ``ticket`` as bytes. Internal notes (and their history entries) only
     when ``incluir_notas``: the requester's copy and the contacts' copy never have them."""
-    with force_locale(idioma if idioma in IDIOMAS else "es"):
+    with force_locale(idioma_de(idioma)):
         return _generar(ticket, incluir_notas)
 
 

@@ -52,6 +52,13 @@ NAMING_CONVENTION = {
 
 ROLES = ("usuario", "ingeniero", "admin")
 IDIOMAS = ("es", "en")
+
+
+def idioma_de(valor: Optional[str]) -> str:
+    """A person's language when the app has it, else Spanish (the UI's, an email's, a PDF's)."""
+    return valor if valor in IDIOMAS else "es"
+
+
 PRIORIDADES = ("baja", "media", "alta", "critica")
 ESTADOS = ("abierto", "en_progreso", "en_espera", "resuelto", "cerrado")
 CANALES = ("web", "api", "whatsapp", "email")

@@ -54,7 +54,6 @@ from errors import ErrorCampo, Forbidden
 from models import (
     ESTADOS,
     ESTADOS_ABIERTOS,
-    IDIOMAS,
     PRIORIDADES,
     Categoria,
     Cliente,
@@ -66,6 +65,7 @@ from models import (
     Usuario,
     Valoracion,
     db,
+    idioma_de,
     ticket_etiquetas,
     utcnow,
 )
@@ -421,7 +421,7 @@ def exportar_excel(viewer: Usuario, f: ExcelQuery, destino: Union[str, IO[bytes]
 
     Raises ``Forbidden`` when the caller's role may not ask for ``f.tipo``.
     """
-    with force_locale(viewer.idioma if viewer.idioma in IDIOMAS else "es"):
+    with force_locale(idioma_de(viewer.idioma)):
         out = tempfile.TemporaryFile(suffix=".xlsx") if destino is None else destino
         _exportar_excel(viewer, f, out, progreso or (lambda _filas: None))
         if destino is None:
@@ -850,7 +850,7 @@ def exportar_incumplimientos(viewer: Usuario, periodo: Periodo, ahora: Optional[
     still open, with due times, actual times and business minutes over. Admin only."""
     if viewer.rol != "admin":
         raise Forbidden("Only an admin may export SLA breaches.")
-    with force_locale(viewer.idioma if viewer.idioma in IDIOMAS else "es"):
+    with force_locale(idioma_de(viewer.idioma)):
         return _exportar_incumplimientos(viewer, periodo, ahora or utcnow())
 
 
