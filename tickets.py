@@ -845,16 +845,24 @@ _FILTROS_CONTADOS = {"estado", "prioridad", "categoria", "ingeniero_id"}
 _NO_FILTRAN = {"orden", "page", "per_page", "cursor"}
 
 
+def _filtros_de_admin(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[set[str]]:
+    """The fields of ``f`` that filter an admin's list of every ticket (those set); None for any
+    other viewer or scope. The rollups and shortcuts below answer only such lists."""
+    if viewer.rol != "admin" or base_scope is not None:
+        return None
+    return {campo for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN and getattr(f, campo)}
+
+
 def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[int]:
     """The exact number of tickets of an admin's list filtered on estado, prioridad, categoría
     and ingeniero only, summed from ``ConteoTickets`` (a few hundred rows, not a million-row
     COUNT), or on a tag alone (its links); None for any other list (another scope or filter),
     which COUNTs its rows."""
-    if viewer.rol != "admin" or base_scope is not None:
+    filtros = _filtros_de_admin(viewer, f, base_scope)
+    if filtros is None:
         return None
-    otros = {campo for campo in TicketFilters.model_fields
-             if campo not in _FILTROS_CONTADOS | _NO_FILTRAN and getattr(f, campo)}
-    if otros == {"etiqueta"} and not any(getattr(f, campo) for campo in _FILTROS_CONTADOS):
+    otros = filtros - _FILTROS_CONTADOS
+    if filtros == {"etiqueta"}:
         # Tag alone: its links, counted in the index (a link always has its ticket: foreign key).
         return db.session.execute(select(func.count()).select_from(_enlaces(f.etiqueta).subquery())).scalar_one()
     if otros:
@@ -884,9 +892,8 @@ def _borde_de_pagina(viewer: Usuario, f: TicketFilters, base_scope=None):
     that OFFSET skips a day's tickets at most (paneles.paginar_por_clave's ``borde``). None for
     any other list or a shallow page."""
     posicion = (f.page - 1) * f.per_page
-    if (posicion < OFFSET_DIRECTO or viewer.rol != "admin" or base_scope is not None
-            or f.orden.lstrip("-") != "fecha_creacion"
-            or any(getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN)):
+    if (posicion < OFFSET_DIRECTO or f.orden.lstrip("-") != "fecha_creacion"
+            or _filtros_de_admin(viewer, f, base_scope) != set()):
         return None
     desc = f.orden.startswith("-")
     borde = acumulados.borde_de_posicion(posicion, desc)
@@ -914,8 +921,7 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     if f.q and not f.cursor:
         # what q's words find, counted apart on the other filters (not when q is also a phone)
         filtros = None if _por_telefono(f.q) else filtered_select(viewer, f.model_copy(update={"q": None}), base_scope)
-        solo_q = viewer.rol == "admin" and base_scope is None and not any(
-            getattr(f, campo) for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN | {"q"})
+        solo_q = _filtros_de_admin(viewer, f, base_scope) == {"q"}
         pagina = busqueda.paginar(stmt, f.page, f.per_page, f.q, filtros, solo_q)
         pagina.items = filas(pagina.items, viewer if with_notes else None)
         pagina.keyset = True
