@@ -102,4 +102,4 @@ lint: deps
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) instance/*.db instance/*.db-* test-artifacts bench/.peer-venv
+	rm -rf $(VENV) instance/*.db test-artifacts bench/.peer-venv

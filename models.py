@@ -7,10 +7,7 @@ so SQLite and PostgreSQL behave the same and the API always speaks ISO 8601 UTC.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
-import os
-import sqlite3
 from datetime import UTC, datetime
 from typing import Optional
 
@@ -614,7 +611,7 @@ class CambioConfiguracion(db.Model):
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite: WAL so readers never block the writer, a busy wait, and enforced foreign keys."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
+    if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -639,74 +636,10 @@ def _sqlite_savepoint_immediate(conn, name):
 
 def sqlite_tomar_escritura(conn) -> None:
     """SQLite: begin ``conn``'s transaction now holding the write lock (BEGIN IMMEDIATE; waits its
-    turn), unless one is open. Writers take turns, so what the transaction reads from here on
-    cannot change before it commits."""
-    dbapi = conn.connection.dbapi_connection
-    if not dbapi.in_transaction:
-        esperar = getattr(dbapi, "esperar_turno", None)
-        if esperar is not None:
-            esperar()
+    turn under the busy timeout), unless one is open. Writers take turns, so what the transaction
+    reads from here on cannot change before it commits."""
+    if not conn.connection.dbapi_connection.in_transaction:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-class ConexionSQLite(sqlite3.Connection):
-    """A SQLite connection whose BEGIN IMMEDIATE waits in a queue, not in SQLite's busy handler.
-
-    SQLite's busy handler polls: a writer that finds the lock taken sleeps 1, 2, 5, 10, 15 ms…
-    and tries again, so under concurrent creations the lock sits free while the waiters sleep
-    and the cores idle. Here the writers first take an exclusive ``flock`` on a file beside the
-    database (``<db>-turno``): the kernel hands it to the next waiter the moment the holder's
-    COMMIT or ROLLBACK returns, across processes (gunicorn workers) and threads alike, and gives
-    it back if the holder dies. The busy handler stays for writers that begin by reading
-    (a deferred transaction's first write) and for another program on the same file."""
-
-    def __init__(self, database, *args, **kwargs) -> None:
-        super().__init__(database, *args, **kwargs)
-        ruta = os.fspath(database)
-        # A file on disk only: not ":memory:", not a "file:" URI (its options say what it is)
-        self._ruta_turno = None if ruta in ("", ":memory:") or ruta.startswith("file:") else ruta + "-turno"
-        self._turno: Optional[int] = None  # the lock file's descriptor while this connection holds the turn
-        self._fichero_turno: Optional[int] = None
-
-    def esperar_turno(self) -> None:
-        if self._ruta_turno is None or self._turno is not None:
-            return
-        if self._fichero_turno is None:
-            self._fichero_turno = os.open(self._ruta_turno, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._fichero_turno, fcntl.LOCK_EX)  # releases the GIL while it waits
-        self._turno = self._fichero_turno
-
-    def _soltar_turno(self) -> None:
-        if self._turno is not None:
-            self._turno = None
-            fcntl.flock(self._fichero_turno, fcntl.LOCK_UN)
-
-    def commit(self) -> None:
-        try:
-            super().commit()
-        finally:
-            self._soltar_turno()
-
-    def rollback(self) -> None:
-        try:
-            super().rollback()
-        finally:
-            self._soltar_turno()
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._soltar_turno()
-            if self._fichero_turno is not None:
-                os.close(self._fichero_turno)
-                self._fichero_turno = None
-
-
-@event.listens_for(Engine, "do_connect")
-def _sqlite_con_turno(dialect, conn_rec, cargs, cparams) -> None:
-    if dialect.name == "sqlite":
-        cparams.setdefault("factory", ConexionSQLite)
 
 
 # --- channels: conversations, communications, attachments (shared by WhatsApp, email, apps) ------
