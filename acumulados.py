@@ -346,10 +346,16 @@ def reconstruir_conteos(conn=None) -> None:
         .group_by(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero)))
 
 
-def contar_tickets(condiciones) -> int:
-    """Tickets in the combinations matching ``condiciones`` (clauses on ``CONTEOS``' columns)."""
-    return db.session.execute(select(func.coalesce(func.sum(CONTEOS.c.tickets), 0))
-                              .where(*condiciones)).scalar_one()
+def consulta_de_conteo(condiciones):
+    """The SELECT of the tickets in the combinations matching ``condiciones`` (clauses on
+    ``CONTEOS``' columns), for ``contar_tickets``."""
+    return select(func.coalesce(func.sum(CONTEOS.c.tickets), 0)).where(*condiciones)
+
+
+def contar_tickets(consulta) -> int:
+    """The number ``consulta`` (``consulta_de_conteo``) sums, through the session: a transaction's
+    pending share of the counts is written first (``_antes_de_leer``)."""
+    return db.session.execute(consulta).scalar_one()
 
 
 def init_app(app) -> None:
