@@ -37,7 +37,7 @@ from sqlalchemy import delete, event, func, insert, inspect, literal_column, sel
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import find_tables
 
-from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db
+from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db, leer
 from sla import ESTADOS_EN_MARCHA
 
 TABLA = EstadisticaMarginal.__table__
@@ -353,9 +353,14 @@ def consulta_de_conteo(condiciones):
 
 
 def contar_tickets(consulta) -> int:
-    """The number ``consulta`` (``consulta_de_conteo``) sums, through the session: a transaction's
-    pending share of the counts is written first (``_antes_de_leer``)."""
-    return db.session.execute(consulta).scalar_one()
+    """The number ``consulta`` (``consulta_de_conteo``) sums, a transaction's pending share of
+    the counts written first (as ``_antes_de_leer`` does for the session's reads); on the
+    session's connection (``models.leer``: every admin list asks for it)."""
+    session = db.session()
+    if session.autoflush:
+        session.flush()
+    _escribir_pendiente(session)
+    return leer(consulta).scalar_one()
 
 
 def init_app(app) -> None:
