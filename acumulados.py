@@ -37,7 +37,7 @@ from sqlalchemy import delete, event, func, insert, inspect, literal_column, sel
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import find_tables
 
-from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db
+from models import ESTADOS_ABIERTOS, ConteoTickets, EstadisticaMarginal, Ticket, db, leer
 from sla import ESTADOS_EN_MARCHA
 
 TABLA = EstadisticaMarginal.__table__
@@ -346,10 +346,21 @@ def reconstruir_conteos(conn=None) -> None:
         .group_by(Ticket.estado, Ticket.prioridad, Ticket.categoria_id, ingeniero)))
 
 
-def contar_tickets(condiciones) -> int:
-    """Tickets in the combinations matching ``condiciones`` (clauses on ``CONTEOS``' columns)."""
-    return db.session.execute(select(func.coalesce(func.sum(CONTEOS.c.tickets), 0))
-                              .where(*condiciones)).scalar_one()
+def consulta_de_conteo(condiciones):
+    """The SELECT of the tickets in the combinations matching ``condiciones`` (clauses on
+    ``CONTEOS``' columns), for ``contar_tickets``."""
+    return select(func.coalesce(func.sum(CONTEOS.c.tickets), 0)).where(*condiciones)
+
+
+def contar_tickets(consulta) -> int:
+    """The number ``consulta`` (``consulta_de_conteo``) sums, a transaction's pending share of
+    the counts written first (as ``_antes_de_leer`` does for the session's reads); on the
+    session's connection (``models.leer``: every admin list asks for it)."""
+    session = db.session()
+    if session.autoflush:
+        session.flush()
+    _escribir_pendiente(session)
+    return leer(consulta).scalar_one()
 
 
 def init_app(app) -> None:

@@ -151,6 +151,18 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
+
+def leer(stmt, params: Optional[dict] = None):
+    """The rows of a SELECT of columns (no ORM entities) run on the session's connection, after
+    the session's autoflush, as ``db.session.execute`` would: without the ORM's execution
+    machinery (its events and result adaptation), which cost a ticket list more CPU than SQLite
+    took to run the list's statements (issue 13). Not for the statistics rollup's tables, whose
+    reads go through the session (``acumulados`` writes their pending share first)."""
+    session = db.session()
+    if session.autoflush:
+        session.flush()  # nothing to do, and no SQL, when nothing is pending
+    return session.connection().execute(stmt, params)
+
 # The full-text index of the tickets (migration 0014, busqueda.py) is derived data that the
 # migration owns: an FTS5 virtual table and its shadow tables on SQLite, a tsvector table on
 # PostgreSQL, both kept by triggers. It has no model; autogenerate leaves it alone.

@@ -12,12 +12,14 @@ caller's scope does not exist for them (404).
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import Optional
+from functools import lru_cache
+from typing import NamedTuple, Optional
 
 from blinker import Namespace
-from sqlalchemy import and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
+from sqlalchemy import Select, and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +42,7 @@ from models import (
     Ticket,
     Usuario,
     db,
+    leer,
     sqlite_tomar_escritura,
     ticket_etiquetas,
     utcnow,
@@ -768,25 +771,31 @@ def _completar_notas(lista: list[Ticket], ids: list[int]) -> None:
         set_committed_value(t, "notas", notas[t.id])
 
 
-class FilaTicket:
+# The ticket's own columns, then what ``_FILAS`` joins to them, in its SELECT's order.
+_DEL_TICKET = ("id", "numero_ticket", "titulo", "descripcion", "prioridad", "estado", "usuario_id", "cliente_id",
+               "ingeniero_id", "canal", "fecha_creacion", "fecha_actualizacion", "fecha_primera_respuesta",
+               "fecha_resolucion", "fecha_cierre", "conversacion_whatsapp_id", "comunicacion_email_id", "version",
+               "sla_resolucion_vence", "sla_primera_respuesta_vence")
+_COLUMNAS_DE_FILA = (*_DEL_TICKET, "categoria_nombre", "usuario_nombre", "cliente_nombre", "ingeniero_usuario_id",
+                     "ingeniero_nombre", "con_etiquetas", "con_notas")
+
+
+class FilaTicket(namedtuple("FilaTicket", _COLUMNAS_DE_FILA)):
     """A ticket as a list row shows it (the JSON of the API lists, the panels' rows): its columns
     and the names of its requester, client, category, engineer and tags, read by ``filas``. Plain
     attributes, no ORM object: building 25 tickets and their relations was most of a list's CPU
-    (issue 13). Reads like a ``Ticket`` where the rules need one (``ve_notas``, ``sla.es_vencido``)."""
+    (issue 13). Reads like a ``Ticket`` where the rules need one (``ve_notas``, ``sla.es_vencido``).
+    A named tuple of the SELECT's row (``de``), made in one call: setting its 27 attributes one by
+    one cost five times as much; ``etiquetas`` and ``notas`` are filled after."""
 
-    # The ticket's own columns, then what ``_FILAS`` joins to them, in its SELECT's order.
-    DEL_TICKET = ("id", "numero_ticket", "titulo", "descripcion", "prioridad", "estado", "usuario_id", "cliente_id",
-                  "ingeniero_id", "canal", "fecha_creacion", "fecha_actualizacion", "fecha_primera_respuesta",
-                  "fecha_resolucion", "fecha_cierre", "conversacion_whatsapp_id", "comunicacion_email_id", "version",
-                  "sla_resolucion_vence", "sla_primera_respuesta_vence")
-    COLUMNAS = (*DEL_TICKET, "categoria_nombre", "usuario_nombre", "cliente_nombre", "ingeniero_usuario_id",
-                "ingeniero_nombre", "con_etiquetas", "con_notas")
-    __slots__ = (*COLUMNAS, "etiquetas", "notas")
+    DEL_TICKET = _DEL_TICKET
+    COLUMNAS = _COLUMNAS_DE_FILA
 
-    def __init__(self, fila) -> None:
-        for nombre, valor in zip(self.COLUMNAS, fila, strict=True):
-            setattr(self, nombre, valor)
-        self.etiquetas, self.notas = [], []
+    @classmethod
+    def de(cls, fila) -> FilaTicket:
+        hecha = cls._make(fila)
+        hecha.etiquetas, hecha.notas = [], []
+        return hecha
 
     @property
     def solicitante_nombre(self) -> str:
@@ -827,15 +836,15 @@ def filas(ids: list[int], viewer: Optional[Usuario] = None) -> list[FilaTicket]:
     (``ve_notas``) as (id, autor id, autor nombre, texto, fecha) rows."""
     if not ids:
         return []
-    por_id = {fila.id: fila for fila in map(FilaTicket, db.session.execute(_FILAS, {"ids": ids}))}
+    por_id = {fila.id: fila for fila in map(FilaTicket.de, leer(_FILAS, {"ids": ids}))}
     lista = [por_id[i] for i in ids if i in por_id]
     con_etiquetas = [f.id for f in lista if f.con_etiquetas]
     if con_etiquetas:
-        for ticket_id, nombre in db.session.execute(_ETIQUETAS_DE_FILAS, {"ids": con_etiquetas}):
+        for ticket_id, nombre in leer(_ETIQUETAS_DE_FILAS, {"ids": con_etiquetas}):
             por_id[ticket_id].etiquetas.append(nombre)
     con_notas = [f.id for f in lista if f.con_notas and viewer is not None and ve_notas(f, viewer)]
     if con_notas:
-        for ticket_id, *nota in db.session.execute(_NOTAS_DE_FILAS, {"ids": con_notas}):
+        for ticket_id, *nota in leer(_NOTAS_DE_FILAS, {"ids": con_notas}):
             por_id[ticket_id].notas.append(nota)
     return lista
 
@@ -853,11 +862,12 @@ def _filtros_de_admin(viewer: Usuario, f: TicketFilters, base_scope=None) -> Opt
     return {campo for campo in TicketFilters.model_fields if campo not in _NO_FILTRAN and getattr(f, campo)}
 
 
-def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[int]:
+def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None,
+                    forma: Optional[FormaDeLista] = None) -> Optional[int]:
     """The exact number of tickets of an admin's list filtered on estado, prioridad, categoría
     and ingeniero only, summed from ``ConteoTickets`` (a few hundred rows, not a million-row
     COUNT), or on a tag alone (its links); None for any other list (another scope or filter),
-    which COUNTs its rows."""
+    which COUNTs its rows. ``forma``: the list's ``forma_de_lista``, when the caller has it."""
     filtros = _filtros_de_admin(viewer, f, base_scope)
     if filtros is None:
         return None
@@ -867,6 +877,12 @@ def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optio
         return db.session.execute(select(func.count()).select_from(_enlaces(f.etiqueta).subquery())).scalar_one()
     if otros:
         return None
+    forma = forma or forma_de_lista(viewer, f, base_scope)
+    return acumulados.contar_tickets(forma.total if forma else _consulta_de_total(f))
+
+
+def _consulta_de_total(f: TicketFilters):
+    """The SELECT of ``total_acumulado`` for filters on estado, prioridad, categoría and ingeniero."""
     c = acumulados.CONTEOS.c
     condiciones = []
     if f.estado:
@@ -878,7 +894,42 @@ def total_acumulado(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optio
             select(Categoria.id).where(func.lower(Categoria.nombre) == f.categoria.strip().lower())))
     if f.ingeniero_id is not None:
         condiciones.append(c.ingeniero == (0 if f.ingeniero_id == "ninguno" else f.ingeniero_id))
-    return acumulados.contar_tickets(condiciones)
+    return acumulados.consulta_de_conteo(condiciones)
+
+
+class FormaDeLista(NamedTuple):
+    """The statements of one list shape, built once (``forma_de_lista``)."""
+
+    orden: Select  # filtered_select ordered by claves_orden
+    claves: list
+    ids: Select  # paneles.consulta_de_ids of ``orden``
+    total: Optional[Select]  # _consulta_de_total, for an admin's list of every ticket
+
+
+def forma_de_lista(viewer: Usuario, f: TicketFilters, base_scope=None) -> Optional[FormaDeLista]:
+    """The statements of a list filtered on estado, prioridad, categoría, ingeniero and orden
+    only, in the viewer's own scope, the same objects for the same shape: their cache keys (a
+    walk of the whole statement by SQLAlchemy at each execution of a statement built anew) are
+    then computed once per process, and building and walking them was a third of the CPU of an
+    admin's open-ticket list (issue 13). None for any other list (a tag, q, dates, another scope)."""
+    if base_scope is not None or f.etiqueta or f.q or f.desde or f.hasta:
+        return None
+    return _forma(_ambito(viewer), tuple(f.estado), tuple(f.prioridad),
+                  f.categoria.strip().lower() if f.categoria else None, f.ingeniero_id, f.orden)
+
+
+@lru_cache(maxsize=512)
+def _forma(ambito: tuple, estado: tuple, prioridad: tuple, categoria: Optional[str], ingeniero_id, orden: str):
+    from paneles import consulta_de_ids  # paneles imports this module
+
+    f = TicketFilters(estado=list(estado), prioridad=list(prioridad), categoria=categoria,
+                      ingeniero_id=ingeniero_id, orden=orden)
+    tipo, valor = ambito
+    scope = true() if tipo == "admin" else _COLUMNA_AMBITO[tipo] == valor
+    claves = claves_orden(f)
+    orden_stmt = filtered_select(None, f, scope).order_by(*order_by(f))
+    return FormaDeLista(orden_stmt, claves, consulta_de_ids(orden_stmt, claves),
+                        _consulta_de_total(f) if tipo == "admin" else None)
 
 
 # Below this many rows a page's OFFSET costs less than reading the tickets per day to skip them.
@@ -915,9 +966,16 @@ def listar(viewer: Usuario, f: TicketFilters, base_scope=None, with_notes: bool 
     ``orden``) has no key to seek: its cursors carry the position."""
     from paneles import firmar_cursor, paginar_por_clave  # the one pagination (paneles imports this module)
 
+    contexto = f"{viewer.id}|{contexto}"
+    forma = forma_de_lista(viewer, f, base_scope)
+    if forma is not None:
+        pagina = paginar_por_clave(forma.orden, forma.claves, contexto, f.page, f.per_page, f.cursor, tope,
+                                   None if f.cursor else total_acumulado(viewer, f, base_scope, forma),
+                                   borde=None if f.cursor else _borde_de_pagina(viewer, f, base_scope), ids=forma.ids)
+        pagina.items = filas(pagina.items, viewer if with_notes else None)
+        return pagina
     por_relevancia = bool(f.q) and "orden" not in f.model_fields_set
     stmt = filtered_select(viewer, f, base_scope).order_by(*order_by(f))
-    contexto = f"{viewer.id}|{contexto}"
     if f.q and not f.cursor:
         # what q's words find, counted apart on the other filters (not when q is also a phone)
         filtros = None if _por_telefono(f.q) else filtered_select(viewer, f.model_copy(update={"q": None}), base_scope)

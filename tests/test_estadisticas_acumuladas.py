@@ -171,7 +171,7 @@ def test_the_rollup_read_before_commit_includes_the_transaction_s_own_changes(of
                                     usuario=pepe)
 
     t = nuevo("alta")  # not committed yet
-    assert acumulados.contar_tickets([acumulados.CONTEOS.c.prioridad == "alta"]) == 1
+    assert acumulados.contar_tickets(acumulados.consulta_de_conteo([acumulados.CONTEOS.c.prioridad == "alta"])) == 1
     assert _acumulado()[("prioridad", "alta")][0] == 1
     db.session.commit()
     tickets.actualizar_ticket(t, admin, TicketUpdate(prioridad="baja"))

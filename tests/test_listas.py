@@ -130,3 +130,35 @@ def test_template_gettext_follows_the_current_language(app):
                 vistos.append(render_template_string(
                     '{{ _("Open") }}|{{ _("Page %(page)s of %(pages)s · %(total)s in total", page=2, pages=3, total=9) }}'))
     assert vistos == ["Abierto|Página 2 de 3 · 9 en total", "Open|Page 2 of 3 · 9 in total"] * 2
+
+
+def test_a_list_shape_built_once_still_follows_its_viewer_filters_and_data(api, make_user, make_ticket):
+    """The statements of a list shape are kept per process (tickets.forma_de_lista), never its
+    rows: two engineers asking the same list each get their own tickets, each filter value its
+    own rows, and a ticket created since (or changed) shows in the next answer and its total."""
+    admin, ana = make_user("admin"), make_user()
+    uno, dos = make_user("ingeniero"), make_user("ingeniero")
+    a = make_ticket(ana, ingeniero=uno, prioridad="alta")
+    b = make_ticket(ana, ingeniero=dos, prioridad="alta")
+
+    def ids(cliente, ruta):
+        r = cliente.get(ruta)
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return [t["id"] for t in r.get_json()["items"]], r.get_json()["total"]
+
+    mismo = "/api/tickets-ingeniero?estado=abierto&prioridad=alta&per_page=5"
+    assert ids(api(uno), mismo) == ([a.id], 1)
+    assert ids(api(dos), mismo) == ([b.id], 1)
+    todos, jefe = "/api/todos-tickets?estado=abierto&per_page=5", api(admin)
+    assert ids(jefe, todos) == ([b.id, a.id], 2)
+    c = make_ticket(ana, prioridad="baja")
+    assert ids(jefe, todos) == ([c.id, b.id, a.id], 3)
+    assert ids(jefe, "/api/todos-tickets?estado=abierto&prioridad=baja") == ([c.id], 1)
+    assert ids(jefe, f"/api/todos-tickets?ingeniero_id={uno.ingeniero.id}") == ([a.id], 1)
+    assert ids(jefe, f"/api/todos-tickets?ingeniero_id={dos.ingeniero.id}") == ([b.id], 1)
+    assert ids(jefe, "/api/todos-tickets?ingeniero_id=ninguno&categoria=HARDWARE") == ([c.id], 1)
+    assert ids(jefe, "/api/todos-tickets?categoria=Redes") == ([], 0)
+    assert jefe.put(f"/api/tickets/{a.id}/estado", json={"estado": "en_progreso"}).status_code == 200
+    assert ids(jefe, todos) == ([c.id, b.id], 2)
+    assert ids(jefe, "/api/todos-tickets?estado=abierto&per_page=1&page=2") == ([b.id], 2)
+    assert ids(api(uno), mismo) == ([], 0)
