@@ -143,6 +143,10 @@ def _documento_coincide(palabras: list[str]):
 
 
 def _de_solicitantes(usuarios: list[int]):
+    # One requester as an equality: ix_tickets_usuario_fecha then gives their tickets in date
+    # order (an ANY walked the whole date index for them: 22 ms → 0.1 ms at a million).
+    if len(usuarios) == 1:
+        return Ticket.usuario_id == bindparam("solicitante", usuarios[0], unique=True)
     return Ticket.usuario_id == any_(bindparam("solicitantes", usuarios, type_=ARRAY(Integer), unique=True))
 
 
@@ -352,11 +356,11 @@ def _cuantos(ids, tope: int):
     return select(func.count()).select_from(ids.limit(tope).subquery())
 
 
-# The newest documents holding :q, each tested (IS TRUE keeps the GIN index out: the planner,
-# which guesses a prefix's matches few, would gather every match first).
-_RECIENTES = """(SELECT 1 FROM busqueda_tickets
-    WHERE ticket_id > (SELECT max(ticket_id) FROM busqueda_tickets) - {cuantos}
-      AND (documento @@ to_tsquery('mesa_busqueda'::regconfig, :q)) IS TRUE{limite})"""
+# The newest documents holding :q, each tested: the newest first by primary key, then the match
+# (outside, where the GIN index cannot take it: the planner, which guesses a prefix's matches
+# few, would gather every match first).
+_RECIENTES = """(SELECT 1 FROM (SELECT documento FROM busqueda_tickets ORDER BY ticket_id DESC LIMIT {cuantos}) d
+    WHERE d.documento @@ to_tsquery('mesa_busqueda'::regconfig, :q){limite})"""
 # The requester's names are not in the document (migration 0025a) but looked up in ``usuarios``
 # by the text the document held, which ix_usuarios_busqueda indexes (written as there).
 _VECTOR_SOLICITANTE = "to_tsvector('mesa_busqueda'::regconfig, (u.nombre || ' ') || u.username)"
