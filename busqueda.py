@@ -2,6 +2,9 @@
 
 The index (migration 0014) holds one document per ticket: número, título, requester, descripción
 and the public thread. Internal notes are not indexed, so a search never reveals them to anyone.
+On PostgreSQL the requester's user name and username are not in it (migration 0025a): they are
+looked up in ``usuarios`` and reach the tickets through the requester index, each word found in
+the document or in the requester's names (_por_solicitante).
 It is kept by database triggers in the same transaction as each write. SQLite: FTS5 with
 ``unicode61 remove_diacritics 2``; PostgreSQL: tsvector + GIN in the ``mesa_busqueda``
 configuration (``simple`` behind ``unaccent``). Accents and case never matter, and every word is
@@ -41,8 +44,25 @@ from typing import Optional
 
 from flask import g, has_app_context
 from markupsafe import Markup, escape
-from sqlalchemy import any_, column, exists, false, func, literal, literal_column, select, table, text
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import (
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    exists,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
+from sqlalchemy.types import Integer
 
 from models import TABLA_BUSQUEDA, Cliente, Mensaje, Ticket, Usuario, db
 
@@ -60,6 +80,8 @@ _NUMERO = re.compile(r"^\s*(?:tkt\s*-?\s*)?#?0*(\d{1,9})\s*$", re.IGNORECASE)
 # bm25 weights of the FTS5 columns: numero, titulo, solicitante, descripcion, hilo.
 _PESOS_SQLITE = (10.0, 8.0, 4.0, 2.0, 1.0)
 _CONFIG_PG = literal_column("'mesa_busqueda'::regconfig")
+# ts_rank of one lexeme of weight B (the requester's names in the document before 0025a).
+RANGO_SOLICITANTE = 0.2432
 
 _fts = table(TABLA_BUSQUEDA, column("rowid"))
 # The index's vocabulary (migration 0021): a word is spelled as the terms it begins (_terminos_de).
@@ -96,14 +118,48 @@ def consulta_fts5(palabras: list[str]) -> str:
     return " ".join('"' + p.replace('"', '""') + '"*' for p in palabras)
 
 
-def consulta_tsquery(palabras: list[str]) -> str:
-    """The to_tsquery string: each word a quoted lexeme (always a prefix), ANDed."""
-    return " & ".join("'" + p.replace("'", "''").replace("\\", "") + "':*"
+def consulta_tsquery(palabras: list[str], operador: str = "&") -> str:
+    """The to_tsquery string: each word a quoted lexeme (always a prefix), ANDed (or ORed)."""
+    return f" {operador} ".join("'" + p.replace("'", "''").replace("\\", "") + "':*"
                       for p in palabras)
 
 
-def _tsquery(palabras: list[str]):
-    return func.to_tsquery(_CONFIG_PG, literal(consulta_tsquery(palabras)))
+def _tsquery(palabras: list[str], operador: str = "&"):
+    return func.to_tsquery(_CONFIG_PG, literal(consulta_tsquery(palabras, operador)))
+
+
+def _solicitantes(palabras: list[str]) -> dict[frozenset[int], list[int]]:
+    """PostgreSQL: the users whose names match at least one of ``palabras``, grouped by the
+    positions of the words they match (_lectura_pg)."""
+    return _lectura_pg(palabras, LIMITE_RANGO + 1)[2]
+
+
+def _documento_coincide(palabras: list[str]):
+    """The ticket's document holds ``palabras`` (PostgreSQL; one probe by primary key). A scalar
+    subquery, not EXISTS: the planner, which guesses a prefix's matches low, would hash every
+    match of EXISTS once (75,000 of "impre" at 100k, 28 ms) before a walk that needs 30."""
+    return select(_pg.c.documento.op("@@")(_tsquery(palabras))).where(
+        _pg.c.ticket_id == Ticket.id).scalar_subquery()
+
+
+def _de_solicitantes(usuarios: list[int]):
+    # One requester as an equality: ix_tickets_usuario_fecha then gives their tickets in date
+    # order (an ANY walked the whole date index for them: 22 ms → 0.1 ms at a million).
+    if len(usuarios) == 1:
+        return Ticket.usuario_id == bindparam("solicitante", usuarios[0], unique=True)
+    return Ticket.usuario_id == any_(bindparam("solicitantes", usuarios, type_=ARRAY(Integer), unique=True))
+
+
+def _por_solicitante(palabras: list[str]) -> list:
+    """PostgreSQL: the tickets found through their requester, one condition per group of users
+    matching the same words: requested by one of them, and the other words in the document
+    (a ticket's text is its document and its requester's names, every word in either)."""
+    condiciones = []
+    for cuales, usuarios in _solicitantes(palabras).items():
+        resto = [p for i, p in enumerate(palabras) if i not in cuales]
+        suyo = _de_solicitantes(usuarios)
+        condiciones.append(and_(suyo, _documento_coincide(resto)) if resto else suyo)
+    return condiciones
 
 
 def _match(palabras: list[str]):
@@ -179,9 +235,21 @@ def _grupos(palabras: list[str]) -> Optional[list[list[str]]]:
     return memo[clave]
 
 
+def _ids_en_documento(palabras: list[str]):
+    """PostgreSQL: the tickets whose document holds ``palabras`` (the GIN index)."""
+    return select(_pg.c.ticket_id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
+
+
+def _partes_pg(palabras: list[str]) -> list:
+    """PostgreSQL: the ids that ``palabras`` find, as the document's matches and those found
+    through each group of requesters (a ticket can be in more than one)."""
+    return [_ids_en_documento(palabras), *(select(Ticket.id).where(c) for c in _por_solicitante(palabras))]
+
+
 def _ids_que_coinciden(palabras: list[str]):
     if _postgresql():
-        return select(_pg.c.ticket_id).where(_pg.c.documento.op("@@")(_tsquery(palabras)))
+        partes = _partes_pg(palabras)
+        return partes[0] if len(partes) == 1 else union(*partes)
     por_fila = consulta_por_fila(palabras)
     return select(_fts.c.rowid).where(_match(palabras) if por_fila is None else _match_texto(por_fila))
 
@@ -200,13 +268,29 @@ def _coinciden(palabras: list[str], con_numero: bool = False):
     """``Ticket.id`` among the matches of ``palabras``, in the form whose plan fits the breadth.
     ``con_numero``: q is also a ticket number, which the list puts first, so every match is
     sorted and the walk never stops early (a seek per ticket would be a seek per match)."""
-    ids = _ids_que_coinciden(palabras)
     amplia = _amplia(palabras)
     if _postgresql():
-        # Narrow: the matches first (GIN), then their rows by primary key; a plain IN could walk
-        # the whole date index probing each ticket (seconds when the matches are old or few).
-        # Broad: a semi-join, which the planner runs along the list's order and stops at the page.
-        return Ticket.id.in_(ids) if amplia else Ticket.id == any_(func.array(ids.scalar_subquery()))
+        # Some words may be in requesters' names: those requesters' tickets
+        # (ix_tickets_usuario_fecha) are ORed with the document's matches, each ticket's requester
+        # tested first (a column of the row).
+        documento = _ids_en_documento(palabras)
+        por_solicitante = _por_solicitante(palabras)
+        en_muestra, en_documento, _, _ = _lectura_pg(palabras, LIMITE_RANGO + 1)
+        if por_solicitante and not en_documento:
+            return or_(*por_solicitante)
+        if not amplia:
+            # Narrow: the matches first (GIN), then their rows by primary key; a plain IN could
+            # walk the whole date index probing each ticket (seconds when the matches are old or few).
+            return or_(Ticket.id == any_(func.array(documento.scalar_subquery())), *por_solicitante)
+        # Broad: the list's order walked and stopped at the page, each ticket's document probed
+        # when the words are dense (a page is a few dozen probes), else the document's matches
+        # listed once (a rare word's 5,000 of a million: a probe per ticket walked would cost more).
+        if en_muestra >= DENSIDAD_POR_FILA * MUESTRA:
+            return or_(*por_solicitante, _documento_coincide(palabras))
+        if not por_solicitante:
+            return Ticket.id.in_(documento)  # a semi-join along the list's order
+        return or_(*por_solicitante, (Ticket.id + 0).in_(documento))
+    ids = _ids_que_coinciden(palabras)
     if not amplia:
         return Ticket.id.in_(ids)
     # SQLite, broad and dense ("impresora" is in 72 % of the tickets): the list's own index is
@@ -247,9 +331,84 @@ def condicion(q: str):
 
 
 def _coincidencias_hasta(palabras: list[str], tope: int) -> int:
-    """How many tickets match, counting no further than ``tope`` (a cheap bounded count)."""
-    primeros = _ids_que_coinciden(palabras).limit(tope).subquery()
-    return db.session.execute(select(func.count()).select_from(primeros)).scalar_one()
+    """How many tickets match, counting no further than ``tope`` (a cheap bounded count). On
+    PostgreSQL the document's matches are counted first (_lectura_pg) and then, when requesters'
+    names hold some words, those requesters' tickets: a UNION would hash every match of a broad
+    part before its LIMIT."""
+    if not _postgresql():
+        return _contar_hasta(_ids_que_coinciden(palabras), tope)
+    _, n, grupos, de_todas = _lectura_pg(palabras, tope)
+    if n >= tope or not grupos:
+        return n
+    if de_todas >= tope or (n == 0 and set(grupos) == {frozenset(range(len(palabras)))}):
+        return de_todas  # (a requester alone: their tickets, counted by the same statement)
+    for parte in _partes_pg(palabras)[1:]:
+        if (m := _contar_hasta(parte, tope)) >= tope:
+            return m
+    return _contar_hasta(_ids_que_coinciden(palabras), tope)
+
+
+def _contar_hasta(ids, tope: int) -> int:
+    return db.session.execute(_cuantos(ids, tope)).scalar_one()
+
+
+def _cuantos(ids, tope: int):
+    return select(func.count()).select_from(ids.limit(tope).subquery())
+
+
+# The newest documents holding :q, each tested: the newest first by primary key, then the match
+# (outside, where the GIN index cannot take it: the planner, which guesses a prefix's matches
+# few, would gather every match first).
+_RECIENTES = """(SELECT 1 FROM (SELECT documento FROM busqueda_tickets ORDER BY ticket_id DESC LIMIT {cuantos}) d
+    WHERE d.documento @@ to_tsquery('mesa_busqueda'::regconfig, :q){limite})"""
+# The requester's names are not in the document (migration 0025a) but looked up in ``usuarios``
+# by the text the document held, which ix_usuarios_busqueda indexes (written as there).
+_VECTOR_SOLICITANTE = "to_tsvector('mesa_busqueda'::regconfig, (u.nombre || ' ') || u.username)"
+_SQL_LECTURA = text(f"""
+    WITH muestra AS (SELECT count(*) AS n FROM {_RECIENTES.format(cuantos=':muestra', limite='')} m),
+    solicitantes AS (
+      SELECT u.id, sum(1 << (p.i::int - 1)) AS palabras
+      FROM usuarios u, unnest(CAST(:cada_una AS text[])) WITH ORDINALITY AS p(consulta, i)
+      WHERE {_VECTOR_SOLICITANTE} @@ to_tsquery('mesa_busqueda'::regconfig, :alguna)
+        AND {_VECTOR_SOLICITANTE} @@ to_tsquery('mesa_busqueda'::regconfig, p.consulta)
+      GROUP BY u.id),
+    conteo AS (SELECT n, CASE WHEN n >= :densa
+      THEN (SELECT count(*) FROM {_RECIENTES.format(cuantos=':recientes', limite=' LIMIT :tope')} r)
+      ELSE (SELECT count(*) FROM (SELECT 1 FROM busqueda_tickets
+              WHERE documento @@ to_tsquery('mesa_busqueda'::regconfig, :q) LIMIT :tope) i) END AS en_documento
+      FROM muestra)
+    SELECT n, en_documento, (SELECT array_agg(id) FROM solicitantes), (SELECT array_agg(palabras) FROM solicitantes),
+      CASE WHEN en_documento < :tope THEN (SELECT count(*) FROM (SELECT 1 FROM tickets WHERE usuario_id IN
+        (SELECT id FROM solicitantes WHERE palabras = :todas) LIMIT :tope) t) END
+    FROM conteo""")
+
+
+def _lectura_pg(palabras: list[str], tope: int) -> tuple[int, int, dict[frozenset[int], list[int]], Optional[int]]:
+    """PostgreSQL, in one statement remembered for the request: how many of the newest MUESTRA
+    documents hold ``palabras``; how many documents do, counting no further than ``tope``; the
+    users whose names match at least one word, grouped by the positions of the words they
+    match; and, when the documents are fewer than ``tope``, how many tickets have a requester
+    whose names hold every word (up to ``tope``). Dense words (at least DENSIDAD_POR_FILA of the
+    sample) are counted among the newest documents, as many as hold ``tope`` matches at that
+    density: the GIN index gathers every match before the LIMIT (75,000 for "impresora" at 100k, 10-17 ms), and the planner cannot
+    tell which: it guesses a prefix's share from the index's statistics, which a vocabulary of
+    a few words leaves without them (then 2 %, whatever the prefix)."""
+    memo = g.setdefault("busqueda_lectura", {}) if has_app_context() else {}
+    clave = (tuple(palabras), tope)
+    if clave not in memo:
+        densa = DENSIDAD_POR_FILA * MUESTRA
+        en_muestra, n, usuarios, cuales, de_todas = db.session.execute(_SQL_LECTURA, {
+            "q": consulta_tsquery(palabras), "muestra": MUESTRA, "densa": densa, "tope": tope,
+            "todas": (1 << len(palabras)) - 1,
+            "recientes": int(tope / max(DENSIDAD_POR_FILA, 1 / MUESTRA) * 1.25),
+            "alguna": consulta_tsquery(palabras, "|"), "cada_una": [consulta_tsquery([p]) for p in palabras]}).one()
+        if n < tope and en_muestra >= densa:  # dense lately, not before
+            n = _contar_hasta(_ids_en_documento(palabras), tope)
+        grupos: dict[frozenset[int], list[int]] = {}
+        for usuario_id, bits in zip(usuarios or [], cuales or [], strict=True):
+            grupos.setdefault(frozenset(i for i in range(len(palabras)) if int(bits) >> i & 1), []).append(usuario_id)
+        memo[clave] = (en_muestra, n, grupos, de_todas)
+    return memo[clave]
 
 
 def ordenar_por_relevancia(stmt, q: str):
@@ -262,6 +421,17 @@ def ordenar_por_relevancia(stmt, q: str):
         stmt = stmt.order_by((Ticket.numero_ticket == numero).desc())
     if not palabras or _amplia(palabras):
         return stmt
+    if _postgresql() and (grupos := _solicitantes(palabras)):
+        if len(palabras) == 1 and not _lectura_pg(palabras, LIMITE_RANGO + 1)[1]:
+            return stmt  # one word, in requesters' names only: every match ranks the same
+        # The document's rank (at most LIMITE_RANGO tickets, one probe each), plus what a hit in
+        # the requester's names weighed when they were in it: a lexeme of weight B, for the share
+        # of the words they hold (title above requester, above description, as before 0025a).
+        documento = select(func.ts_rank(_pg.c.documento, _tsquery(palabras))).where(
+            _pg.c.ticket_id == Ticket.id).scalar_subquery()
+        solicitante = case(*((_de_solicitantes(usuarios), literal(RANGO_SOLICITANTE * len(cuales) / len(palabras)))
+                             for cuales, usuarios in grupos.items()), else_=literal(0.0))
+        return stmt.order_by((-(func.coalesce(documento, 0.0) + solicitante)).asc())
     if _postgresql():
         rango = select(_pg.c.ticket_id.label("ticket_id"),
                        (-func.ts_rank(_pg.c.documento, _tsquery(palabras))).label("rango")).where(

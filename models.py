@@ -174,7 +174,9 @@ TABLA_BUSQUEDA = "busqueda_tickets"
 # The duration indexes (migration 0020: the wall-clock durations whose median the statistics
 # probe) are on an expression of the backend's own dialect.
 INDICES_DURACION = ("ix_tickets_duracion_primera_respuesta", "ix_tickets_duracion_resolucion")
-INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango", *INDICES_DURACION)
+# ix_usuarios_busqueda: the requester's names for the search on PostgreSQL (migration 0025a, busqueda.py).
+INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango", "ix_usuarios_busqueda",
+                        *INDICES_DURACION)
 
 
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:

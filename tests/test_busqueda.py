@@ -12,7 +12,7 @@ from conftest import BACKEND, ROOT
 from flask_migrate import upgrade
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import event, func, insert, literal_column, select, text
+from sqlalchemy import event, false, func, insert, literal_column, or_, select, text
 
 import acumulados
 import busqueda
@@ -301,6 +301,69 @@ def test_a_capped_count_never_counts_another_users_tickets(api, gente, monkeypat
     assert (r["total"], r["total_exacto"], r["items"]) == (0, True, [])
 
 
+# --- the requester's names (PostgreSQL looks them up in usuarios, migration 0025a) ----------------
+
+@pytest.mark.parametrize("limite_rango, densidad", [(10**6, 0.1), (1, 0.0), (1, 2.0)],
+                         ids=["narrow-plan", "broad-probed-per-ticket", "broad-listed-once"])
+def test_a_requesters_name_finds_their_tickets_alone_or_with_words_of_the_text(api, gente, make_user, monkeypatch,
+                                                                              limite_rango, densidad):
+    """Every word is in the ticket's text or its requester's names: a requester alone, a
+    requester and a word of the text, a word in one requester's name and in other tickets' text;
+    pages, order and exact totals as the tickets themselves say, in every plan."""
+    monkeypatch.setattr(busqueda, "LIMITE_RANGO", limite_rango)
+    monkeypatch.setattr(busqueda, "DENSIDAD_POR_FILA", densidad)
+    zafiro = make_user(nombre="Zafiro Pérez", username="zp_77")
+    _muchos([gente["ana"], gente["beto"]], 300)  # even i: Ana's, with "zafiro"; every 3rd: "ópalo"
+    suyos = [Ticket.usuario_id == zafiro.id]
+    db.session.execute(insert(Ticket.__table__), [{
+        "numero_ticket": f"TKT-{700000 + i:06d}", "titulo": f"Otro {i}", "descripcion": "texto",
+        "prioridad": "media", "estado": "abierto", "canal": "web", "categoria_id": db.session.scalar(
+            select(Categoria.id).limit(1)), "usuario_id": zafiro.id, "fecha_creacion": datetime(2026, 6, 2, i),
+        "fecha_actualizacion": datetime(2026, 6, 2, i)} for i in range(3)])
+    acumulados.reconstruir_conteos()
+    db.session.commit()
+    de_ana, de_beto = [Ticket.usuario_id == gente["ana"].id], [Ticket.usuario_id == gente["beto"].id]
+    con_opalo = [Ticket.descripcion.contains("Ópalo")]
+    admin = api(gente["admin"])
+    for q, orden, donde in (("GÓMEZ", "-fecha_creacion", de_ana), ("gom", "titulo", de_ana),
+                            ("ana_g", "fecha_creacion", de_ana), ("gomez opalo", "-fecha_creacion", de_ana + con_opalo),
+                            ("ópalo RUIZ", "-numero_ticket", de_beto + con_opalo), ("ruiz zafiro", "titulo", [false()]),
+                            ("zafiro", "-fecha_creacion", [or_(Ticket.descripcion.contains("zafiro"), *suyos)]),
+                            ("zp_77 otro", "titulo", suyos), ("zafiro perez texto", "titulo", suyos)):
+        todos = list(db.session.scalars(select(Ticket.numero_ticket).where(*donde).order_by(
+            *tickets.order_by(TicketFilters(q=q, orden=orden)))))
+        paginas = []
+        for page in range(1, len(todos) // 40 + 2):
+            r = admin.get(RUTA["admin"], query_string={"q": q, "orden": orden, "per_page": 40, "page": page})
+            assert (r.get_json()["total"], r.get_json()["total_exacto"]) == (len(todos), True), q
+            paginas += numeros(r)
+        assert paginas == todos, (q, orden)
+
+
+def test_a_requester_hit_ranks_below_the_title_and_above_the_description(api, gente, make_ticket):
+    en_titulo = make_ticket(gente["beto"], titulo="Gómez no puede entrar", descripcion="Nadie sabe.")
+    del_solicitante = make_ticket(gente["ana"], titulo="Pantalla", descripcion="Parpadea.")
+    en_descripcion = make_ticket(gente["beto"], titulo="Acceso", descripcion="Lo pide la señora Gómez.")
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    for i, t in enumerate((en_titulo, del_solicitante, en_descripcion)):  # oldest is the best match
+        t.fecha_creacion = base + timedelta(days=i)
+    db.session.commit()
+    assert buscar(api(gente["admin"]), "gomez") == [en_titulo.numero_ticket, del_solicitante.numero_ticket,
+                                                    en_descripcion.numero_ticket]
+
+
+def test_a_renamed_requester_is_found_by_the_new_name_and_username_only(api, gente, make_user, make_ticket):
+    zorro = make_user(nombre="Zoila Ortiz", username="zorro77")
+    t = make_ticket(zorro, titulo="Monitor", descripcion="Sin imagen.")
+    admin = api(gente["admin"])
+    assert buscar(admin, "zorro77") == buscar(admin, "ortiz monitor") == [t.numero_ticket]
+    zorro.nombre, zorro.username = "Lina Castro", "lince88"
+    db.session.commit()
+    assert buscar(admin, "zorro77") == buscar(admin, "ortiz") == []
+    assert buscar(admin, "lince88") == buscar(admin, "castro monitor") == buscar(admin, "LINA") == [t.numero_ticket]
+    assert buscar(api(zorro), "castro", rol="usuario") == [t.numero_ticket]
+
+
 def test_the_panel_says_more_than_when_the_count_is_capped(login, gente, monkeypatch):
     monkeypatch.setattr(busqueda, "LIMITE_RANGO", 1)
     monkeypatch.setattr(busqueda, "TOPE_TOTAL", 60)
@@ -450,11 +513,12 @@ def test_search_triggers_exist_at_head(app):
     """A later migration that rebuilds tickets/mensajes/usuarios/clientes on SQLite (batch mode)
     drops their triggers: this fails until it recreates them (0014's crear_triggers_sqlite)."""
     esperados = {"busqueda_tickets_ai", "busqueda_tickets_au", "busqueda_mensajes_ai", "busqueda_mensajes_au",
-                 "busqueda_mensajes_ad", "busqueda_usuarios_au", "busqueda_clientes_au"}
+                 "busqueda_mensajes_ad", "busqueda_clientes_au"}
     if db.engine.dialect.name == "postgresql":
+        # the requester's names are looked up in usuarios, not copied into the document (0025a)
         sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
     else:
-        esperados.add("busqueda_tickets_ad")  # PostgreSQL deletes by ON DELETE CASCADE
+        esperados |= {"busqueda_tickets_ad", "busqueda_usuarios_au"}  # PostgreSQL deletes by ON DELETE CASCADE
         sql = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
     assert esperados <= set(db.session.execute(text(sql)).scalars())
 
