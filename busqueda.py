@@ -2,7 +2,7 @@
 
 The index (migration 0014) holds one document per ticket: número, título, requester, descripción
 and the public thread. Internal notes are not indexed, so a search never reveals them to anyone.
-On PostgreSQL the requester's user name and username are not in it (migration 0025a): they are
+On PostgreSQL the requester's user name and username are not in it (migration 0025): they are
 looked up in ``usuarios`` and reach the tickets through the requester index, each word found in
 the document or in the requester's names (_por_solicitante).
 It is kept by database triggers in the same transaction as each write. SQLite: FTS5 with
@@ -80,7 +80,7 @@ _NUMERO = re.compile(r"^\s*(?:tkt\s*-?\s*)?#?0*(\d{1,9})\s*$", re.IGNORECASE)
 # bm25 weights of the FTS5 columns: numero, titulo, solicitante, descripcion, hilo.
 _PESOS_SQLITE = (10.0, 8.0, 4.0, 2.0, 1.0)
 _CONFIG_PG = literal_column("'mesa_busqueda'::regconfig")
-# ts_rank of one lexeme of weight B (the requester's names in the document before 0025a).
+# ts_rank of one lexeme of weight B (the requester's names in the document before 0025).
 RANGO_SOLICITANTE = 0.2432
 
 _fts = table(TABLA_BUSQUEDA, column("rowid"))
@@ -361,7 +361,7 @@ def _cuantos(ids, tope: int):
 # few, would gather every match first).
 _RECIENTES = """(SELECT 1 FROM (SELECT documento FROM busqueda_tickets ORDER BY ticket_id DESC LIMIT {cuantos}) d
     WHERE d.documento @@ to_tsquery('mesa_busqueda'::regconfig, :q){limite})"""
-# The requester's names are not in the document (migration 0025a) but looked up in ``usuarios``
+# The requester's names are not in the document (migration 0025) but looked up in ``usuarios``
 # by the text the document held, which ix_usuarios_busqueda indexes (written as there).
 _VECTOR_SOLICITANTE = "to_tsvector('mesa_busqueda'::regconfig, (u.nombre || ' ') || u.username)"
 _SQL_LECTURA = text(f"""
@@ -426,7 +426,7 @@ def ordenar_por_relevancia(stmt, q: str):
             return stmt  # one word, in requesters' names only: every match ranks the same
         # The document's rank (at most LIMITE_RANGO tickets, one probe each), plus what a hit in
         # the requester's names weighed when they were in it: a lexeme of weight B, for the share
-        # of the words they hold (title above requester, above description, as before 0025a).
+        # of the words they hold (title above requester, above description, as before 0025).
         documento = select(func.ts_rank(_pg.c.documento, _tsquery(palabras))).where(
             _pg.c.ticket_id == Ticket.id).scalar_subquery()
         solicitante = case(*((_de_solicitantes(usuarios), literal(RANGO_SOLICITANTE * len(cuales) / len(palabras)))

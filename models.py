@@ -174,7 +174,7 @@ TABLA_BUSQUEDA = "busqueda_tickets"
 # The duration indexes (migration 0020: the wall-clock durations whose median the statistics
 # probe) are on an expression of the backend's own dialect.
 INDICES_DURACION = ("ix_tickets_duracion_primera_respuesta", "ix_tickets_duracion_resolucion")
-# ix_usuarios_busqueda: the requester's names for the search on PostgreSQL (migration 0025a, busqueda.py).
+# ix_usuarios_busqueda: the requester's names for the search on PostgreSQL (migration 0025, busqueda.py).
 INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango", "ix_usuarios_busqueda",
                         *INDICES_DURACION)
 

@@ -301,7 +301,7 @@ def test_a_capped_count_never_counts_another_users_tickets(api, gente, monkeypat
     assert (r["total"], r["total_exacto"], r["items"]) == (0, True, [])
 
 
-# --- the requester's names (PostgreSQL looks them up in usuarios, migration 0025a) ----------------
+# --- the requester's names (PostgreSQL looks them up in usuarios, migration 0025) ----------------
 
 @pytest.mark.parametrize("limite_rango, densidad", [(10**6, 0.1), (1, 0.0), (1, 2.0)],
                          ids=["narrow-plan", "broad-probed-per-ticket", "broad-listed-once"])
@@ -515,7 +515,7 @@ def test_search_triggers_exist_at_head(app):
     esperados = {"busqueda_tickets_ai", "busqueda_tickets_au", "busqueda_mensajes_ai", "busqueda_mensajes_au",
                  "busqueda_mensajes_ad", "busqueda_clientes_au"}
     if db.engine.dialect.name == "postgresql":
-        # the requester's names are looked up in usuarios, not copied into the document (0025a)
+        # the requester's names are looked up in usuarios, not copied into the document (0025)
         sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
     else:
         esperados |= {"busqueda_tickets_ad", "busqueda_usuarios_au"}  # PostgreSQL deletes by ON DELETE CASCADE

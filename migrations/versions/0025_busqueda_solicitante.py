@@ -10,7 +10,7 @@ rename no longer rewrites their tickets' documents: the trigger on ``usuarios`` 
 
 SQLite keeps its FTS5 document as it is (its plans meet the targets with it).
 
-Revision ID: 0025a
+Revision ID: 0025
 Revises: 0024
 Create Date: 2026-11-30 10:50:00
 
@@ -18,7 +18,7 @@ Create Date: 2026-11-30 10:50:00
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0025a'
+revision = '0025'
 down_revision = '0024'
 branch_labels = None
 depends_on = None
