@@ -20,7 +20,6 @@ from rutas import route
 from rutas.comun import (
     comprobar_version,
     json_body,
-    solo_lectura,
     ticket_page,
     ticket_response,
 )
@@ -95,7 +94,6 @@ def api_todos_tickets():
 @route("/api/tickets/<int:ticket_id>", doc=openapi.op(
     "One ticket (404 outside the caller's scope); its `ETag` is its version", openapi.ANY,
     schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], etag=True))
-@solo_lectura
 @role_required()
 def api_ticket(ticket_id: int):
     """One ticket the caller may see, with its version as the ETag."""
