@@ -82,7 +82,8 @@ def json_body() -> dict:
 def ticket_response(ticket, status: int = 200, *, recargar: bool = True):
     """The ticket as stored after the commit (reloaded with what its JSON shows in one joined
     SELECT), with its version as the ``ETag`` (what ``If-Match`` sends back). ``recargar=False``:
-    ``ticket`` was just read with ``tickets.UNO_OPTIONS`` and nothing changed it (a GET)."""
+    ``ticket`` already holds what its JSON shows (a creation's new ticket). A GET of one ticket
+    answers through ``schemas.fila_dict`` instead (tests/test_listas.py holds the two equal)."""
     if recargar:
         ticket_id = inspect(ticket).identity[0]  # not ticket.id: that would refresh the expired row first
         ticket = tickets.uno(ticket_id, populate_existing=True)

@@ -117,7 +117,7 @@ def test_read_only_gets_of_every_kind_keep_their_prepared_statements(api, login,
     # A ROLLBACK at the end of any of these GETs would have made psycopg forget (and deallocate)
     # every statement of the connection, the other kinds' too.
     preparadas = db.session.execute(text("SELECT statement FROM pg_prepared_statements")).scalars().all()
-    assert any("WHERE tickets.id = $1" in sql for sql in preparadas), preparadas  # the one ticket
+    assert any("WHERE tickets.id IN ($1" in sql for sql in preparadas), preparadas  # the ticket's row
     assert any("api_tokens.token_hash = $1" in sql for sql in preparadas), preparadas  # its token
     assert any("WHERE tickets.estado IN ($1" in sql for sql in preparadas), preparadas  # the list's ids
     assert any("WHERE usuarios.id = $1" in sql for sql in preparadas), preparadas  # the panel's session user
