@@ -8,7 +8,8 @@
   ROLLBACK round trip. A GET that writes (a "read" mark, a token's last use) is still one
   transaction from its first write to its commit, and rolled back on error as before: before any
   statement that may write or lock (DML, ``FOR UPDATE``, an advisory lock, a SAVEPOINT, any
-  statement that is not a plain SELECT) the connection gets its BEGIN. Reads before that first
+  statement that is not a plain SELECT) or that opens a server-side cursor, the connection gets
+  its BEGIN. Reads before that first
   write see what a READ COMMITTED transaction would have shown them: each statement its own
   snapshot.
 * A pooled connection is pinged before use only when it sat idle in the pool for more than
@@ -24,6 +25,7 @@ import time
 from functools import lru_cache
 
 from flask import Flask, request
+from psycopg import ServerCursor
 from psycopg.pq import TransactionStatus
 from sqlalchemy import event, exc
 
@@ -66,7 +68,10 @@ def _lectura_en_autocommit() -> None:
 
 
 def _begin_antes_de_escribir(conn, cursor, statement, parameters, context, executemany) -> None:
-    if context is None or not context.execution_options.get(LECTURA) or solo_lee(statement):
+    if context is None or not context.execution_options.get(LECTURA):
+        return
+    # A server-side cursor (yield_per: the Excel export) lives in a transaction block too.
+    if solo_lee(statement) and not isinstance(cursor, ServerCursor):
         return
     dbapi = cursor.connection
     if dbapi.info.transaction_status == TransactionStatus.IDLE:
