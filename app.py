@@ -45,6 +45,7 @@ import paneles
 import rutas
 import sla
 import soporte
+import transacciones
 import whatsapp
 from auth import (
     SesionSalvoBearer,
@@ -111,6 +112,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
 
     db.init_app(app)
+    transacciones.init_app(app)  # GETs read in autocommit on PostgreSQL; idle connections pinged
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"),
                      include_object=incluir_en_migraciones)
     csrf.init_app(app)

@@ -34,7 +34,8 @@ def load_config(instance_path: str) -> dict:
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or default_db,
         # hide_parameters: a failed statement's log line never carries its values (password hashes).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # No pre-ping on every checkout: transacciones pings a connection that sat idle in the pool.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False, "hide_parameters": True},
         # Largest request body (413 beyond); JSON bodies are capped lower (rutas.comun.json_body).
         # Largest request body (413 beyond): by default a full message of attachments plus its form.
         "MAX_CONTENT_LENGTH": int(env.get("MAX_CONTENT_LENGTH")

@@ -20,7 +20,6 @@ from rutas import route
 from rutas.comun import (
     comprobar_version,
     json_body,
-    solo_lectura,
     ticket_page,
     ticket_response,
 )
@@ -33,6 +32,7 @@ from schemas import (
     TicketFilters,
     TicketUpdate,
     evento_dict,
+    fila_dict,
     mensaje_dict,
     parse,
     parse_query,
@@ -95,11 +95,14 @@ def api_todos_tickets():
 @route("/api/tickets/<int:ticket_id>", doc=openapi.op(
     "One ticket (404 outside the caller's scope); its `ETag` is its version", openapi.ANY,
     schema=openapi.REF("Ticket"), params=[openapi.ID("ticket_id")], etag=True))
-@solo_lectura
 @role_required()
 def api_ticket(ticket_id: int):
     """One ticket the caller may see, with its version as the ETag."""
-    return ticket_response(tickets.get_visible(ticket_id, current_user), recargar=False)
+    viewer = current_user._get_current_object()
+    fila = tickets.fila_visible(ticket_id, viewer)
+    response = jsonify(fila_dict(fila, viewer))
+    response.set_etag(str(fila.version))
+    return response
 
 
 @route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(

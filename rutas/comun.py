@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import (
@@ -34,25 +33,6 @@ from schemas import (
     parse,
     ticket_dict,
 )
-
-
-def solo_lectura(view):
-    """The view only reads (a token's last use aside, which commits on its own). On PostgreSQL
-    its statements run in autocommit: no BEGIN and ROLLBACK round trips, and psycopg keeps the
-    statements it prepares at their fifth use on a connection, which every ROLLBACK discards:
-    the one-ticket GET's six-table SELECT was parsed and planned anew on each request, most of
-    the PostgreSQL backend's CPU (issue 13). Not on SQLite, where reads already run outside a
-    transaction and switching the mode costs the driver a PRAGMA per request (measured)."""
-
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        # The request's session is new and closed at teardown, which hands the connection back to
-        # the pool in its usual mode; one already in a transaction would keep it (and warn).
-        if db.engine.dialect.name == "postgresql" and not db.session().in_transaction():
-            db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return view(*args, **kwargs)
-
-    return wrapped
 
 
 def page_args(default_per_page: int = 50) -> tuple[int, int]:
@@ -102,7 +82,8 @@ def json_body() -> dict:
 def ticket_response(ticket, status: int = 200, *, recargar: bool = True):
     """The ticket as stored after the commit (reloaded with what its JSON shows in one joined
     SELECT), with its version as the ``ETag`` (what ``If-Match`` sends back). ``recargar=False``:
-    ``ticket`` was just read with ``tickets.UNO_OPTIONS`` and nothing changed it (a GET)."""
+    ``ticket`` already holds what its JSON shows (a creation's new ticket). A GET of one ticket
+    answers through ``schemas.fila_dict`` instead (tests/test_listas.py holds the two equal)."""
     if recargar:
         ticket_id = inspect(ticket).identity[0]  # not ticket.id: that would refresh the expired row first
         ticket = tickets.uno(ticket_id, populate_existing=True)

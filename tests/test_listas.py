@@ -62,6 +62,30 @@ def test_list_row_equals_the_ticket_json_for_every_viewer(api, reparto, quien, r
     assert vistos
 
 
+@pytest.mark.parametrize("quien", ["admin", "ing", "otro", "ana"])
+def test_one_ticket_json_equals_what_a_write_answers_for_every_viewer(api, reparto, quien):
+    """GET /api/tickets/<id> writes its list row out (schemas.fila_dict); every write answers with
+    the ORM ticket through TicketOut (schemas.ticket_dict): the two must never differ."""
+    import tickets
+    from models import Ticket
+    from schemas import ticket_dict
+
+    viewer, cliente = reparto[quien], api(reparto[quien])
+    vistos = 0
+    for ticket_id in db.session.execute(db.select(Ticket.id)).scalars():
+        r = cliente.get(f"/api/tickets/{ticket_id}")
+        db.session.expire_all()
+        ticket = tickets.uno(ticket_id, viewer)
+        if ticket is None:
+            assert r.status_code == 404
+            continue
+        tickets.cargar_notas(ticket, viewer)
+        assert r.status_code == 200 and r.headers["ETag"] == f'"{ticket.version}"'
+        assert r.get_json() == ticket_dict(ticket, viewer)
+        vistos += 1
+    assert vistos
+
+
 def test_list_rows_carry_tags_engineer_and_notes_as_stored(api, reparto):
     filas = {f["titulo"]: f for f in api(reparto["admin"]).get("/api/todos-tickets").get_json()["items"]}
     etiquetado = next(f for f in filas.values() if f["etiquetas"] == ["red", "wifi"])
