@@ -220,11 +220,18 @@ def peer_search(word: str) -> dict:
 
 
 def interleaved(n: int, mesa: Callable[[int], object], peer: Callable[[int], object]) -> tuple[list, list]:
-    """Milliseconds of ``n`` calls of each, alternating sides call by call (who goes first alternates too)."""
+    """Milliseconds of ``n`` calls of each, alternating sides call by call (who goes first alternates too).
+
+    Each timed call comes right after an untimed one of its own side: on the 2-core VM a request
+    that reaches a server left idle for 0.1 s took 6-7 ms more than one right after another (the
+    bare Flask route: 1.3 -> 8 ms; after 2.5 s idle, 50 ms), a wake-up that weighed on the fast
+    side's median (Mesa's one ticket after the peer's 2.3 s REST call: 2.7 -> 15.6 ms) and hardly
+    on the slow side's. With the untimed call before it, 2.1-2.4 ms."""
     times: tuple[list, list] = ([], [])
     for i in range(n):
         order = ((0, mesa), (1, peer)) if i % 2 == 0 else ((1, peer), (0, mesa))
         for side, call in order:
+            call(i)  # wakes this side's server (untimed)
             t0 = time.perf_counter()
             call(i)
             times[side].append((time.perf_counter() - t0) * 1000)
