@@ -19,6 +19,7 @@ from models import db
 from rutas import route
 from rutas.comun import (
     comprobar_version,
+    con_version,
     json_body,
     ticket_page,
     ticket_response,
@@ -100,9 +101,7 @@ def api_ticket(ticket_id: int):
     """One ticket the caller may see, with its version as the ETag."""
     viewer = current_user._get_current_object()
     fila = tickets.fila_visible(ticket_id, viewer)
-    response = jsonify(fila_dict(fila, viewer))
-    response.set_etag(str(fila.version))
-    return response
+    return con_version(fila_dict(fila, viewer), fila.version)
 
 
 @route("/api/tickets/<int:ticket_id>", methods=["PUT"], endpoint="api_actualizar_ticket", doc=openapi.op(

@@ -88,9 +88,14 @@ def ticket_response(ticket, status: int = 200, *, recargar: bool = True):
         ticket_id = inspect(ticket).identity[0]  # not ticket.id: that would refresh the expired row first
         ticket = tickets.uno(ticket_id, populate_existing=True)
     tickets.cargar_notas(ticket, current_user)
-    response = jsonify(ticket_dict(ticket, current_user))
-    response.set_etag(str(ticket.version))
-    return response, status
+    return con_version(ticket_dict(ticket, current_user), ticket.version), status
+
+
+def con_version(datos: dict, version: int):
+    """A ticket's JSON with its version as the ``ETag`` (what ``If-Match`` sends back)."""
+    response = jsonify(datos)
+    response.set_etag(str(version))
+    return response
 
 
 def comprobar_version(ticket, version: int | None = None, *, anexo: bool = False) -> None:

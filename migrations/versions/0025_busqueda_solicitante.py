@@ -61,24 +61,26 @@ CREATE TRIGGER busqueda_usuarios_au AFTER UPDATE OF nombre, username ON usuarios
 """
 
 
-def upgrade():
+def _en_postgresql(*sentencias: str) -> None:
+    """Run ``sentencias`` in order; nothing on SQLite, whose FTS5 document keeps the names."""
     conn = op.get_bind()
-    if conn.dialect.name != 'postgresql':
-        return
-    execute = conn.exec_driver_sql
-    execute("DROP TRIGGER IF EXISTS busqueda_usuarios_au ON usuarios")
-    execute("DROP FUNCTION IF EXISTS busqueda_usuario_cambiado()")
-    execute(_reindexar(con_usuario=False))
-    execute("SELECT busqueda_reindexar(ARRAY(SELECT id FROM tickets))")
-    execute(INDICE_USUARIOS)
+    if conn.dialect.name == 'postgresql':
+        for sentencia in sentencias:
+            conn.exec_driver_sql(sentencia)
+
+
+def upgrade():
+    _en_postgresql(
+        "DROP TRIGGER IF EXISTS busqueda_usuarios_au ON usuarios",
+        "DROP FUNCTION IF EXISTS busqueda_usuario_cambiado()",
+        _reindexar(con_usuario=False),
+        "SELECT busqueda_reindexar(ARRAY(SELECT id FROM tickets))",
+        INDICE_USUARIOS)
 
 
 def downgrade():
-    conn = op.get_bind()
-    if conn.dialect.name != 'postgresql':
-        return
-    execute = conn.exec_driver_sql
-    execute("DROP INDEX IF EXISTS ix_usuarios_busqueda")
-    execute(_reindexar(con_usuario=True))
-    execute("SELECT busqueda_reindexar(ARRAY(SELECT id FROM tickets))")
-    execute(_TRIGGER_USUARIOS)
+    _en_postgresql(
+        "DROP INDEX IF EXISTS ix_usuarios_busqueda",
+        _reindexar(con_usuario=True),
+        "SELECT busqueda_reindexar(ARRAY(SELECT id FROM tickets))",
+        _TRIGGER_USUARIOS)
