@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import orjson
 from flask import (
     Flask,
     current_app,
@@ -66,9 +67,39 @@ from schemas import (
 migrate = Migrate()
 
 
+# What Flask's json.dumps(sort_keys=True, separators=(",", ":")) writes, from orjson: dates and
+# dataclasses still go through Flask's ``default`` (HTTP dates, asdict), int keys become strings.
+_ORJSON = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME \
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 class SafeJSONProvider(DefaultJSONProvider):
     """Every ``request.get_json`` in the app: a body nested too deeply for the parser is
-    invalid JSON (a 400 through ``json_body``), not a RecursionError and a 500."""
+    invalid JSON (a 400 through ``json_body``), not a RecursionError and a 500.
+
+    Every JSON response (``jsonify``) and ``dumps`` without options is written by orjson: the
+    standard encoder took 180 µs of a 25-ticket list's ~2 ms of CPU, orjson 15 (issue 13). The
+    same document with the same key order; characters beyond ASCII are written as UTF-8 instead
+    of ``\\u`` escapes (both are JSON for the same string). What orjson refuses (an integer beyond
+    64 bits) falls back to the standard encoder. Debug mode's indented output and calls with
+    options (Jinja's ``tojson``) keep the standard encoder."""
+
+    def response(self, *args, **kwargs):
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)
+        cuerpo = self._orjson(self._prepare_response_obj(args, kwargs))
+        return self._app.response_class(cuerpo + b"\n", mimetype=self.mimetype)
+
+    def dumps(self, obj, **kwargs) -> str:
+        if kwargs:
+            return super().dumps(obj, **kwargs)
+        return self._orjson(obj).decode()
+
+    def _orjson(self, obj) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=_ORJSON)
+        except orjson.JSONEncodeError:
+            return super().dumps(obj, separators=(",", ":")).encode()
 
     def loads(self, s, **kwargs):
         try:
