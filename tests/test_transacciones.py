@@ -157,3 +157,61 @@ def test_a_pooled_connection_closed_while_idle_is_replaced_before_use(api, roles
     # ...while they sat in the pool longer than the ping's threshold: the next request gets a live one.
     monkeypatch.setattr(transacciones, "PING_TRAS_SEGUNDOS", 0.0)
     assert cliente.get(f"/api/tickets/{ticket_id}").status_code == 200
+
+
+# --- SQLite: the wait for the write lock (models.sqlite_tomar_escritura) ------------------------
+
+solo_sqlite = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's single writer")
+
+
+def _otro_escritor(database_url: str):
+    """A second connection to the same file that holds the write lock until it is committed."""
+    import sqlite3
+
+    otro = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False)
+    otro.execute("BEGIN IMMEDIATE")
+    return otro
+
+
+@solo_sqlite
+def test_a_writer_waits_its_turn_and_then_holds_the_lock(app, database_url):
+    import threading
+
+    import models
+
+    otro = _otro_escritor(database_url)
+    fin = threading.Timer(0.3, otro.commit)  # the other writer finishes a moment later
+    fin.start()
+    try:
+        with app.app_context():
+            conexion = db.session.connection()
+            models.sqlite_tomar_escritura(conexion)  # waits for that commit, no "database is locked"
+            assert conexion.connection.dbapi_connection.in_transaction
+            fin.join()
+            # the write lock is ours now: another writer is refused until we end
+            otro.execute("PRAGMA busy_timeout=0")
+            with pytest.raises(Exception, match="locked"):
+                otro.execute("BEGIN IMMEDIATE")
+            assert conexion.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000  # as for other statements
+            db.session.rollback()
+    finally:
+        fin.join()
+        otro.close()
+
+
+@solo_sqlite
+def test_a_writer_gives_up_after_the_configured_wait(app, database_url, monkeypatch):
+    import models
+
+    otro = _otro_escritor(database_url)
+    monkeypatch.setattr(models, "ESPERA_ESCRITURA_S", 0.2)
+    try:
+        with app.app_context():
+            conexion = db.session.connection()
+            with pytest.raises(Exception, match="database is locked"):
+                models.sqlite_tomar_escritura(conexion)
+            assert not conexion.connection.dbapi_connection.in_transaction
+            db.session.rollback()
+    finally:
+        otro.rollback()
+        otro.close()
