@@ -19,13 +19,14 @@ from functools import lru_cache
 from typing import NamedTuple, Optional
 
 from blinker import Namespace
-from sqlalchemy import Select, and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
+from sqlalchemy import Select, String, and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import ARRAY
 
 import acumulados
 import busqueda
@@ -173,10 +174,18 @@ def fila_visible(ticket_id: int, viewer: Usuario) -> FilaTicket:
     """Ticket ``ticket_id`` as its JSON shows it (``schemas.fila_dict``), read as a list row: no
     ORM objects for a read-only GET (building the ticket and its people was a sixth of its CPU).
     Outside ``viewer``'s scope it does not exist for them (404), as with ``get_visible``."""
-    lista = filas([ticket_id], viewer, solo_visibles=True)
-    if not lista:
+    ambito, valor = _ambito(viewer)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    fila = leer(_UNA_FILA[postgresql][ambito], {"id": ticket_id, "viewer": valor}).one_or_none()
+    if fila is None:
         raise NotFound("Ticket not found.")
-    return lista[0]
+    if not postgresql:
+        return _completar_filas([FilaTicket.de(fila)], viewer)[0]
+    valores = list(fila)
+    nombres, valores[_CON_ETIQUETAS] = valores[_CON_ETIQUETAS], bool(valores[_CON_ETIQUETAS])
+    hecha = FilaTicket.de(valores)
+    hecha.etiquetas = nombres
+    return _completar_filas([hecha], viewer, etiquetas=False)[0]
 
 
 def get_visible_by_numero(numero: str, viewer: Usuario) -> Ticket:
@@ -821,16 +830,20 @@ _IDS = bindparam("ids", expanding=True)
 # the rows with their people and category joined by primary key, whether they have tags and notes
 # (index probes: a page without any costs no further statement), then one for the page's tags and,
 # for staff, one for its notes.
-_FILAS = (select(*(getattr(Ticket, c) for c in FilaTicket.DEL_TICKET), Categoria.nombre,
-                 Usuario.nombre, Cliente.nombre, Ingeniero.usuario_id, _ingeniero_usuario.nombre,
-                 exists().where(ticket_etiquetas.c.ticket_id == Ticket.id),
-                 exists().where(NotaInterna.ticket_id == Ticket.id))
-          .join(Categoria, Categoria.id == Ticket.categoria_id)
-          .outerjoin(Usuario, Usuario.id == Ticket.usuario_id)
-          .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
-          .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id)
-          .outerjoin(_ingeniero_usuario, _ingeniero_usuario.id == Ingeniero.usuario_id)
-          .where(Ticket.id.in_(_IDS)))
+def _select_de_filas(etiquetas):
+    """The SELECT of list rows, ``etiquetas`` in the column that says whether a row has tags."""
+    return (select(*(getattr(Ticket, c) for c in FilaTicket.DEL_TICKET), Categoria.nombre,
+                   Usuario.nombre, Cliente.nombre, Ingeniero.usuario_id, _ingeniero_usuario.nombre,
+                   etiquetas, exists().where(NotaInterna.ticket_id == Ticket.id))
+            .join(Categoria, Categoria.id == Ticket.categoria_id)
+            .outerjoin(Usuario, Usuario.id == Ticket.usuario_id)
+            .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
+            .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id)
+            .outerjoin(_ingeniero_usuario, _ingeniero_usuario.id == Ingeniero.usuario_id))
+
+
+_CON_ETIQUETAS = FilaTicket.COLUMNAS.index("con_etiquetas")
+_FILAS = _select_de_filas(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id)).where(Ticket.id.in_(_IDS))
 _ETIQUETAS_DE_FILAS = (select(ticket_etiquetas.c.ticket_id, Etiqueta.nombre)
                        .join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
                        .where(ticket_etiquetas.c.ticket_id.in_(_IDS)).order_by(Etiqueta.nombre))
@@ -840,22 +853,38 @@ _NOTAS_DE_FILAS = (select(NotaInterna.ticket_id, NotaInterna.id, NotaInterna.aut
                    .where(NotaInterna.ticket_id.in_(_IDS)).order_by(NotaInterna.id))
 
 
-# One ticket's GET reads its list row, only if the viewer may see it (see _UNO).
-_FILAS_VISIBLES = {"admin": _FILAS, **{ambito: _FILAS.where(columna == bindparam("viewer"))
-                                       for ambito, columna in _COLUMNA_AMBITO.items()}}
+# One ticket's GET (``fila_visible``) reads its list row, only if the viewer may see it (see
+# _UNO), by ``id = :id`` rather than the lists' expanding IN, which is rendered anew at each
+# execution. On PostgreSQL the row brings its tags' names too, in the lists' order (an array of a
+# correlated subquery where the lists probe whether there are any): a ticket with tags is one
+# round trip, not two. SQLite, whose round trips cross no network, reads them as the lists do.
+_NOMBRES_DE_ETIQUETAS = func.array(
+    select(Etiqueta.nombre).join(ticket_etiquetas, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+    .where(ticket_etiquetas.c.ticket_id == Ticket.id).order_by(Etiqueta.nombre).scalar_subquery(),
+    type_=ARRAY(String))
+_UNA_FILA = {
+    postgresql: {ambito: stmt if columna is None else stmt.where(columna == bindparam("viewer"))
+                 for ambito, columna in (("admin", None), *_COLUMNA_AMBITO.items())}
+    for postgresql, stmt in (
+        (False, _select_de_filas(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id))
+         .where(Ticket.id == bindparam("id"))),
+        (True, _select_de_filas(_NOMBRES_DE_ETIQUETAS).where(Ticket.id == bindparam("id"))))}
 
 
-def filas(ids: list[int], viewer: Optional[Usuario] = None, *, solo_visibles: bool = False) -> list[FilaTicket]:
+def filas(ids: list[int], viewer: Optional[Usuario] = None) -> list[FilaTicket]:
     """The list rows of tickets ``ids``, in that order (one deleted meanwhile is left out), with
     their tags and, with ``viewer``, the internal notes of the rows ``viewer`` sees them on
-    (``ve_notas``) as (id, autor id, autor nombre, texto, fecha) rows. ``solo_visibles``: the
-    tickets ``viewer`` may not see are left out too (``scope_clause``)."""
+    (``ve_notas``) as (id, autor id, autor nombre, texto, fecha) rows."""
     if not ids:
         return []
-    ambito, valor = _ambito(viewer) if solo_visibles else ("admin", None)
-    por_id = {fila.id: fila for fila in map(FilaTicket.de, leer(_FILAS_VISIBLES[ambito], {"ids": ids, "viewer": valor}))}
-    lista = [por_id[i] for i in ids if i in por_id]
-    con_etiquetas = [f.id for f in lista if f.con_etiquetas]
+    por_id = {fila.id: fila for fila in map(FilaTicket.de, leer(_FILAS, {"ids": ids}))}
+    return _completar_filas([por_id[i] for i in ids if i in por_id], viewer)
+
+
+def _completar_filas(lista: list[FilaTicket], viewer: Optional[Usuario], *, etiquetas: bool = True) -> list[FilaTicket]:
+    """``lista``'s rows with their tags (``etiquetas``: not read yet) and the notes ``viewer`` sees."""
+    por_id = {fila.id: fila for fila in lista}
+    con_etiquetas = [f.id for f in lista if f.con_etiquetas] if etiquetas else []
     if con_etiquetas:
         for ticket_id, nombre in leer(_ETIQUETAS_DE_FILAS, {"ids": con_etiquetas}):
             por_id[ticket_id].etiquetas.append(nombre)
