@@ -862,13 +862,18 @@ _NOMBRES_DE_ETIQUETAS = func.array(
     select(Etiqueta.nombre).join(ticket_etiquetas, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
     .where(ticket_etiquetas.c.ticket_id == Ticket.id).order_by(Etiqueta.nombre).scalar_subquery(),
     type_=ARRAY(String))
-_UNA_FILA = {
-    postgresql: {ambito: stmt if columna is None else stmt.where(columna == bindparam("viewer"))
-                 for ambito, columna in (("admin", None), *_COLUMNA_AMBITO.items())}
-    for postgresql, stmt in (
-        (False, _select_de_filas(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id))
-         .where(Ticket.id == bindparam("id"))),
-        (True, _select_de_filas(_NOMBRES_DE_ETIQUETAS).where(Ticket.id == bindparam("id"))))}
+
+
+def _una_fila(etiquetas) -> dict[str, Select]:
+    """By ``_ambito``: the SELECT of one list row by id in that scope (``etiquetas`` as in
+    ``_select_de_filas``)."""
+    stmt = _select_de_filas(etiquetas).where(Ticket.id == bindparam("id"))
+    return {"admin": stmt, **{ambito: stmt.where(columna == bindparam("viewer"))
+                              for ambito, columna in _COLUMNA_AMBITO.items()}}
+
+
+_UNA_FILA = {False: _una_fila(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id)),  # by "on PostgreSQL"
+             True: _una_fila(_NOMBRES_DE_ETIQUETAS)}
 
 
 def filas(ids: list[int], viewer: Optional[Usuario] = None) -> list[FilaTicket]:
