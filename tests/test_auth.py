@@ -193,3 +193,19 @@ def test_an_account_deactivated_in_the_database_alone_is_refused_at_once(app, ap
     assert db.session.execute(select(ApiToken.revocado).where(ApiToken.usuario_id == user.id)).scalar_one() is False
     assert c.get(f"/api/tickets/{ticket.id}").status_code == 401
     assert c.get("/api/me").status_code == 401
+
+
+def test_a_token_read_where_the_session_holds_its_account_gives_that_same_account(app, make_user):
+    """The token's account is made from its row unless the session has it already: then it is
+    the session's own object (one object per row), with its engineer row."""
+    import usuarios
+
+    ing = make_user("ingeniero")
+    _, clear = usuarios.emitir_token(ing)
+    db.session.commit()
+    usuario = usuarios.usuario_por_token(clear)
+    assert usuario is ing and usuario.ingeniero is ing.ingeniero and usuario.ingeniero.id is not None
+    db.session.expunge_all()
+    otro = usuarios.usuario_por_token(clear)
+    assert otro is not ing and otro.id == ing.id and otro.ingeniero.usuario is otro
+    assert otro in db.session and not db.session.dirty
