@@ -14,15 +14,35 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_user
+from flask_login.signals import user_accessed
 from flask_wtf.csrf import CSRFProtect
 
 from errors import Forbidden, Unauthorized
 from models import Usuario, db
 from usuarios import usuario_por_token
 
-login_manager = LoginManager()
+
+class GestorDeSesiones(LoginManager):
+    """Flask-Login, except that a Bearer request goes straight to its token (the request loader):
+    it has no session whose cookie's origin to check (``SesionSalvoBearer``) and no remember
+    cookie to read, whose checks Flask-Login made on every API request first (issue 13)."""
+
+    def _load_user(self):
+        if bearer_token() is None:
+            return super()._load_user()
+        user_accessed.send(current_app._get_current_object())
+        return self._update_request_context_with_user(self._load_user_from_request(request))
+
+
+login_manager = GestorDeSesiones()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+
+@limiter.request_filter
+def _lectura() -> bool:
+    """Only the credential POSTs carry limits (brute force): a read skips resolving them."""
+    return request.method in ("GET", "HEAD")
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 API_PREFIXES = ("/api/", "/admin/api/")

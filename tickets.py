@@ -19,13 +19,14 @@ from functools import lru_cache
 from typing import NamedTuple, Optional
 
 from blinker import Namespace
-from sqlalchemy import Select, and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
+from sqlalchemy import Select, String, and_, bindparam, case, exists, false, func, inspect, literal_column, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.types import ARRAY
 
 import acumulados
 import busqueda
@@ -173,10 +174,18 @@ def fila_visible(ticket_id: int, viewer: Usuario) -> FilaTicket:
     """Ticket ``ticket_id`` as its JSON shows it (``schemas.fila_dict``), read as a list row: no
     ORM objects for a read-only GET (building the ticket and its people was a sixth of its CPU).
     Outside ``viewer``'s scope it does not exist for them (404), as with ``get_visible``."""
-    lista = filas([ticket_id], viewer, solo_visibles=True)
-    if not lista:
+    ambito, valor = _ambito(viewer)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    fila = leer(_UNA_FILA[postgresql][ambito], {"id": ticket_id, "viewer": valor}).one_or_none()
+    if fila is None:
         raise NotFound("Ticket not found.")
-    return lista[0]
+    if not postgresql:
+        return _completar_filas([FilaTicket.de(fila)], viewer)[0]
+    valores = list(fila)
+    nombres, valores[_CON_ETIQUETAS] = valores[_CON_ETIQUETAS], bool(valores[_CON_ETIQUETAS])
+    hecha = FilaTicket.de(valores)
+    hecha.etiquetas = nombres
+    return _completar_filas([hecha], viewer, etiquetas=False)[0]
 
 
 def get_visible_by_numero(numero: str, viewer: Usuario) -> Ticket:
@@ -828,15 +837,20 @@ _ingeniero_usuario = aliased(Usuario)
 # statement), then one for the page's tags and, for staff, one for its notes. The page's ids are
 # bound one parameter each, in a statement kept per number of ids (``_de_ids``): an expanding
 # parameter had SQLAlchemy rewrite the statement's text at every execution, 80 µs of a page.
-_FILAS = (select(*(getattr(Ticket, c) for c in FilaTicket.DEL_TICKET), Categoria.nombre,
-                 Usuario.nombre, Cliente.nombre, Ingeniero.usuario_id, _ingeniero_usuario.nombre,
-                 exists().where(ticket_etiquetas.c.ticket_id == Ticket.id),
-                 exists().where(NotaInterna.ticket_id == Ticket.id))
-          .join(Categoria, Categoria.id == Ticket.categoria_id)
-          .outerjoin(Usuario, Usuario.id == Ticket.usuario_id)
-          .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
-          .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id)
-          .outerjoin(_ingeniero_usuario, _ingeniero_usuario.id == Ingeniero.usuario_id))
+def _select_de_filas(etiquetas):
+    """The SELECT of list rows, ``etiquetas`` in the column that says whether a row has tags."""
+    return (select(*(getattr(Ticket, c) for c in FilaTicket.DEL_TICKET), Categoria.nombre,
+                   Usuario.nombre, Cliente.nombre, Ingeniero.usuario_id, _ingeniero_usuario.nombre,
+                   etiquetas, exists().where(NotaInterna.ticket_id == Ticket.id))
+            .join(Categoria, Categoria.id == Ticket.categoria_id)
+            .outerjoin(Usuario, Usuario.id == Ticket.usuario_id)
+            .outerjoin(Cliente, Cliente.id == Ticket.cliente_id)
+            .outerjoin(Ingeniero, Ingeniero.id == Ticket.ingeniero_id)
+            .outerjoin(_ingeniero_usuario, _ingeniero_usuario.id == Ingeniero.usuario_id))
+
+
+_CON_ETIQUETAS = FilaTicket.COLUMNAS.index("con_etiquetas")
+_FILAS = _select_de_filas(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id))
 _ETIQUETAS_DE_FILAS = (select(ticket_etiquetas.c.ticket_id, Etiqueta.nombre)
                        .join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id).order_by(Etiqueta.nombre))
 _NOTAS_DE_FILAS = (select(NotaInterna.ticket_id, NotaInterna.id, NotaInterna.autor_id, Usuario.nombre,
@@ -844,36 +858,58 @@ _NOTAS_DE_FILAS = (select(NotaInterna.ticket_id, NotaInterna.id, NotaInterna.aut
                    .outerjoin(Usuario, Usuario.id == NotaInterna.autor_id).order_by(NotaInterna.id))
 
 
-# One ticket's GET reads its list row, only if the viewer may see it (see _UNO).
-_FILAS_VISIBLES = {"admin": _FILAS, **{ambito: _FILAS.where(columna == bindparam("viewer"))
-                                       for ambito, columna in _COLUMNA_AMBITO.items()}}
-_DE_IDS = {"filas": (Ticket.id, _FILAS_VISIBLES), "etiquetas": (ticket_etiquetas.c.ticket_id, _ETIQUETAS_DE_FILAS),
+_DE_IDS = {"filas": (Ticket.id, _FILAS), "etiquetas": (ticket_etiquetas.c.ticket_id, _ETIQUETAS_DE_FILAS),
            "notas": (NotaInterna.ticket_id, _NOTAS_DE_FILAS)}
 
 
-@lru_cache(maxsize=1024)
-def _de_ids(que: str, n: int, ambito: str = "admin") -> Select:
-    """Statement ``que`` ("filas" in scope ``ambito``, "etiquetas", "notas") for ``n`` ids."""
+@lru_cache(maxsize=512)
+def _de_ids(que: str, n: int) -> Select:
+    """Statement ``que`` ("filas", "etiquetas", "notas") for ``n`` ids."""
     columna, base = _DE_IDS[que]
-    return (base[ambito] if que == "filas" else base).where(columna.in_([bindparam(f"id_{i}") for i in range(n)]))
+    return base.where(columna.in_([bindparam(f"id_{i}") for i in range(n)]))
 
 
-def _ids(ids: list[int], **otros) -> dict:
-    return {**{f"id_{i}": v for i, v in enumerate(ids)}, **otros}
+def _ids(ids: list[int]) -> dict:
+    return {f"id_{i}": v for i, v in enumerate(ids)}
 
 
-def filas(ids: list[int], viewer: Optional[Usuario] = None, *, solo_visibles: bool = False) -> list[FilaTicket]:
+# One ticket's GET (``fila_visible``) reads its list row, only if the viewer may see it (see
+# _UNO), by ``id = :id``. On PostgreSQL the row brings its tags' names too, in the lists' order
+# (an array of a correlated subquery where the lists probe whether there are any): a ticket with
+# tags is one round trip, not two. SQLite, whose round trips cross no network, reads them as the
+# lists do.
+_NOMBRES_DE_ETIQUETAS = func.array(
+    select(Etiqueta.nombre).join(ticket_etiquetas, Etiqueta.id == ticket_etiquetas.c.etiqueta_id)
+    .where(ticket_etiquetas.c.ticket_id == Ticket.id).order_by(Etiqueta.nombre).scalar_subquery(),
+    type_=ARRAY(String))
+
+
+def _una_fila(etiquetas) -> dict[str, Select]:
+    """By ``_ambito``: the SELECT of one list row by id in that scope (``etiquetas`` as in
+    ``_select_de_filas``)."""
+    stmt = _select_de_filas(etiquetas).where(Ticket.id == bindparam("id"))
+    return {"admin": stmt, **{ambito: stmt.where(columna == bindparam("viewer"))
+                              for ambito, columna in _COLUMNA_AMBITO.items()}}
+
+
+_UNA_FILA = {False: _una_fila(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id)),  # by "on PostgreSQL"
+             True: _una_fila(_NOMBRES_DE_ETIQUETAS)}
+
+
+def filas(ids: list[int], viewer: Optional[Usuario] = None) -> list[FilaTicket]:
     """The list rows of tickets ``ids``, in that order (one deleted meanwhile is left out), with
     their tags and, with ``viewer``, the internal notes of the rows ``viewer`` sees them on
-    (``ve_notas``) as (id, autor id, autor nombre, texto, fecha) rows. ``solo_visibles``: the
-    tickets ``viewer`` may not see are left out too (``scope_clause``)."""
+    (``ve_notas``) as (id, autor id, autor nombre, texto, fecha) rows."""
     if not ids:
         return []
-    ambito, valor = _ambito(viewer) if solo_visibles else ("admin", None)
-    por_id = {fila.id: fila for fila in map(FilaTicket.de, leer(_de_ids("filas", len(ids), ambito),
-                                                                _ids(ids, viewer=valor)))}
-    lista = [por_id[i] for i in ids if i in por_id]
-    con_etiquetas = [f.id for f in lista if f.con_etiquetas]
+    por_id = {fila.id: fila for fila in map(FilaTicket.de, leer(_de_ids("filas", len(ids)), _ids(ids)))}
+    return _completar_filas([por_id[i] for i in ids if i in por_id], viewer)
+
+
+def _completar_filas(lista: list[FilaTicket], viewer: Optional[Usuario], *, etiquetas: bool = True) -> list[FilaTicket]:
+    """``lista``'s rows with their tags (``etiquetas``: not read yet) and the notes ``viewer`` sees."""
+    por_id = {fila.id: fila for fila in lista}
+    con_etiquetas = [f.id for f in lista if f.con_etiquetas] if etiquetas else []
     if con_etiquetas:
         for ticket_id, nombre in leer(_de_ids("etiquetas", len(con_etiquetas)), _ids(con_etiquetas)):
             por_id[ticket_id].etiquetas.append(nombre)

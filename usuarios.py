@@ -10,11 +10,12 @@ from typing import Optional
 from flask import current_app, has_app_context
 from sqlalchemy import bindparam, event, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from errors import N_, Conflict, ValidationFailed
-from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, utcnow
+from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, leer, utcnow
 from schemas import IngenieroCreate, IngenieroUpdate, UsuarioCreate
 
 
@@ -164,26 +165,56 @@ def emitir_token(usuario: Usuario, nombre: Optional[str] = None) -> tuple[ApiTok
     return token, clear
 
 
-# A live token's user (with the engineer row ``tickets.scope_clause`` reads) and what the token's
-# checks need, in one round trip: every API request pays it. Built once, the hash a bound
-# parameter: a statement built per request cost more CPU for its cache key than to run; and the
-# token's own columns rather than its whole row.
-_TOKEN_VIGENTE = (select(Usuario, ApiToken.id, ApiToken.ultimo_uso, ApiToken.expira_en)
+# A live token of an active account: its user's row, their engineer row (``tickets.scope_clause``
+# reads it) and what the token's checks need, in one round trip: every API request pays it.
+# Built once, the hash a bound parameter: a statement built per request cost more CPU for its
+# cache key than to run. Plain columns, not ``select(Usuario)``: the ORM's loading machinery for
+# one row and its joined engineer cost more CPU than the round trip (issue 13); ``_persistente``
+# makes the same objects from the row.
+_ATRIBUTOS_USUARIO = tuple(inspect(Usuario).column_attrs)
+_ATRIBUTOS_INGENIERO = tuple(inspect(Ingeniero).column_attrs)
+_TOKEN_VIGENTE = (select(*(a.columns[0] for a in _ATRIBUTOS_USUARIO),
+                         *(a.columns[0].label(f"ingeniero_{a.key}") for a in _ATRIBUTOS_INGENIERO),
+                         ApiToken.id.label("token_id"), ApiToken.ultimo_uso, ApiToken.expira_en)
                   .join(ApiToken, ApiToken.usuario_id == Usuario.id)
-                  .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revocado.is_(False))
-                  .options(joinedload(Usuario.ingeniero)))
+                  .outerjoin(Ingeniero, Ingeniero.usuario_id == Usuario.id)
+                  .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revocado.is_(False),
+                         Usuario.activo.is_(True)))
+
+
+def _persistente(modelo, atributos, valores):
+    """The ``modelo`` row ``valores`` (one per column attribute, in ``atributos``'s order) as the
+    session's persistent object, as a query would have loaded it: the session's own object when it
+    holds that row already, else a new one with those values loaded and no history, its
+    relationships unloaded (lazy, as after a query)."""
+    session = db.session()
+    existente = session.identity_map.get(inspect(modelo).identity_key_from_primary_key((valores[0],)))
+    if existente is not None:
+        return existente
+    obj = modelo()
+    for atributo, valor in zip(atributos, valores, strict=True):
+        set_committed_value(obj, atributo.key, valor)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 def usuario_por_token(clear: str) -> Optional[Usuario]:
-    fila = db.session.execute(_TOKEN_VIGENTE, {"token_hash": ApiToken.hash(clear)}).one_or_none()
+    """The active account of the live Bearer token ``clear`` (not revoked, not expired), or None.
+    Read from the database on every call, never cached: a revocation or a deactivation holds from
+    the next request on, in every process."""
+    fila = leer(_TOKEN_VIGENTE, {"token_hash": ApiToken.hash(clear)}).one_or_none()
     if fila is None:
         return None
-    usuario, token_id, ultimo_uso, expira_en = fila
-    if not usuario.activo:
-        return None
+    *columnas, token_id, ultimo_uso, expira_en = fila
     now = utcnow()
     if expira_en is not None and expira_en <= now:
         return None
+    n = len(_ATRIBUTOS_USUARIO)
+    usuario = _persistente(Usuario, _ATRIBUTOS_USUARIO, columnas[:n])
+    if "ingeniero" not in inspect(usuario).dict:  # not the session's own object, loaded already
+        ingeniero = columnas[n] is not None and _persistente(Ingeniero, _ATRIBUTOS_INGENIERO, columnas[n:])
+        set_committed_value(usuario, "ingeniero", ingeniero or None)
     if ultimo_uso is None or now - ultimo_uso > timedelta(minutes=1):
         # At most one write a minute per token; committed at once, the request may only read.
         db.session.execute(update(ApiToken).where(ApiToken.id == token_id).values(ultimo_uso=now)

@@ -161,3 +161,51 @@ def test_successful_logins_do_not_count_toward_the_limit(app, client, make_user)
     user = make_user(password="clave-segura")
     for _ in range(4):
         assert client.post("/api/auth/token", json={"username": user.username, "password": "clave-segura"}).status_code == 201
+
+
+def test_a_revoked_token_is_refused_by_every_client_on_its_next_request(app, make_user, make_ticket):
+    """No process keeps what a token let in: another client (another worker) that used the token
+    a moment ago, so within the minute its last use is not written again, is refused at once."""
+    user = make_user(password="clave-segura")
+    ticket = make_ticket(user)
+    token = app.test_client().post("/api/auth/token", json={"username": user.username,
+                                                             "password": "clave-segura"}).get_json()["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    uno, otro = app.test_client(), app.test_client()
+    assert uno.get(f"/api/tickets/{ticket.id}", headers=auth).status_code == 200
+    assert otro.get(f"/api/tickets/{ticket.id}", headers=auth).status_code == 200
+    assert uno.delete("/api/auth/token", headers=auth).status_code == 204
+    r = otro.get(f"/api/tickets/{ticket.id}", headers=auth)
+    assert r.status_code == 401 and "titulo" not in r.get_json()
+
+
+def test_an_account_deactivated_in_the_database_alone_is_refused_at_once(app, api, make_user, make_ticket):
+    """The token's own checks read the account on every request: deactivated by a statement that
+    no ORM hook sees (so its tokens stay unrevoked), its token is refused on the next request."""
+    from sqlalchemy import update
+
+    user = make_user()
+    ticket = make_ticket(user)
+    c = api(user)
+    assert c.get(f"/api/tickets/{ticket.id}").status_code == 200
+    with db.engine.begin() as conn:
+        conn.execute(update(Usuario).where(Usuario.id == user.id).values(activo=False))
+    assert db.session.execute(select(ApiToken.revocado).where(ApiToken.usuario_id == user.id)).scalar_one() is False
+    assert c.get(f"/api/tickets/{ticket.id}").status_code == 401
+    assert c.get("/api/me").status_code == 401
+
+
+def test_a_token_read_where_the_session_holds_its_account_gives_that_same_account(app, make_user):
+    """The token's account is made from its row unless the session has it already: then it is
+    the session's own object (one object per row), with its engineer row."""
+    import usuarios
+
+    ing = make_user("ingeniero")
+    _, clear = usuarios.emitir_token(ing)
+    db.session.commit()
+    usuario = usuarios.usuario_por_token(clear)
+    assert usuario is ing and usuario.ingeniero is ing.ingeniero and usuario.ingeniero.id is not None
+    db.session.expunge_all()
+    otro = usuarios.usuario_por_token(clear)
+    assert otro is not ing and otro.id == ing.id and otro.ingeniero.usuario is otro
+    assert otro in db.session and not db.session.dirty
