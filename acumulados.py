@@ -43,9 +43,10 @@ from sla import ESTADOS_EN_MARCHA
 TABLA = EstadisticaMarginal.__table__
 VALORES = ("tickets", "abiertos", "primera_n", "primera_ok", "resolucion_n", "resolucion_ok", "fallidos",
            "pendientes", "respondidos", "respuesta_us", "resueltos", "resolucion_us")
-# A random tag of each row, replaced whenever the set of stored SLA seconds of its tickets changes
-# (and on a rebuild): the SLA percentiles of every ticket are cached under their rows' tags
-# (sla._agregados), so only a group or a period whose times changed is probed again.
+# A random tag of each row, replaced whenever the set of stored SLA seconds or of wall-clock response
+# and resolution times of its tickets changes (and on a rebuild): the SLA percentiles of every ticket
+# are cached under their rows' tags (sla._agregados), so only a group or a period whose times changed
+# is probed again, and the medians of every ticket under the estado rows' (reports._tiempos_resumen).
 ETIQUETA = "etiqueta_sla"
 # The ticket columns a contribution depends on: a flush that changes none of them is ignored.
 CAMPOS = ("estado", "prioridad", "categoria_id", "ingeniero_id", "fecha_creacion", "sla_primera_respuesta_segundos",
@@ -235,13 +236,15 @@ def _etiqueta() -> int:
 
 
 def _con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
-    """The rows whose set of stored SLA seconds (first response, resolution) changed: a ticket
-    with one got, lost or changed a time, or moved to another engineer, prioridad or categoría
-    (its group's percentiles may differ) or was deleted."""
+    """The rows whose set of times changed: stored SLA seconds (first response, resolution) or
+    wall-clock durations (``_columnas``' last two): a ticket with one got, lost or changed a time,
+    or moved to another engineer, prioridad or categoría (its group's percentiles may differ) or was
+    deleted."""
     def marcas(fila) -> set:
-        if fila[6] is None and fila[8] is None:
+        tiempos = (fila[6], fila[8], *fila[-2:])
+        if tiempos == (None, None, None, None):
             return set()
-        return {(clave, fila[6], fila[8]) for clave, _valores in aportacion(fila, tz)}
+        return {(clave, tiempos) for clave, _valores in aportacion(fila, tz)}
 
     antes = {fila[0]: marcas(fila) for fila in anteriores}
     cambiadas: set = set()
@@ -249,7 +252,7 @@ def _con_tiempos_cambiados(nuevas, anteriores, tz) -> set[tuple[str, str]]:
         cambiadas |= antes.pop(fila[0], set()) ^ marcas(fila)
     for borradas in antes.values():
         cambiadas |= borradas
-    return {clave for clave, _s1, _s2 in cambiadas}
+    return {clave for clave, _tiempos in cambiadas}
 
 
 def _upsert(tabla, conflicto: tuple[str, ...], columnas: tuple[str, ...], set_: dict[str, str]):
@@ -292,16 +295,22 @@ def reconstruir(conn=None, lote: int = 5000) -> int:
 def marginales(*dimensiones: str) -> dict[str, dict[str, dict[str, int]]]:
     """``{dimension: {clave: {valor: n}}}`` of the rows with at least one ticket (of
     ``dimensiones``, or of all of them): VALORES and ETIQUETA."""
-    columnas = (*VALORES, ETIQUETA)
-    stmt = select(TABLA.c.dimension, TABLA.c.clave, *(TABLA.c[v] for v in columnas)).where(TABLA.c.tickets > 0)
+    columnas = _COLUMNAS_MARGINALES
+    stmt = _LEER_MARGINALES
     if dimensiones:
         stmt = stmt.where(TABLA.c.dimension.in_(dimensiones))
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(dict)
     # Plain tuples fetched at once: the day rows are hundreds per call, and row mappings fetched
-    # one by one cost ~1 ms of the statistics' CPU at 10,000 tickets (issue 13).
+    # one by one cost ~1 ms of the statistics' CPU at 10,000 tickets (issue 13). Integer columns:
+    # both drivers give ints.
     for dimension, clave, *valores in db.session.execute(stmt).all():
-        out[dimension][clave] = dict(zip(columnas, map(int, valores), strict=True))
+        out[dimension][clave] = dict(zip(columnas, valores, strict=True))
     return out
+
+
+_COLUMNAS_MARGINALES = (*VALORES, ETIQUETA)
+_LEER_MARGINALES = select(TABLA.c.dimension, TABLA.c.clave, *(TABLA.c[v] for v in _COLUMNAS_MARGINALES)).where(
+    TABLA.c.tickets > 0)
 
 
 def borde_de_posicion(posicion: int, desc: bool) -> Optional[tuple[datetime, int]]:

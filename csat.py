@@ -9,7 +9,7 @@ from typing import Optional
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -76,26 +76,31 @@ def resultados(desde=None, hasta=None, *, filtro=(), agrupacion: Optional[str] =
         filtro.append(Valoracion.fecha >= desde)
     if hasta is not None:
         filtro.append(Valoracion.fecha <= hasta)
-    total, media = db.session.execute(select(func.count(), func.avg(Valoracion.puntuacion)).where(*filtro)).one()
-    por_ing = db.session.execute(
-        select(Usuario.nombre, func.count(), func.avg(Valoracion.puntuacion))
-        .join(Ingeniero, Ingeniero.id == Valoracion.ingeniero_id).join(Usuario, Usuario.id == Ingeniero.usuario_id)
-        .where(*filtro).group_by(Usuario.nombre).order_by(Usuario.nombre)).all()
-    por_cat = db.session.execute(
-        select(Categoria.nombre, func.count(), func.avg(Valoracion.puntuacion))
-        .join(Categoria, Categoria.id == Valoracion.categoria_id)
-        .where(*filtro).group_by(Categoria.nombre).order_by(Categoria.nombre)).all()
+    # Two statements for the three figures and the dates' range (the statistics ask on every request).
+    total, media, lo, hi = db.session.execute(select(
+        func.count(), func.avg(Valoracion.puntuacion), func.min(Valoracion.fecha), func.max(Valoracion.fecha))
+        .where(*filtro)).one()
+    tipo = literal_column("0").label("tipo")
+    por_ing = select(tipo, Usuario.nombre.label("nombre"), func.count(), func.avg(Valoracion.puntuacion)) \
+        .join(Ingeniero, Ingeniero.id == Valoracion.ingeniero_id).join(Usuario, Usuario.id == Ingeniero.usuario_id) \
+        .where(*filtro).group_by(Usuario.nombre)
+    por_cat = select(literal_column("1"), Categoria.nombre, func.count(), func.avg(Valoracion.puntuacion)) \
+        .join(Categoria, Categoria.id == Valoracion.categoria_id).where(*filtro).group_by(Categoria.nombre)
+    grupos: tuple[list, list] = ([], [])
+    if total:
+        union = union_all(por_ing, por_cat).subquery()
+        for t, nombre, n, m in db.session.execute(select(union).order_by(union.c.tipo, union.c.nombre)):
+            grupos[t].append((nombre, n, m))
 
     def fila(nombre, n, m):
         return {"nombre": nombre, "valoraciones": n, "media": round(float(m), 2) if m is not None else None}
 
     salida = {"valoraciones": total, "media": round(float(media), 2) if media is not None else None,
-              "por_ingeniero": [fila(*r) for r in por_ing], "por_categoria": [fila(*r) for r in por_cat]}
+              "por_ingeniero": [fila(*r) for r in grupos[0]], "por_categoria": [fila(*r) for r in grupos[1]]}
     if agrupacion is not None:
         import sla
 
         salida["por_periodo"] = []
-        lo, hi = db.session.execute(select(func.min(Valoracion.fecha), func.max(Valoracion.fecha)).where(*filtro)).one()
         if lo is not None:
             periodo = sla.expresion_periodo(Valoracion.fecha, agrupacion, lo, hi).label("periodo")
             filas = db.session.execute(select(periodo, func.count(), func.avg(Valoracion.puntuacion))
