@@ -682,8 +682,7 @@ def sqlite_tomar_escritura(conn) -> None:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
                 return
             except exc.OperationalError as error:
-                # any SQLITE_BUSY (the extended codes keep it in their low byte)
-                ocupada = getattr(error.orig, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+                ocupada = getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
                 if not ocupada or time.monotonic() >= limite:
                     raise
             time.sleep(pausa)
