@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import sqlite3
-import time
 from datetime import UTC, datetime
 from typing import Optional
 
@@ -35,7 +33,6 @@ from sqlalchemy import (
     and_,
     case,
     event,
-    exc,
     inspect,
     or_,
     text,
@@ -625,9 +622,6 @@ class CambioConfiguracion(db.Model):
     usuario: Mapped[Optional[Usuario]] = relationship()
 
 
-ESPERA_MS = 30_000  # SQLite: how long a statement waits for a lock another connection holds
-
-
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record):
     """SQLite: WAL so readers never block the writer, a busy wait, and enforced foreign keys."""
@@ -635,7 +629,7 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={ESPERA_MS}")
+        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -654,42 +648,12 @@ def _sqlite_savepoint_immediate(conn, name):
         sqlite_tomar_escritura(conn)
 
 
-# How long a writer waits for SQLite's write lock (as every statement's PRAGMA busy_timeout),
-# and its first and longest pause between tries.
-ESPERA_ESCRITURA_S = ESPERA_MS / 1000
-PAUSA_ESCRITURA_S = (0.0002, 0.002)
-
-
 def sqlite_tomar_escritura(conn) -> None:
-    """SQLite: begin ``conn``'s transaction now holding the write lock (BEGIN IMMEDIATE), unless
-    one is open. Writers take turns, so what the transaction reads from here on cannot change
-    before it commits.
-
-    The wait is ours, not SQLite's busy handler: that one sleeps 1, 2, 5, 10, 15, 20, 25... ms
-    between tries, so a creation that found the lock held for the 3 ms another one holds it
-    slept 3-8 ms, and with four writers on two cores the CPUs sat idle a sixth of the time
-    (issue 13). Here a try is repeated after 0.2 ms, growing to 2 ms, up to the same 30 s."""
-    dbapi = conn.connection.dbapi_connection
-    if dbapi.in_transaction:
-        return
-    cursor = dbapi.cursor()  # the timeout's PRAGMAs are the driver's, outside the statement log
-    cursor.execute("PRAGMA busy_timeout=0")
-    try:
-        limite = time.monotonic() + ESPERA_ESCRITURA_S
-        pausa, pausa_maxima = PAUSA_ESCRITURA_S
-        while True:
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except exc.OperationalError as error:
-                ocupada = getattr(error.orig, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-                if not ocupada or time.monotonic() >= limite:
-                    raise
-            time.sleep(pausa)
-            pausa = min(pausa * 1.5, pausa_maxima)
-    finally:
-        cursor.execute(f"PRAGMA busy_timeout={ESPERA_MS}")
-        cursor.close()
+    """SQLite: begin ``conn``'s transaction now holding the write lock (BEGIN IMMEDIATE; waits its
+    turn under the busy timeout), unless one is open. Writers take turns, so what the transaction
+    reads from here on cannot change before it commits."""
+    if not conn.connection.dbapi_connection.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # --- channels: conversations, communications, attachments (shared by WhatsApp, email, apps) ------
