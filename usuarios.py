@@ -188,7 +188,9 @@ def _persistente(modelo, atributos, valores):
     holds that row already, else a new one with those values loaded and no history, its
     relationships unloaded (lazy, as after a query)."""
     session = db.session()
-    existente = session.identity_map.get(inspect(modelo).identity_key_from_primary_key((valores[0],)))
+    mapper = inspect(modelo)
+    clave = tuple(valores[atributos.index(mapper.get_property_by_column(c))] for c in mapper.primary_key)
+    existente = session.identity_map.get(mapper.identity_key_from_primary_key(clave))
     if existente is not None:
         return existente
     obj = modelo()
