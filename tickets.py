@@ -850,7 +850,8 @@ def _select_de_filas(etiquetas):
 
 
 _CON_ETIQUETAS = FilaTicket.COLUMNAS.index("con_etiquetas")
-_FILAS = _select_de_filas(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id))
+_TIENE_ETIQUETAS = exists().where(ticket_etiquetas.c.ticket_id == Ticket.id)
+_FILAS = _select_de_filas(_TIENE_ETIQUETAS)
 _ETIQUETAS_DE_FILAS = (select(ticket_etiquetas.c.ticket_id, Etiqueta.nombre)
                        .join(Etiqueta, Etiqueta.id == ticket_etiquetas.c.etiqueta_id).order_by(Etiqueta.nombre))
 _NOTAS_DE_FILAS = (select(NotaInterna.ticket_id, NotaInterna.id, NotaInterna.autor_id, Usuario.nombre,
@@ -892,7 +893,7 @@ def _una_fila(etiquetas) -> dict[str, Select]:
                               for ambito, columna in _COLUMNA_AMBITO.items()}}
 
 
-_UNA_FILA = {False: _una_fila(exists().where(ticket_etiquetas.c.ticket_id == Ticket.id)),  # by "on PostgreSQL"
+_UNA_FILA = {False: _una_fila(_TIENE_ETIQUETAS),  # by "on PostgreSQL"
              True: _una_fila(_NOMBRES_DE_ETIQUETAS)}
 
 
