@@ -41,8 +41,11 @@ limiter = Limiter(key_func=get_remote_address)
 
 @limiter.request_filter
 def _lectura() -> bool:
-    """Only the credential POSTs carry limits (brute force): a read skips resolving them."""
-    return request.method in ("GET", "HEAD")
+    """A read skips resolving rate limits while only the credential POSTs carry one (brute
+    force: config.py sets no default or application-wide limit); with such a limit set, reads
+    are counted like every request."""
+    return request.method in ("GET", "HEAD") and not (
+        current_app.config.get("RATELIMIT_DEFAULT") or current_app.config.get("RATELIMIT_APPLICATION"))
 
 UNSAFE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 API_PREFIXES = ("/api/", "/admin/api/")

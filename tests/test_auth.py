@@ -163,6 +163,18 @@ def test_successful_logins_do_not_count_toward_the_limit(app, client, make_user)
         assert client.post("/api/auth/token", json={"username": user.username, "password": "clave-segura"}).status_code == 201
 
 
+def test_reads_skip_the_rate_limiter_only_while_no_limit_applies_to_every_route(app, monkeypatch):
+    import auth
+
+    with app.test_request_context("/api/tickets", method="GET"):
+        assert auth._lectura()  # only the credential POSTs carry a limit
+        monkeypatch.setitem(app.config, "RATELIMIT_DEFAULT", "100 per minute")
+        assert not auth._lectura()  # a default limit counts reads too
+    with app.test_request_context("/api/auth/token", method="POST"):
+        monkeypatch.delitem(app.config, "RATELIMIT_DEFAULT")
+        assert not auth._lectura()
+
+
 def test_a_revoked_token_is_refused_by_every_client_on_its_next_request(app, make_user, make_ticket):
     """No process keeps what a token let in: another client (another worker) that used the token
     a moment ago, so within the minute its last use is not written again, is refused at once."""
