@@ -17,8 +17,9 @@ from flask import current_app
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import select
 
+import generacion
 from errors import N_, ErrorCampo, ValidationFailed
-from models import CambioConfiguracion, ConfiguracionEmail, Usuario, db, utcnow
+from models import CambioConfiguracion, ConfiguracionEmail, Usuario, db, leer, utcnow
 
 SECRETOS = ("password", "imap_password")
 MB = 1024 * 1024
@@ -114,9 +115,9 @@ def ajustes() -> Ajustes:
 def contactos() -> list[str]:
     """The notification contacts alone (every creation asks): one column, not the whole row with
     its secrets to decrypt. The same value as ``ajustes().contactos``."""
-    guardado = db.session.execute(_CONTACTOS).scalar()
-    return separar_contactos(guardado if guardado is not None else
-                             current_app.config.get("TICKETS_NOTIFY_EMAIL") or "")
+    por_defecto = current_app.config.get("TICKETS_NOTIFY_EMAIL") or ""
+    guardado = generacion.memo("contactos", lambda: leer(_CONTACTOS).scalar())  # every creation asks
+    return separar_contactos(guardado if guardado is not None else por_defecto)
 
 
 _CONTACTOS = select(ConfiguracionEmail.contactos_notificacion).where(ConfiguracionEmail.id == 1)

@@ -163,7 +163,7 @@ def candidatos(tipo: str, ahora, cfg) -> list[Ticket]:
 def tick(ahora=None) -> dict[str, int]:
     """One evaluation: claim and send every due alert. Flushes; the caller commits."""
     ahora = ahora or utcnow()
-    cfg = sla.ajustes()
+    cfg = sla.vigentes()
     enviados: dict[str, int] = {}
     for tipo in ("primera_respuesta_aviso", "primera_respuesta_vencida", "resolucion_aviso",
                  "resolucion_vencida", "critico_sin_asignar"):

@@ -168,7 +168,7 @@ _DECISION = "asignacion.decision"  # the creation's decision, kept on the ticket
 
 
 def _on_por_crear(ticket, **_):
-    if ticket.ingeniero is None and ticket.ingeniero_id is None and sla.ajustes().asignacion_automatica:
+    if ticket.ingeniero is None and ticket.ingeniero_id is None and sla.vigentes().asignacion_automatica:
         decision = asignar_automaticamente(ticket)
         if decision.ingeniero is None:  # read now, not while the creation holds SQLite's write lock
             import alertas

@@ -24,6 +24,7 @@ from flask_babel import force_locale, gettext
 from flask_mail import Mail, Message
 from sqlalchemy import inspect, select
 
+import generacion
 import notificaciones
 import outbox
 import tickets
@@ -34,8 +35,8 @@ from models import (
     Mensaje,
     Ticket,
     Usuario,
-    db,
     idioma_de,
+    leer,
 )
 from paneles import VALOR_LABELS
 
@@ -77,9 +78,11 @@ def _ingeniero(ticket: Ticket) -> Optional[Destinatario]:
     return _de_usuario(ticket.ingeniero.usuario) if ticket.ingeniero is not None else None
 
 
-def _admins() -> list[Destinatario]:
-    return [Destinatario(email, nombre, idioma_de(lengua), usuario_id)
-            for usuario_id, email, nombre, lengua in db.session.execute(_ADMINS) if email]
+def _admins() -> tuple[Destinatario, ...]:
+    """The active admins as recipients; every creation asks (kept under ``generacion``)."""
+    return generacion.memo("admins", lambda: tuple(
+        Destinatario(email, nombre, idioma_de(lengua), usuario_id)
+        for usuario_id, email, nombre, lengua in leer(_ADMINS) if email))
 
 
 # The active admins as recipients (``_de_usuario``'s fields), built once: every creation asks.

@@ -38,7 +38,16 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, foreign, mapped_column, relationship, validates
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    foreign,
+    make_transient_to_detached,
+    mapped_column,
+    relationship,
+    validates,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import Grouping
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -163,10 +172,32 @@ def leer(stmt, params: Optional[dict] = None):
         session.flush()  # nothing to do, and no SQL, when nothing is pending
     return session.connection().execute(stmt, params)
 
+
+def persistente(modelo, atributos, valores):
+    """The ``modelo`` row ``valores`` (one per column attribute, in ``atributos``'s order) as the
+    session's persistent object, as a query would have loaded it: the session's own object when it
+    holds that row already, else a new one with those values loaded and no history, its
+    relationships unloaded (lazy, as after a query)."""
+    session = db.session()
+    mapper = inspect(modelo)
+    clave = tuple(valores[atributos.index(mapper.get_property_by_column(c))] for c in mapper.primary_key)
+    existente = session.identity_map.get(mapper.identity_key_from_primary_key(clave))
+    if existente is not None:
+        return existente
+    obj = modelo()
+    for atributo, valor in zip(atributos, valores, strict=True):
+        set_committed_value(obj, atributo.key, valor)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
 # The full-text index of the tickets (migration 0014, busqueda.py) is derived data that the
 # migration owns: an FTS5 virtual table and its shadow tables on SQLite, a tsvector table on
 # PostgreSQL, both kept by triggers. It has no model; autogenerate leaves it alone.
 TABLA_BUSQUEDA = "busqueda_tickets"
+# The settings' generation (migration 0026, generacion.py): one number the database's triggers
+# draw anew; no model either.
+TABLA_GENERACION = "generacion_ajustes"
 
 
 # Indexes on an expression: SQLite cannot reflect them and PostgreSQL gives the expression back in
@@ -180,13 +211,14 @@ INDICES_DE_EXPRESION = ("ix_tickets_estado_vence", "ix_tickets_prioridad_rango",
 
 
 def incluir_en_migraciones(obj, name, type_, reflected, compare_to) -> bool:
-    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA) and the
+    """Alembic's include_object: everything but the search index (see TABLA_BUSQUEDA), the
+    settings' generation (TABLA_GENERACION) and the
     indexes on an expression (INDICES_DE_EXPRESION): SQLite cannot reflect them and PostgreSQL
     reflects them rewritten (casts, parentheses), so autogenerate can never match the model's text."""
     if type_ == "index" and name in INDICES_DE_EXPRESION:
         return False
     tabla = name if type_ == "table" else getattr(getattr(obj, "table", None), "name", "")
-    return not (tabla == TABLA_BUSQUEDA or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
+    return not (tabla in (TABLA_BUSQUEDA, TABLA_GENERACION) or str(tabla).startswith(TABLA_BUSQUEDA + "_"))
 
 
 ticket_etiquetas = Table(

@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import True_
 
+import generacion
 from errors import ErrorCampo
 from models import (
     ESTADOS_ABIERTOS,
@@ -48,6 +49,7 @@ from models import (
     PoliticaSLA,
     Ticket,
     db,
+    leer,
     utcnow,
 )
 
@@ -175,15 +177,59 @@ def ajustes() -> ConfiguracionSLA:
     return fila
 
 
+@dataclass(frozen=True)
+class Vigentes:
+    """The settings as the clock, the assignment and the alerts read them: ``ajustes()``'s
+    values, frozen, kept per process under the settings' generation (``generacion``). Editing
+    goes through ``ajustes()``'s row."""
+    horario: dict
+    feriados: tuple
+    umbral_aviso_pct: int
+    minutos_critico_sin_asignar: int
+    asignacion_automatica: bool
+
+
+POR_DEFECTO = Vigentes(horario=HORARIO_24X7, feriados=(), umbral_aviso_pct=80, minutos_critico_sin_asignar=15,
+                       asignacion_automatica=False)
+
+
+def vigentes() -> Vigentes:
+    """The settings in force (every creation asks): one row read per change, not per ticket."""
+    return generacion.memo("ajustes_sla", _leer_vigentes)
+
+
+def _leer_vigentes() -> Vigentes:
+    fila = leer(_VIGENTES).one_or_none()
+    if fila is None:
+        return POR_DEFECTO
+    return Vigentes(fila.horario or {}, tuple(fila.feriados or ()), fila.umbral_aviso_pct,
+                    fila.minutos_critico_sin_asignar, fila.asignacion_automatica)
+
+
+_VIGENTES = select(ConfiguracionSLA.horario, ConfiguracionSLA.feriados, ConfiguracionSLA.umbral_aviso_pct,
+                   ConfiguracionSLA.minutos_critico_sin_asignar,
+                   ConfiguracionSLA.asignacion_automatica).where(ConfiguracionSLA.id == 1)
+
+
 def calendario(cfg: Optional[ConfiguracionSLA] = None) -> Calendario:
-    cfg = cfg or ajustes()
+    """The calendar of ``cfg`` (a row being edited), or of the settings in force, built once per
+    change of them."""
     zona = current_app.config.get("APP_TIMEZONE", "UTC") if has_app_context() else "UTC"
+    if cfg is None:
+        en_vigor = vigentes()
+        return generacion.memo(("calendario", zona),
+                               lambda: Calendario.desde(en_vigor.horario, en_vigor.feriados, zona))
     return Calendario.desde(cfg.horario or {}, cfg.feriados or (), zona)
 
 
 def objetivos(prioridad: str, categoria_id: Optional[int]) -> tuple[int, int]:
-    """(first response, resolution) in business minutes; a categoría-specific policy wins."""
-    filas = db.session.execute(_OBJETIVOS, {"prioridad": prioridad, "categoria_id": categoria_id}).all()
+    """(first response, resolution) in business minutes; a categoría-specific policy wins.
+    Every creation asks: kept per process under the settings' generation."""
+    return generacion.memo(("objetivos", prioridad, categoria_id), lambda: _leer_objetivos(prioridad, categoria_id))
+
+
+def _leer_objetivos(prioridad: str, categoria_id: Optional[int]) -> tuple[int, int]:
+    filas = leer(_OBJETIVOS, {"prioridad": prioridad, "categoria_id": categoria_id}).all()
     filas = sorted(filas, key=lambda p: p.categoria_id is None)  # specific first
     if filas:
         return filas[0].primera_respuesta_min, filas[0].resolucion_min
@@ -198,11 +244,11 @@ _OBJETIVOS = select(PoliticaSLA.categoria_id, PoliticaSLA.primera_respuesta_min,
 
 # --- the ticket's clock ----------------------------------------------------------------------------
 
-def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[ConfiguracionSLA] = None,
+def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[ConfiguracionSLA | Vigentes] = None,
                ahora: Optional[datetime] = None) -> Ticket:
     """Bring the clock in line with the ticket's estado and recompute its due and warning times."""
-    cfg = cfg or ajustes()
     cal = cal or calendario(cfg)
+    cfg = cfg or vigentes()
     ahora = ahora or utcnow()
     corriendo = ticket.estado in ESTADOS_EN_MARCHA
     if corriendo and ticket.sla_pausa_desde is not None:  # restart: add the paused business time

@@ -30,6 +30,7 @@ from sqlalchemy.types import ARRAY
 
 import acumulados
 import busqueda
+import generacion
 from errors import N_, Conflict, Forbidden, NotFound, ValidationFailed
 from models import (
     PRIORIDAD_RANK,
@@ -44,6 +45,7 @@ from models import (
     Usuario,
     db,
     leer,
+    persistente,
     sqlite_tomar_escritura,
     ticket_etiquetas,
     utcnow,
@@ -303,14 +305,23 @@ def history(ticket: Ticket, viewer: Usuario) -> list[Evento]:
 # --- classification -----------------------------------------------------------------
 
 def categoria_por_nombre(nombre: str) -> Categoria:
-    categoria = db.session.execute(_CATEGORIA_ACTIVA, {"nombre": nombre.strip().lower()}).scalar_one_or_none()
-    if categoria is None:
+    """The active category ``nombre`` (any case), as the session's object; 422 when there is none.
+    Every creation asks: its row is kept under the settings' generation (``generacion``)."""
+    clave = nombre.strip().lower()
+    fila = generacion.memo(("categoria", clave), lambda: _categoria_activa(clave))
+    if fila is None:
         raise ValidationFailed("Unknown category.", fields={"categoria": f"Unknown category: {nombre}"})
-    return categoria
+    return persistente(Categoria, _ATRIBUTOS_CATEGORIA, fila)
 
 
-_CATEGORIA_ACTIVA = select(Categoria).where(func.lower(Categoria.nombre) == bindparam("nombre"),
-                                            Categoria.activa.is_(True))  # built once: every creation asks
+def _categoria_activa(clave: str) -> Optional[tuple]:
+    fila = leer(_CATEGORIA_ACTIVA, {"nombre": clave}).one_or_none()
+    return tuple(fila) if fila is not None else None
+
+
+_ATRIBUTOS_CATEGORIA = tuple(inspect(Categoria).column_attrs)
+_CATEGORIA_ACTIVA = select(*(a.columns[0] for a in _ATRIBUTOS_CATEGORIA)).where(  # built once
+    func.lower(Categoria.nombre) == bindparam("nombre"), Categoria.activa.is_(True))
 
 
 def crear_categoria(nombre: str, descripcion: Optional[str] = None) -> Categoria:
@@ -393,6 +404,11 @@ def crear_ticket(data: TicketCreate, *, usuario: Optional[Usuario] = None,
                  cliente: Optional[Cliente] = None, canal: str = "web") -> Ticket:
     if usuario is None and cliente is None:
         raise ValidationFailed("A ticket needs a requester.")
+    with generacion.una_lectura():  # the settings its reads need: one statement while none changes
+        return _crear_ticket(data, usuario, cliente, canal)
+
+
+def _crear_ticket(data: TicketCreate, usuario: Optional[Usuario], cliente: Optional[Cliente], canal: str) -> Ticket:
     categoria = categoria_por_nombre(data.categoria)
     validar_enlaces(data.conversacion_whatsapp_id, data.comunicacion_email_id)
     now = utcnow()

@@ -10,12 +10,12 @@ from typing import Optional
 from flask import current_app, has_app_context
 from sqlalchemy import bindparam, event, func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, make_transient_to_detached
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from errors import N_, Conflict, ValidationFailed
-from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, leer, utcnow
+from models import IDIOMAS, ApiToken, Ingeniero, Usuario, db, leer, persistente, utcnow
 from schemas import IngenieroCreate, IngenieroUpdate, UsuarioCreate
 
 
@@ -169,7 +169,7 @@ def emitir_token(usuario: Usuario, nombre: Optional[str] = None) -> tuple[ApiTok
 # reads it) and what the token's checks need, in one round trip: every API request pays it.
 # Built once, the hash a bound parameter: a statement built per request cost more CPU for its
 # cache key than to run. Plain columns, not ``select(Usuario)``: the ORM's loading machinery for
-# one row and its joined engineer cost more CPU than the round trip (issue 13); ``_persistente``
+# one row and its joined engineer cost more CPU than the round trip (issue 13); ``models.persistente``
 # makes the same objects from the row.
 _ATRIBUTOS_USUARIO = tuple(inspect(Usuario).column_attrs)
 _ATRIBUTOS_INGENIERO = tuple(inspect(Ingeniero).column_attrs)
@@ -180,25 +180,6 @@ _TOKEN_VIGENTE = (select(*(a.columns[0] for a in _ATRIBUTOS_USUARIO),
                   .outerjoin(Ingeniero, Ingeniero.usuario_id == Usuario.id)
                   .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revocado.is_(False),
                          Usuario.activo.is_(True)))
-
-
-def _persistente(modelo, atributos, valores):
-    """The ``modelo`` row ``valores`` (one per column attribute, in ``atributos``'s order) as the
-    session's persistent object, as a query would have loaded it: the session's own object when it
-    holds that row already, else a new one with those values loaded and no history, its
-    relationships unloaded (lazy, as after a query)."""
-    session = db.session()
-    mapper = inspect(modelo)
-    clave = tuple(valores[atributos.index(mapper.get_property_by_column(c))] for c in mapper.primary_key)
-    existente = session.identity_map.get(mapper.identity_key_from_primary_key(clave))
-    if existente is not None:
-        return existente
-    obj = modelo()
-    for atributo, valor in zip(atributos, valores, strict=True):
-        set_committed_value(obj, atributo.key, valor)
-    make_transient_to_detached(obj)
-    session.add(obj)
-    return obj
 
 
 def usuario_por_token(clear: str) -> Optional[Usuario]:
@@ -213,9 +194,9 @@ def usuario_por_token(clear: str) -> Optional[Usuario]:
     if expira_en is not None and expira_en <= now:
         return None
     n = len(_ATRIBUTOS_USUARIO)
-    usuario = _persistente(Usuario, _ATRIBUTOS_USUARIO, columnas[:n])
+    usuario = persistente(Usuario, _ATRIBUTOS_USUARIO, columnas[:n])
     if "ingeniero" not in inspect(usuario).dict:  # not the session's own object, loaded already
-        ingeniero = columnas[n] is not None and _persistente(Ingeniero, _ATRIBUTOS_INGENIERO, columnas[n:])
+        ingeniero = columnas[n] is not None and persistente(Ingeniero, _ATRIBUTOS_INGENIERO, columnas[n:])
         set_committed_value(usuario, "ingeniero", ingeniero or None)
     if ultimo_uso is None or now - ultimo_uso > timedelta(minutes=1):
         # At most one write a minute per token; committed at once, the request may only read.
