@@ -47,7 +47,7 @@ from sqlalchemy.orm import (
     relationship,
     validates,
 )
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql.elements import Grouping
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -171,6 +171,26 @@ def leer(stmt, params: Optional[dict] = None):
     if session.autoflush:
         session.flush()  # nothing to do, and no SQL, when nothing is pending
     return session.connection().execute(stmt, params)
+
+
+def enlazar(obj, relacion: str, destino) -> None:
+    """Many-to-one ``relacion`` of ``obj`` set to ``destino`` as a query would have loaded it: its
+    key columns written directly and the relationship loaded, so the flush has no relationship to
+    synchronise. A creation's rows (the ticket, its history, its emails) cost ~20 % less to flush
+    so (issue 13). No backref event fires: a collection of ``destino`` already in memory does not
+    get ``obj``. A ``destino`` whose primary key is not known yet goes through the relationship."""
+    prop = inspect(type(obj)).relationships[relacion]
+    if destino is not None:
+        estado = instance_state(destino)  # through a proxy too (current_user)
+        destino, destino_mapper = estado.obj(), estado.mapper
+        if None in destino_mapper.primary_key_from_instance(destino):
+            setattr(obj, relacion, destino)
+            return
+    mapper = inspect(type(obj))
+    for local, remota in prop.local_remote_pairs:
+        valor = None if destino is None else getattr(destino, destino_mapper.get_property_by_column(remota).key)
+        setattr(obj, mapper.get_property_by_column(local).key, valor)
+    set_committed_value(obj, relacion, destino)
 
 
 def persistente(modelo, atributos, valores):

@@ -34,7 +34,7 @@ from sqlalchemy import func, select, update
 
 import trabajadores
 from errors import Conflict, NotFound
-from models import CANALES_SALIDA, ESTADOS_SALIDA, Envio, Ticket, db, utcnow
+from models import CANALES_SALIDA, ESTADOS_SALIDA, Envio, Ticket, db, enlazar, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,10 @@ def encolar(canal: str, tipo: str, destinatarios: str, *, ticket: Optional[Ticke
             adjuntos: Optional[list] = None, datos: Optional[dict] = None,
             id_externo: Optional[str] = None) -> Envio:
     """Queue one outgoing message in the current transaction (it commits with the change)."""
-    envio = Envio(canal=canal, tipo=tipo, destinatarios=destinatarios, ticket=ticket, asunto=asunto,
+    envio = Envio(canal=canal, tipo=tipo, destinatarios=destinatarios, asunto=asunto,
                   cuerpo_html=cuerpo_html, cuerpo_texto=cuerpo_texto, adjuntos=adjuntos or [], datos=datos,
                   id_externo=id_externo, estado="pendiente", intentos=0, proximo_intento=utcnow())
+    enlazar(envio, "ticket", ticket)
     db.session.add(envio)
     return envio
 

@@ -44,6 +44,7 @@ from models import (
     Ticket,
     Usuario,
     db,
+    enlazar,
     leer,
     persistente,
     sqlite_tomar_escritura,
@@ -285,8 +286,13 @@ def _fmt(value) -> Optional[str]:
 
 def record(ticket: Ticket, actor: Optional[Usuario], tipo: str, campo: Optional[str] = None,
            antes=None, despues=None, interno: bool = False, fecha=None) -> Evento:
-    evento = Evento(ticket=ticket, actor=actor, tipo=tipo, campo=campo, antes=_fmt(antes),
-                    despues=_fmt(despues), interno=interno, fecha=fecha or utcnow())
+    evento = Evento(tipo=tipo, campo=campo, antes=_fmt(antes), despues=_fmt(despues), interno=interno,
+                    fecha=fecha or utcnow())
+    if "eventos" in inspect(ticket).dict:
+        evento.ticket = ticket  # its history is in memory: the backref adds this one to it
+    else:
+        enlazar(evento, "ticket", ticket)
+    enlazar(evento, "actor", actor)
     db.session.add(evento)
     ticket.fecha_actualizacion = evento.fecha
     return evento
@@ -414,13 +420,19 @@ def _crear_ticket(data: TicketCreate, usuario: Optional[Usuario], cliente: Optio
     now = utcnow()
     ticket = Ticket(
         titulo=data.titulo, descripcion=data.descripcion, prioridad=data.prioridad,
-        estado="abierto", canal=canal, categoria=categoria, categoria_id=categoria.id, usuario=usuario,
-        cliente=cliente, conversacion_whatsapp_id=data.conversacion_whatsapp_id,
+        estado="abierto", canal=canal, conversacion_whatsapp_id=data.conversacion_whatsapp_id,
         comunicacion_email_id=data.comunicacion_email_id,
         fecha_creacion=now, fecha_actualizacion=now,
     )
-    ticket.etiquetas = etiquetas_por_nombre(data.etiquetas)
-    ticket.notas = []  # none yet: known without a lazy SELECT when the new ticket's JSON is built
+    enlazar(ticket, "categoria", categoria)
+    enlazar(ticket, "usuario", usuario)
+    enlazar(ticket, "cliente", cliente)
+    etiquetas = etiquetas_por_nombre(data.etiquetas)
+    if etiquetas:
+        ticket.etiquetas = etiquetas
+    else:  # none: nothing for the flush to link
+        set_committed_value(ticket, "etiquetas", [])
+    set_committed_value(ticket, "notas", [])  # none yet: known without a lazy SELECT when its JSON is built
     with db.session.no_autoflush:
         # The reads first (SLA policy, automatic assignment, the emails' recipients), outside
         # SQLite's write lock; then the number, which on SQLite takes it; then the rows.
