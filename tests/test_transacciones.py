@@ -157,3 +157,33 @@ def test_a_pooled_connection_closed_while_idle_is_replaced_before_use(api, roles
     # ...while they sat in the pool longer than the ping's threshold: the next request gets a live one.
     monkeypatch.setattr(transacciones, "PING_TRAS_SEGUNDOS", 0.0)
     assert cliente.get(f"/api/tickets/{ticket_id}").status_code == 200
+
+
+@solo_postgresql
+def test_a_description_is_built_only_when_read_and_then_it_is_psycopgs(api, roles, ticket_id, monkeypatch):
+    cliente = api(roles["owner"])
+    assert cliente.get(f"/api/tickets/{ticket_id}").status_code == 200  # its statements compiled and cached
+    construidas = []
+    original = psycopg.Column.__init__
+
+    def contar(self, cursor, index):
+        construidas.append(index)
+        original(self, cursor, index)
+
+    monkeypatch.setattr(psycopg.Column, "__init__", contar)
+    cuerpo = cliente.get(f"/api/tickets/{ticket_id}").get_json()
+    assert cuerpo["id"] == ticket_id and cuerpo["titulo"]
+    assert construidas == []  # SQLAlchemy only asked whether the results had columns
+
+    with db.engine.connect() as conn:
+        cursor = conn.connection.dbapi_connection.cursor()
+        assert isinstance(cursor, transacciones.CursorPerezoso)
+        cursor.execute("SELECT id, titulo FROM tickets WHERE id = %s", (ticket_id,))
+        descripcion = cursor.description
+        assert construidas == []
+        assert [(c.name, c.type_code) for c in descripcion] == [
+            (c.name, c.type_code) for c in psycopg.Cursor.description.fget(cursor)]
+        assert len(descripcion) == 2 and descripcion[1].name == "titulo"
+        cursor.execute("UPDATE tickets SET titulo = titulo WHERE id = %s", (ticket_id,))
+        assert cursor.description is None  # no rows, as psycopg says
+        conn.rollback()
