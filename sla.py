@@ -247,8 +247,10 @@ _OBJETIVOS = select(PoliticaSLA.categoria_id, PoliticaSLA.primera_respuesta_min,
 def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[ConfiguracionSLA | Vigentes] = None,
                ahora: Optional[datetime] = None) -> Ticket:
     """Bring the clock in line with the ticket's estado and recompute its due and warning times."""
-    cal = cal or calendario(cfg)
-    cfg = cfg or vigentes()
+    with generacion.una_lectura():  # the calendar, the settings and the policy: one number read
+        cal = cal or calendario(cfg)
+        cfg = cfg or vigentes()
+        primera, resolucion = objetivos(ticket.prioridad, ticket.categoria_id)
     ahora = ahora or utcnow()
     corriendo = ticket.estado in ESTADOS_EN_MARCHA
     if corriendo and ticket.sla_pausa_desde is not None:  # restart: add the paused business time
@@ -260,7 +262,6 @@ def recalcular(ticket: Ticket, cal: Optional[Calendario] = None, cfg: Optional[C
         parada = ticket.fecha_resolucion if ticket.estado in ("resuelto", "cerrado") and ticket.fecha_resolucion \
             else ahora
         ticket.sla_pausa_desde = parada
-    primera, resolucion = objetivos(ticket.prioridad, ticket.categoria_id)
     creado = ticket.fecha_creacion or ahora
     pausa = ticket.sla_pausado_segundos or 0
     umbral = (cfg.umbral_aviso_pct or 80) / 100

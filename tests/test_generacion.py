@@ -171,3 +171,13 @@ def test_a_category_created_in_the_same_transaction_is_found_by_its_creation(api
     db.session.rollback()
     r = api(ana).post("/api/tickets", json={**NUEVO, "categoria": "Impresoras 3D"})
     assert r.status_code == 422  # rolled back: it never existed for anyone else
+
+
+def test_a_state_change_recomputes_the_clock_from_the_kept_settings(api, make_user, sentencias):
+    admin = api(make_user("admin"))
+    ticket = admin.post("/api/tickets", json=NUEVO).get_json()  # the settings are kept now
+    sentencias.clear()
+    assert admin.put(f"/api/tickets/{ticket['id']}/estado", json={"estado": "en_progreso"}).status_code == 200
+    assert [a for a in ("FROM politicas_sla", "FROM configuracion_sla") if any(a in s for s in sentencias)] == []
+    # The calendar, the settings and the policy of the recomputation: one read of the number.
+    assert 1 <= sum("FROM generacion_ajustes" in s for s in sentencias) <= 2
