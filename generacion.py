@@ -15,6 +15,14 @@ an INSERT/UPDATE/DELETE run through the session) makes the next ``memo`` read it
 operation that changes a setting sees its own change. What is kept is plain data (tuples, frozen
 dataclasses), never another session's ORM objects. Each app keeps its own memos, since tests run
 several apps on one process.
+
+What it costs: a change to a watched row also updates the one ``generacion_ajustes`` row, so two
+transactions that change settings take turns on it until the first commits (settings change a
+few times a year). On PostgreSQL this can deadlock where one transaction used to wait for the
+other: T1 changes user 5 (and takes the row), T2 changes user 6 and waits for the row, T1 then
+changes user 6; PostgreSQL aborts one of them. A counter outside the transaction (a sequence)
+would not lock, but a reader could then see the new number before the change it announces is
+committed, and keep the old values under it.
 """
 
 from __future__ import annotations
