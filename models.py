@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
+from functools import cache
 from typing import Optional
 
 import phonenumbers
@@ -179,18 +180,22 @@ def enlazar(obj, relacion: str, destino) -> None:
     synchronise. A creation's rows (the ticket, its history, its emails) cost ~20 % less to flush
     so (issue 13). No backref event fires: a collection of ``destino`` already in memory does not
     get ``obj``. A ``destino`` whose primary key is not known yet goes through the relationship."""
-    prop = inspect(type(obj)).relationships[relacion]
     if destino is not None:
-        estado = instance_state(destino)  # through a proxy too (current_user)
-        destino, destino_mapper = estado.obj(), estado.mapper
-        if None in destino_mapper.primary_key_from_instance(destino):
+        destino = instance_state(destino).obj()  # the row itself, through a proxy too (current_user)
+        if None in inspect(type(destino)).primary_key_from_instance(destino):
             setattr(obj, relacion, destino)
             return
-    mapper = inspect(type(obj))
-    for local, remota in prop.local_remote_pairs:
-        valor = None if destino is None else getattr(destino, destino_mapper.get_property_by_column(remota).key)
-        setattr(obj, mapper.get_property_by_column(local).key, valor)
+    for local, remota in _claves_de(type(obj), relacion):
+        setattr(obj, local, None if destino is None else getattr(destino, remota))
     set_committed_value(obj, relacion, destino)
+
+
+@cache
+def _claves_de(clase, relacion: str) -> tuple[tuple[str, str], ...]:
+    """``relacion``'s (local attribute, the target's attribute) pairs: its foreign key's columns."""
+    prop = inspect(clase).relationships[relacion]
+    return tuple((prop.parent.get_property_by_column(local).key, prop.mapper.get_property_by_column(remota).key)
+                 for local, remota in prop.local_remote_pairs)
 
 
 def persistente(modelo, atributos, valores):
