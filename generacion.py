@@ -47,10 +47,10 @@ _EN_CURSO = "generacion.en_curso"  # session.info: inside una_lectura()
 def actual() -> Optional[int]:
     """The settings' generation now (None: no such row, nothing is kept)."""
     session = db.session()
+    if not session.info.get(_EN_CURSO):
+        return leer(_NUMERO).scalar()  # after the autoflush, as every read
     if session.autoflush:
         session.flush()  # as a query would: a pending change to a setting counts (no SQL when none)
-    if not session.info.get(_EN_CURSO):
-        return leer(_NUMERO).scalar()
     transaccion = session.get_transaction()
     leido = session.info.get(_LEIDO)
     if leido is not None and transaccion is not None and leido[0] is transaccion:
