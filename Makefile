@@ -25,11 +25,13 @@ $(VENV)/.deps-stamp: requirements.txt requirements-dev.txt | $(VENV)/bin/activat
 deps: $(VENV)/.deps-stamp
 
 # Debian packages the tests need: PostgreSQL binaries (a throwaway cluster is started by
-# the tests, no service needed) and chromium for the browser tests. Installed when missing.
+# the tests, no service needed), chromium for the browser tests and wrk, the benchmarks' C load
+# generator (its wrapper is tested). Installed when missing.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v wrk >/dev/null 2>&1 || missing="$$missing wrk"; \
 	[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing="$$missing fonts-dejavu-core"; \
 	[ -x /usr/sbin/dovecot ] && [ -d /usr/lib/dovecot ] && ls /usr/lib/dovecot/imap >/dev/null 2>&1 || missing="$$missing dovecot-imapd"; \
 	if [ -n "$$missing" ]; then \
@@ -87,7 +89,7 @@ update-translations: deps
 	$(VENV)/bin/pybabel -q update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 
 # TICKETS=1000000 for the million-ticket run (issue 13 target 6); 100,000 by default.
-bench: deps
+bench: deps system-deps
 	$(PY) bench/bench.py $(if $(TICKETS),--tickets $(TICKETS))
 	$(PY) bench/bench_email.py
 	$(PY) bench/bench_sla.py
@@ -95,7 +97,7 @@ bench: deps
 
 # Mesa next to django-helpdesk 2.6.1 (its own virtualenv, cached in bench/.peer-venv), same data,
 # same gunicorn workers, interleaved requests: prints the ratios, writes bench/results/peer.md.
-bench-peer: deps
+bench-peer: deps system-deps
 	$(PY) bench/bench_peer.py $(if $(TICKETS),--tickets $(TICKETS))
 
 lint: deps

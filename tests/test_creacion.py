@@ -120,6 +120,32 @@ def test_the_bare_benchmark_route_exists_only_in_the_benchmarks_app(app, databas
     assert creado.status_code == 201 and creado.get_json()["titulo"] == "suelo"
 
 
+def test_the_benchmarks_creation_floor_replays_a_real_creations_sql_for_new_tickets(app, api, database_url, make_user):
+    """``/_bare/crear`` (bench_peer's and reparto's floor of a creation) records one creation of
+    Mesa's and sends its statements again: each call is a whole new ticket, numbered by its own id,
+    with its history and its emails, as the recorded creation wrote them."""
+    from bench import app_bench
+
+    autor = make_user()
+    cabecera = api(autor).headers
+    banco = app_bench.create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "t"})
+    cliente = banco.test_client()
+    ids = [cliente.post("/_bare/crear", json=NUEVO, headers=cabecera).get_json()["id"] for _ in range(3)]
+    db.session.expire_all()
+    tickets = {t.id: t for t in db.session.execute(select(Ticket)).scalars()}
+    assert len(tickets) == 5  # the recording's two real creations and three replays
+    grabado = max(set(tickets) - set(ids))
+    assert ids == sorted(ids) and min(ids) > grabado
+    for i in ids:
+        assert tickets[i].numero_ticket == f"TKT-{i:06d}" and tickets[i].usuario_id == autor.id
+        assert tickets[i].titulo == NUEVO["titulo"] and tickets[i].prioridad == "alta"
+        historia = db.session.execute(select(Evento.tipo, Evento.despues).where(Evento.ticket_id == i)).all()
+        assert ("creado", f"TKT-{i:06d}") in historia
+        asuntos = db.session.execute(select(Envio.asunto).where(Envio.ticket_id == i)).scalars().all()
+        assert asuntos and all(f"TKT-{i:06d}" in a and f"TKT-{grabado:06d}" not in a for a in asuntos)
+    assert len(db.session.execute(select(Evento.id).where(Evento.ticket_id == grabado)).all()) == len(historia)
+
+
 def test_a_creation_reads_everything_before_its_insert(automatica, app, api, make_user, monkeypatch):
     """On SQLite the creation takes the write lock for its number and every other creation waits
     for its COMMIT: the people, settings and alert reads of the receivers happen before it, so
