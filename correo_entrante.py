@@ -358,6 +358,7 @@ def mensaje_de_cliente(ticket: Ticket, cliente: Cliente, cuerpo: str) -> Mensaje
         ticket.estado = "abierto"
         ticket.fecha_resolucion = None
         tickets.record(ticket, None, "estado", "estado", "resuelto", "abierto")
+        tickets.por_cambiar(ticket, None, "resuelto", "abierto")
         db.session.flush()
         tickets.estado_cambiado.send(ticket, actor=None, antes="resuelto", despues="abierto")
     mensaje = Mensaje(ticket=ticket, cliente=cliente, es_staff=False, cuerpo=cuerpo, fecha=utcnow())

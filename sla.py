@@ -365,7 +365,7 @@ def _on_cambio(ticket, **_):
 
 
 def _on_por_crear(ticket, **_):
-    recalcular(ticket)  # before the INSERT: the due times go into it
+    recalcular(ticket)  # before the INSERT (or a state change's UPDATE): the clock and due times go into it
 
 
 def _on_mensaje(ticket, **_):
@@ -379,8 +379,8 @@ def conectar_senales() -> None:
     import tickets
 
     tickets.ticket_por_crear.connect(_on_por_crear)
-    for senal in (tickets.estado_cambiado, tickets.prioridad_cambiada):
-        senal.connect(_on_cambio)
+    tickets.estado_por_cambiar.connect(_on_por_crear)
+    tickets.prioridad_cambiada.connect(_on_cambio)
     tickets.mensaje_publicado.connect(_on_mensaje)
     categoria_cambiada = getattr(tickets, "categoria_cambiada", None)
     if categoria_cambiada is not None:

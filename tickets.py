@@ -61,6 +61,9 @@ ticket_creado = signals.signal("ticket-creado")
 ticket_asignado = signals.signal("ticket-asignado")
 # A ticket left an engineer (reassigned, unassigned, redistributed): their list must lose it.
 ticket_desasignado = signals.signal("ticket-desasignado")
+# Before a state change's UPDATE, likewise: the SLA clock, due times and outcome go into it (one
+# UPDATE, the version +1). ``estado_cambiado`` follows it.
+estado_por_cambiar = signals.signal("estado-por-cambiar")
 estado_cambiado = signals.signal("estado-cambiado")
 mensaje_publicado = signals.signal("mensaje-publicado")
 prioridad_cambiada = signals.signal("prioridad-cambiada")
@@ -475,6 +478,13 @@ def can_write(ticket: Ticket, actor: Usuario) -> bool:
     return (can_manage(ticket, actor) or is_requester(ticket, actor)) and ticket.estado != "cerrado"
 
 
+def por_cambiar(ticket: Ticket, actor: Optional[Usuario], antes: str, despues: str) -> None:
+    """``estado_por_cambiar``'s receivers set the ticket's own columns; what they read (settings,
+    policies) must not flush the change half-made, or it would be two UPDATEs."""
+    with db.session.no_autoflush:
+        estado_por_cambiar.send(ticket, actor=actor, antes=antes, despues=despues)
+
+
 def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
     anterior = ticket.estado
     if nuevo == anterior:
@@ -508,6 +518,7 @@ def cambiar_estado(ticket: Ticket, actor: Usuario, nuevo: str) -> Ticket:
         ticket.fecha_resolucion = None
         ticket.fecha_cierre = None
     record(ticket, actor, "estado", "estado", anterior, nuevo)
+    por_cambiar(ticket, actor, anterior, nuevo)
     guardar(ticket)
     estado_cambiado.send(ticket, actor=actor, antes=anterior, despues=nuevo)
     return ticket
@@ -529,6 +540,7 @@ def cerrar_resueltos(dias: int) -> list[Ticket]:
         ticket.estado = "cerrado"
         ticket.fecha_cierre = utcnow()
         record(ticket, None, "estado", "estado", "resuelto", "cerrado")
+        por_cambiar(ticket, None, "resuelto", "cerrado")
         db.session.flush()
         estado_cambiado.send(ticket, actor=None, antes="resuelto", despues="cerrado")
     return list(candidatos)

@@ -186,3 +186,38 @@ def test_a_creation_reads_everything_before_its_insert(automatica, app, api, mak
     assert sorted(tipos) == ["asignacion_automatica", "creado"]
     assert db.session.execute(select(AlertaSLA.ticket_id).where(AlertaSLA.tipo == "sin_candidato")).scalars().all() \
         == [ticket_id - 1]
+
+
+def test_a_state_change_writes_its_ticket_once_with_its_sla_clock(app, make_user, make_ticket):
+    """The SLA clock, due times and outcome of a state change go into the change's own UPDATE
+    (``estado_por_cambiar``): one UPDATE of the ticket and its version +1 per change."""
+    from sqlalchemy import event
+
+    import tickets
+
+    admin, ana = make_user("admin"), make_user()
+    ticket = make_ticket(ana)
+    updates = []
+
+    def contar(conn, cursor, sql, parametros, context, executemany):
+        if sql.lstrip().upper().startswith("UPDATE TICKETS"):
+            updates.append(sql)
+
+    event.listen(db.engine, "before_cursor_execute", contar)
+    try:
+        for nuevo in ("en_progreso", "en_espera", "en_progreso", "resuelto", "abierto"):
+            antes, updates[:] = ticket.version, []
+            tickets.cambiar_estado(ticket, admin, nuevo)
+            db.session.commit()
+            assert len(updates) == 1, (nuevo, updates)
+            db.session.expire_all()
+            assert ticket.version == antes + 1 and ticket.estado == nuevo
+            if nuevo == "en_espera":
+                assert ticket.sla_pausa_desde is not None  # the clock stopped in that same UPDATE
+            elif nuevo == "resuelto":
+                assert ticket.sla_resolucion_segundos is not None and ticket.sla_resolucion_cumplida is True
+            else:
+                assert ticket.sla_pausa_desde is None and ticket.sla_resolucion_segundos is None
+    finally:
+        event.remove(db.engine, "before_cursor_execute", contar)
+    assert ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_segundos is not None
