@@ -62,8 +62,13 @@ class Person:
         assert "/login" not in self.page.url, self.page.inner_text("#contenido")
 
     def submit(self, form_selector: str):
-        """Submit a form by its submit button and return the navigation's response."""
-        with self.page.expect_navigation() as nav:
+        """Submit a form by its submit button and return the navigation's response. The click
+        has the context's 30 s, so a button something covers says so; the answer may take
+        longer: in two fresh-clone runs on 2026-11-30 (both suites at once, each with its
+        chromium, on a slow 2-core VM) an internal note's POST had not answered after 30 s,
+        where alone it takes under one. A write that waits longer than SQLite's 30 s busy timeout
+        still fails, with the server's own error page."""
+        with self.page.expect_navigation(timeout=90_000) as nav:
             self.page.locator(f"{form_selector} button[type=submit]").last.click()
         return nav.value
 

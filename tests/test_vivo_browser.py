@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from models import db
 from tests.test_panels_browser import axe_violations, live_server, people  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.browser
@@ -74,3 +75,33 @@ def test_screenshots_preferences_and_redistribute_offer(app, people, make_user, 
         oferta.click()
     assert "3 tickets reasignados, 0 sin asignar" in admin.flash()
     expect(admin.page.locator("tr", has_text="María López")).to_contain_text("3")
+
+
+def test_a_live_region_whose_content_did_not_change_keeps_its_elements(app, people, make_user, make_ticket):  # noqa: F811
+    """The ticket's thread refreshes live; when nothing in it changed, its elements (the
+    attachments' images) are left in place instead of rebuilt and reloaded under the reader."""
+    import tickets
+
+    ana = make_user("usuario", username="ana_hilo")
+    ticket = make_ticket(ana, titulo="Pantalla azul")
+    ana_browser = people()
+    ana_browser.login("ana_hilo")
+    ana_browser.goto(f"/tickets/{ticket.numero_ticket}")
+    page = ana_browser.page
+    hilo = page.locator("#hilo [data-refresh]")
+    page.evaluate("() => { document.querySelector('#hilo [data-refresh]').firstElementChild.marca = 'original'; }")
+
+    def refrescar_y_esperar():
+        with page.expect_response(lambda r: "fragmento=hilo" in r.url) as respuesta:
+            page.evaluate("() => window.mesaRefrescar(document.querySelector('#hilo [data-refresh]'))")
+        assert respuesta.value.ok
+        page.wait_for_timeout(200)  # the response's body handled by the page's promise chain
+
+    refrescar_y_esperar()
+    assert page.evaluate("() => document.querySelector('#hilo [data-refresh]').firstElementChild.marca") == "original"
+
+    tickets.agregar_mensaje(ticket, ana, "Sigue saliendo la pantalla azul al arrancar.")
+    db.session.commit()
+    refrescar_y_esperar()
+    expect(hilo).to_contain_text("Sigue saliendo la pantalla azul al arrancar.")
+    assert page.evaluate("() => document.querySelector('#hilo [data-refresh]').firstElementChild.marca") is None

@@ -20,18 +20,27 @@
 
   // Live lists and threads: an element with data-refresh="url" (optionally data-refresh-ms)
   // is re-fetched while the tab is visible, so estados and new messages show without a reload.
+  // Content that did not change is left as it is: rebuilding it reloaded the thread's images
+  // every few seconds, and the page below them jumped while they loaded (under a reader's eyes,
+  // or under the click on a form's button). notificaciones.js refreshes through the same function.
   var REFRESH_MS = 20000;
-  document.querySelectorAll("[data-refresh]").forEach(function (body) {
-    var url = body.getAttribute("data-refresh");
-    function refresh() {
-      if (document.hidden) { return; }
-      fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) { if (html !== null && html.trim()) { body.innerHTML = html; } })
-        .catch(function () { /* offline for a moment: try again next time */ });
-    }
-    window.setInterval(refresh, parseInt(body.getAttribute("data-refresh-ms"), 10) || REFRESH_MS);
-    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refresh(); } });
+  function refrescar(region) {
+    if (document.hidden) { return; }
+    fetch(region.getAttribute("data-refresh"), { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null || !html.trim()) { return; }
+        var nuevo = document.createElement("template");
+        nuevo.innerHTML = html;  // serialised as the region's own content is, to compare them
+        if (nuevo.innerHTML.trim() !== region.innerHTML.trim()) { region.innerHTML = nuevo.innerHTML; }
+      })
+      .catch(function () { /* offline for a moment: try again next time */ });
+  }
+  window.mesaRefrescar = refrescar;
+  document.querySelectorAll("[data-refresh]").forEach(function (region) {
+    window.setInterval(function () { refrescar(region); },
+                       parseInt(region.getAttribute("data-refresh-ms"), 10) || REFRESH_MS);
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { refrescar(region); } });
   });
 
   // Assign dialog on the admin list: the "Assign" link opens it instead of the detail page.

@@ -59,13 +59,8 @@
   }
 
   function fetchRegions() {
-    document.querySelectorAll("[data-refresh]").forEach(function (region) {
-      fetch(region.getAttribute("data-refresh"), { credentials: "same-origin",
-                                                    headers: { "X-Requested-With": "fetch" } })
-        .then(function (r) { return r.ok ? r.text() : null; })
-        .then(function (html) { if (html !== null && html.trim()) { region.innerHTML = html; } })
-        .catch(function () { /* next event will try again */ });
-    });
+    // app.js's refresher: it leaves a region whose content did not change as it is.
+    document.querySelectorAll("[data-refresh]").forEach(window.mesaRefrescar);
   }
 
   function onEvent(n) {
