@@ -49,7 +49,8 @@ CAMPO_LABELS = {
 # The estado and prioridad of a ticket, one dict (emails, PDF and Excel show values by key).
 VALOR_LABELS = {**ESTADO_LABELS, **PRIORIDAD_LABELS}
 EVENTO_LABELS = {"creado": _l("Ticket created"), "estado": _l("Status"), "campo": _l("Change"),
-                 "asignacion": _l("Assignment"), "mensaje": _l("Public message"), "nota": _l("Internal note")}
+                 "asignacion": _l("Assignment"), "asignacion_automatica": _l("Automatic assignment"),
+                 "mensaje": _l("Public message"), "nota": _l("Internal note")}
 IDIOMA_LABELS = {"es": "Español", "en": "English"}  # each language in its own name, never translated
 
 assert set(ESTADO_LABELS) == set(ESTADOS)

@@ -221,3 +221,16 @@ def test_a_state_change_writes_its_ticket_once_with_its_sla_clock(app, make_user
     finally:
         event.remove(db.engine, "before_cursor_execute", contar)
     assert ticket.fecha_primera_respuesta is not None and ticket.sla_primera_respuesta_segundos is not None
+
+
+def test_the_ticket_page_names_the_automatic_assignment_in_the_history(automatica, api, login, make_user):
+    import re
+
+    make_user("ingeniero", nombre="Inés Ingeniera")
+    numero = api(make_user()).post("/api/tickets", json=NUEVO).get_json()["numero_ticket"]
+    cliente, _ = login(make_user("admin"))
+    html = cliente.get(f"/tickets/{numero}").get_data(as_text=True)
+    item = re.search(r'data-evento="asignacion_automatica">(.*?)</li>', html, re.S).group(1)
+    texto = " ".join(re.sub(r"<[^>]+>", " ", item).split())
+    assert "Asignación automática: asignado automáticamente" in texto
+    assert "asignacion_automatica" not in texto  # the event's code name is not shown
