@@ -43,7 +43,11 @@ class Person:
 
     def __init__(self, browser, base: str, locale: str = "es-ES"):
         self.base = base
-        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900})
+        # Reduced motion: Bootstrap scrolls smoothly otherwise, and a click on an element below the
+        # fold could land while the page was still scrolling to it (a missed click on a radio and on
+        # a note's button in the fresh-clone runs of 2026-11-30: "element is outside of the viewport").
+        self.context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900},
+                                           reduced_motion="reduce")
         self.context.set_default_timeout(30_000)  # two suites share 2 cores in make test: a busy upload can take >10 s
         self.page = self.context.new_page()
         self.problems: list[str] = []
