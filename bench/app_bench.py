@@ -72,6 +72,8 @@ class Grabacion:
             raise RuntimeError(f"the recorded creation answered {respuesta.status_code}")
         self.id = respuesta.get_json()["id"]
         self.numero = respuesta.get_json()["numero_ticket"]
+        with self.mesa_app.app_context():
+            self.engine = db.engine  # its pool, looked up once: the replay pushes no app context
         self.pasos = pasos
 
     def reproducir(self) -> int:
@@ -79,8 +81,7 @@ class Grabacion:
         statement (``nextval``, or SQLite's ``max(id) + 1``) answers; every parameter equal to the
         recorded id, or holding the recorded number, takes the new one."""
         nuevo = numero = None
-        with self.mesa_app.app_context():
-            raw = db.engine.raw_connection()
+        raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
             for paso in self.pasos:
